@@ -289,11 +289,26 @@ pub struct DevSigner {
 
 impl DevSigner {
     pub fn generate() -> Self {
-        let seed: [u8; 32] = rand::random();
-        Self {
-            signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
-            kid: format!("dev-{:08x}", rand::random::<u32>()),
-        }
+        Self::from_seed(rand::random())
+    }
+
+    /// Rebuilds a signer from its 32-byte seed; the key id is derived from the public key.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        let signing_key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = signing_key.verifying_key().to_bytes();
+        let kid = format!(
+            "dev-{}",
+            public[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Self { signing_key, kid }
+    }
+
+    /// The secret seed, for storing the key between runs of `dev-token`.
+    pub fn seed(&self) -> [u8; 32] {
+        self.signing_key.to_bytes()
     }
 
     /// The public half as a JWKS document.

@@ -1,0 +1,515 @@
+//! The MCP tools, each a thin adapter from typed, schema-checked arguments to one guard.
+//!
+//! | tool | practice it demonstrates | guard |
+//! |---|---|---|
+//! | `read_file`, `list_directory` | secure file access | [`Sandbox`] |
+//! | `write_file`, `delete_file` (scope `files:write`) | least privilege, atomic writes | [`Sandbox`] |
+//! | `fetch_url` | allowed domains, SSRF defence | [`EgressPolicy`] |
+//! | `query_records` | parameterized SQL, content filtering by rejection | [`ReadOnlyDb`] |
+//! | `process_data` | bounded input, resource limits | [`Limits`] |
+//! | `admin_stats` (scope `admin`) | authorization by scope | - |
+//!
+//! Every call passes through [`ReferenceServer::call_tool`], which resolves the principal
+//! (from the HTTP layer, or the stdio launcher), checks the tool's scope, applies the stdio rate
+//! limit, checks the shape of the arguments (depth, string and array sizes), takes a
+//! per-principal concurrency slot and runs the tool under the call timeout.
+//!
+//! Errors follow MCP 2025-11-25 (server/tools, "Error Handling"): an unknown tool or a
+//! malformed `tools/call` is a protocol error (JSON-RPC `-32602`); arguments that fail
+//! validation (wrong type, unknown field, out of range, a path that is never valid) are a tool
+//! execution error, `isError: true` with a message that names the problem, so a model can
+//! correct itself; failures inside a tool are `isError: true` carrying only a generic message
+//! and a correlation id ([`public_error`]).
+//! Tools know nothing of transports: they see a [`Principal`], never a header.
+
+use crate::guard::api_keys::Principal;
+use crate::guard::db::{DbError, ReadOnlyDb};
+use crate::guard::egress::{EgressError, EgressPolicy};
+use crate::guard::limits::{ConcurrencyGate, LimitError, Limits, check_json_shape, with_timeout};
+use crate::guard::public_error::{self, FailureKind};
+use crate::guard::rate_limit::{RateLimitError, RateLimiter};
+use crate::guard::sandbox::{Sandbox, SandboxError};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content, ErrorCode,
+    Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// JSON-RPC error code for a refused call on stdio (rate limit or concurrency): in the
+/// implementation-defined server error range.
+pub const RATE_LIMITED_CODE: i32 = -32029;
+
+/// The scope a tool requires beyond authentication, if any.
+pub fn required_scope(tool: &str) -> Option<&'static str> {
+    match tool {
+        "write_file" | "delete_file" => Some("files:write"),
+        "admin_stats" => Some("admin"),
+        _ => None,
+    }
+}
+
+/// Everything the tools share. Built once at start-up.
+pub struct ServerState {
+    pub sandbox: Sandbox,
+    pub db: ReadOnlyDb,
+    pub egress: EgressPolicy,
+    pub limits: Limits,
+    pub gate: ConcurrencyGate,
+    /// The principal of a stdio session (the launcher); `None` over HTTP.
+    pub stdio_principal: Option<Principal>,
+    /// Per-call limiter for stdio (HTTP limits requests in its own layer).
+    pub call_limiter: Option<RateLimiter<String>>,
+    pub started: Instant,
+    pub calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The MCP server handler.
+#[derive(Clone)]
+pub struct ReferenceServer {
+    state: Arc<ServerState>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadFileArgs {
+    /// Path relative to the sandbox root, `/`-separated.
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListDirectoryArgs {
+    /// Directory relative to the sandbox root; `.` for the root.
+    #[serde(default = "dot")]
+    #[schemars(length(max = 1024))]
+    pub path: String,
+    /// How many levels to descend, 1 to 10.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 10))]
+    pub max_depth: u8,
+}
+
+fn dot() -> String {
+    ".".into()
+}
+fn one() -> u8 {
+    1
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFileArgs {
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: String,
+    /// UTF-8 text to write; replaces the file atomically.
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchUrlArgs {
+    /// An http(s) URL on an allowed host.
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRecordsArgs {
+    /// Literal text the record name must contain (case-sensitive).
+    #[schemars(length(max = 200))]
+    pub name_contains: String,
+    /// Only records of this category.
+    #[schemars(length(max = 100))]
+    pub category: Option<String>,
+    /// At most this many rows, 1 to 100.
+    #[serde(default = "twenty")]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: u32,
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Uppercase,
+    Lowercase,
+    Reverse,
+    WordCount,
+    Sha256,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessDataArgs {
+    /// Text to process, at most 64 KiB.
+    #[schemars(length(max = 65536))]
+    pub data: String,
+    pub operation: Operation,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// Longest `process_data` input, in bytes.
+pub const MAX_PROCESS_BYTES: usize = 64 * 1024;
+
+/// A tool execution error for arguments that failed validation. The message describes the
+/// argument, never the server's state.
+fn invalid_arguments(reason: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![Content::text(format!("invalid arguments: {reason}"))])
+}
+
+fn text_result(value: &impl serde::Serialize) -> CallToolResult {
+    CallToolResult::success(vec![Content::text(
+        serde_json::to_string_pretty(value).unwrap_or_default(),
+    )])
+}
+
+fn failure(kind: FailureKind, operation: &str, detail: &dyn std::fmt::Display) -> CallToolResult {
+    let public = public_error::report(kind, operation, detail);
+    let mut result = CallToolResult::error(vec![Content::text(public.to_string())]);
+    result.structured_content = serde_json::to_value(&public).ok();
+    result
+}
+
+fn sandbox_failure(operation: &str, error: SandboxError) -> Result<CallToolResult, ErrorData> {
+    let kind = match &error {
+        // A path that is lexically never valid is an invalid argument, not a tool failure.
+        SandboxError::InvalidPath(reason) => {
+            return Ok(invalid_arguments(format!("path: {reason}")));
+        }
+        SandboxError::Escape => FailureKind::Denied,
+        SandboxError::NotFound => FailureKind::NotFound,
+        SandboxError::NotAFile | SandboxError::NotADirectory | SandboxError::NotText => {
+            FailureKind::InvalidInput
+        }
+        SandboxError::TooLarge { .. } => FailureKind::TooLarge,
+        SandboxError::Io(_) => FailureKind::Internal,
+    };
+    Ok(failure(kind, operation, &error))
+}
+
+fn egress_failure(error: EgressError) -> CallToolResult {
+    let kind = match &error {
+        EgressError::Unparsable | EgressError::TooLong(_) => FailureKind::InvalidInput,
+        EgressError::Timeout => FailureKind::TimedOut,
+        EgressError::ResponseTooLarge(_) => FailureKind::TooLarge,
+        EgressError::RequestFailed | EgressError::ResolutionFailed => FailureKind::Internal,
+        _ => FailureKind::Denied,
+    };
+    failure(kind, "fetch_url", &error)
+}
+
+fn db_failure(error: DbError) -> CallToolResult {
+    let kind = match &error {
+        DbError::Denied => FailureKind::Denied,
+        DbError::TimedOut => FailureKind::TimedOut,
+        DbError::Sqlite(_) => FailureKind::Internal,
+    };
+    failure(kind, "query_records", &error)
+}
+
+/// Runs blocking guard work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ErrorData> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ErrorData::internal_error("the operation failed", None))
+}
+
+#[tool_router]
+impl ReferenceServer {
+    pub fn new(state: ServerState) -> Self {
+        Self {
+            state: Arc::new(state),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
+    #[tool(
+        description = "Read a UTF-8 text file inside the sandbox (at most 1 MiB by default).",
+        annotations(read_only_hint = true)
+    )]
+    async fn read_file(
+        &self,
+        Parameters(args): Parameters<ReadFileArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = self.state.clone();
+        match blocking(move || state.sandbox.read_to_string(&args.path)).await? {
+            Ok(text) => Ok(CallToolResult::success(vec![Content::text(text)])),
+            Err(error) => sandbox_failure("read_file", error),
+        }
+    }
+
+    #[tool(
+        description = "List a directory inside the sandbox, descending max_depth levels (1-10). Symlinks are listed, not followed.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_directory(
+        &self,
+        Parameters(args): Parameters<ListDirectoryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if !(1..=10).contains(&args.max_depth) {
+            return Ok(invalid_arguments("max_depth must be between 1 and 10"));
+        }
+        let state = self.state.clone();
+        match blocking(move || state.sandbox.list(&args.path, args.max_depth)).await? {
+            Ok(listing) => Ok(text_result(&listing)),
+            Err(error) => sandbox_failure("list_directory", error),
+        }
+    }
+
+    #[tool(
+        description = "Write a UTF-8 text file inside the sandbox, replacing it atomically. Requires scope files:write.",
+        annotations(destructive_hint = true)
+    )]
+    async fn write_file(
+        &self,
+        Parameters(args): Parameters<WriteFileArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = self.state.clone();
+        let path = args.path.clone();
+        match blocking(move || state.sandbox.write(&args.path, args.content.as_bytes())).await? {
+            Ok(()) => Ok(text_result(&serde_json::json!({"written": path}))),
+            Err(error) => sandbox_failure("write_file", error),
+        }
+    }
+
+    #[tool(
+        description = "Delete a file inside the sandbox (never a directory). Requires scope files:write.",
+        annotations(destructive_hint = true)
+    )]
+    async fn delete_file(
+        &self,
+        Parameters(args): Parameters<ReadFileArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = self.state.clone();
+        let path = args.path.clone();
+        match blocking(move || state.sandbox.delete(&args.path)).await? {
+            Ok(()) => Ok(text_result(&serde_json::json!({"deleted": path}))),
+            Err(error) => sandbox_failure("delete_file", error),
+        }
+    }
+
+    #[tool(
+        description = "Fetch an http(s) URL on an allowed host. Private, loopback and metadata addresses are refused.",
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn fetch_url(
+        &self,
+        Parameters(args): Parameters<FetchUrlArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match self.state.egress.fetch(&args.url).await {
+            Ok(page) => Ok(text_result(&page)),
+            Err(error) => Ok(egress_failure(error)),
+        }
+    }
+
+    #[tool(
+        description = "Search the records database: rows whose name contains the given text, optionally in one category.",
+        annotations(read_only_hint = true)
+    )]
+    async fn query_records(
+        &self,
+        Parameters(args): Parameters<QueryRecordsArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if !(1..=100).contains(&args.limit) {
+            return Ok(invalid_arguments("limit must be between 1 and 100"));
+        }
+        if args.name_contains.len() > 200 || args.category.as_ref().is_some_and(|c| c.len() > 100) {
+            return Ok(invalid_arguments(
+                "name_contains is limited to 200 bytes and category to 100",
+            ));
+        }
+        let state = self.state.clone();
+        let rows = blocking(move || {
+            state.db.search(
+                &args.name_contains,
+                args.category.as_deref(),
+                args.limit as usize,
+            )
+        })
+        .await?;
+        match rows {
+            Ok(rows) => Ok(text_result(&rows)),
+            Err(error) => Ok(db_failure(error)),
+        }
+    }
+
+    #[tool(
+        description = "Transform text: uppercase, lowercase, reverse, word_count or sha256. Input at most 64 KiB.",
+        annotations(read_only_hint = true)
+    )]
+    async fn process_data(
+        &self,
+        Parameters(args): Parameters<ProcessDataArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if args.data.len() > MAX_PROCESS_BYTES {
+            return Ok(invalid_arguments(format!(
+                "data is limited to {MAX_PROCESS_BYTES} bytes"
+            )));
+        }
+        let output = match args.operation {
+            Operation::Uppercase => args.data.to_uppercase(),
+            Operation::Lowercase => args.data.to_lowercase(),
+            Operation::Reverse => args.data.chars().rev().collect(),
+            Operation::WordCount => args.data.split_whitespace().count().to_string(),
+            Operation::Sha256 => {
+                use sha2::Digest;
+                sha2::Sha256::digest(args.data.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }
+        };
+        Ok(CallToolResult::success(vec![Content::text(output)]))
+    }
+
+    #[tool(
+        description = "Server statistics: uptime, calls per tool, records. Requires scope admin.",
+        annotations(read_only_hint = true)
+    )]
+    async fn admin_stats(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let calls = self
+            .state
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let state = self.state.clone();
+        let records = blocking(move || state.db.count()).await?.ok();
+        Ok(text_result(&serde_json::json!({
+            "uptime_seconds": self.state.started.elapsed().as_secs(),
+            "calls": calls,
+            "records": records,
+            "rate_limited_keys": self.state.call_limiter.as_ref().map(|l| l.tracked_keys()),
+        })))
+    }
+}
+
+impl ReferenceServer {
+    /// The caller: set by the HTTP auth layer in the request's extensions, or the stdio launcher.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Option<Principal> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+            .or_else(|| self.state.stdio_principal.clone())
+    }
+
+    fn count_call(&self, tool: &str) {
+        let mut calls = self.state.calls.lock().unwrap_or_else(|p| p.into_inner());
+        // Only known tools are counted, so the map is bounded by the tool list.
+        if self.tool_router.get(tool).is_some() {
+            *calls.entry(tool.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+fn refused(code: i32, message: &str, data: serde_json::Value) -> ErrorData {
+    ErrorData::new(ErrorCode(code), message.to_owned(), Some(data))
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for ReferenceServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("mcp-reference-server", env!("CARGO_PKG_VERSION")))
+            .with_instructions("A reference secure MCP server: sandboxed files, an allowlisted fetcher, a read-only records database.")
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = self.principal(&context).ok_or_else(|| {
+            ErrorData::new(ErrorCode::INVALID_REQUEST, "authentication required", None)
+        })?;
+        if self.tool_router.get(&request.name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool: {}", request.name),
+                None,
+            ));
+        }
+        if let Some(scope) = required_scope(&request.name)
+            && !principal.has_scope(scope)
+        {
+            return Ok(failure(
+                FailureKind::Denied,
+                &request.name,
+                &format!("principal lacks scope {scope}"),
+            )
+            .into());
+        }
+        if let Some(limiter) = &self.state.call_limiter {
+            match limiter.check(&principal.name) {
+                Ok(()) => {}
+                Err(RateLimitError::Limited { retry_after }) => {
+                    return Err(refused(
+                        RATE_LIMITED_CODE,
+                        "rate limit exceeded",
+                        serde_json::json!({"retry_after_ms": retry_after.as_millis() as u64}),
+                    ));
+                }
+                Err(_) => {
+                    return Err(refused(
+                        RATE_LIMITED_CODE,
+                        "rate limit exceeded",
+                        serde_json::json!({}),
+                    ));
+                }
+            }
+        }
+        if let Some(arguments) = &request.arguments {
+            let value = serde_json::Value::Object(arguments.clone());
+            if let Err(error) = check_json_shape(&value, &self.state.limits) {
+                return Ok(invalid_arguments(error).into());
+            }
+        }
+        let _slot = self
+            .state
+            .gate
+            .try_enter(&principal.name)
+            .map_err(|e| match e {
+                LimitError::TooManyConcurrentCalls(limit) => refused(
+                    RATE_LIMITED_CODE,
+                    "too many calls in flight",
+                    serde_json::json!({"limit": limit}),
+                ),
+                other => ErrorData::internal_error(other.to_string(), None),
+            })?;
+        self.count_call(&request.name);
+        let name = request.name.clone();
+        let call = ToolCallContext::new(self, request, context);
+        match with_timeout(self.state.limits.call_timeout, self.tool_router.call(call)).await {
+            Ok(result) => result,
+            Err(error) => Ok(failure(FailureKind::TimedOut, &name, &error).into()),
+        }
+    }
+}
