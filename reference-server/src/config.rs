@@ -66,8 +66,10 @@ pub struct HttpSettings {
     pub bind: SocketAddr,
     /// Accepted `Host` header values (host or host:port).
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` values (`scheme://host:port`, `:*` for any port). Empty: any request
-    /// that carries an Origin is refused (no browser may call the server).
+    /// Accepted `Origin` values (`scheme://host:port`, `:*` for any port). A request with any
+    /// other Origin is refused with 403; an empty list refuses every request that carries one.
+    /// Default: loopback origins only, which a DNS-rebinding page (whose origin is the
+    /// attacker's domain) cannot present.
     pub allowed_origins: Vec<String>,
     /// This server's public URL of the MCP endpoint, the OAuth resource identifier.
     pub public_url: Option<String>,
@@ -83,7 +85,17 @@ impl Default for HttpSettings {
                 "::1".into(),
                 "[::1]".into(),
             ],
-            allowed_origins: Vec::new(),
+            allowed_origins: [
+                "http://localhost:*",
+                "http://127.0.0.1:*",
+                "http://[::1]:*",
+                "https://localhost:*",
+                "https://127.0.0.1:*",
+                "https://[::1]:*",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             public_url: None,
         }
     }

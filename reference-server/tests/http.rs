@@ -546,3 +546,69 @@ async fn the_server_refuses_to_start_open() {
         "dev mode is refused off loopback"
     );
 }
+
+#[tokio::test]
+async fn dev_token_mints_a_token_the_server_accepts() {
+    let stage = Stage::new();
+    let out = stage.path("dev-oauth");
+    let issuer = "http://127.0.0.1/dev-issuer";
+    let resource = "http://127.0.0.1/mcp";
+    let mint = |scope: &'static str| {
+        let out = out.clone();
+        async move {
+            let output = tokio::process::Command::new(BINARY)
+                .args([
+                    "dev-token",
+                    "--scope",
+                    scope,
+                    "--issuer",
+                    issuer,
+                    "--resource",
+                    resource,
+                    "--out",
+                ])
+                .arg(&out)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8(output.stdout).unwrap().trim().to_owned()
+        }
+    };
+    let first = mint("admin").await;
+    let second = mint("files:write").await;
+    let config = stage.config(&format!(
+        "[oauth]\nissuer = \"{issuer}\"\njwks = \"{}\"\n",
+        out.join("jwks.json").display()
+    ));
+    let server = http_server(
+        &stage.root(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--public-url",
+            resource,
+        ],
+        &[],
+    )
+    .await;
+    // The key is kept between runs, so the first token is still valid after the second run.
+    for token in [&first, &second] {
+        assert_eq!(
+            post(&server.url, &[("authorization", &bearer(token))], INIT)
+                .await
+                .status,
+            200
+        );
+    }
+    let bad_scope = tokio::process::Command::new(BINARY)
+        .args(["dev-token", "--scope", "root"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad_scope.status.code(), Some(2));
+}

@@ -1,0 +1,89 @@
+"""A client in another language: the official Python MCP SDK talks to the reference server.
+
+Lists the tools and calls two of them over stdio, then does the same over Streamable HTTP
+with an API key, and checks that a request without the key is refused. Exits non-zero on any
+mismatch. Usage: python_client.py PATH_TO_mcp-reference-server
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+
+import httpx2
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+TOKEN = "python-interop-token-0123456789"
+EXPECTED_TOOLS = {"read_file", "list_directory", "write_file", "delete_file", "fetch_url",
+                  "query_records", "process_data", "admin_stats"}
+
+
+def text_of(result) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+async def exercise(session: ClientSession, transport: str) -> None:
+    await session.initialize()
+    tools = {tool.name for tool in (await session.list_tools()).tools}
+    assert tools == EXPECTED_TOOLS, f"{transport}: tools {sorted(tools)}"
+    read = await session.call_tool("read_file", {"path": "hello.txt"})
+    assert not read.is_error and text_of(read) == "hello from python", f"{transport}: {read}"
+    escape = await session.call_tool("read_file", {"path": "../outside.txt"})
+    assert escape.is_error, f"{transport}: traversal was not refused: {escape}"
+    rows = await session.call_tool("query_records", {"name_contains": "budget"})
+    assert "epsilon budget" in text_of(rows), f"{transport}: {rows}"
+    print(f"{transport}: {len(tools)} tools listed, read_file and query_records work, traversal refused")
+
+
+async def over_stdio(binary: str, root: str) -> None:
+    params = StdioServerParameters(command=binary, args=["--stdio", "--root", root],
+                                   env={"RUST_LOG": "warn", "PATH": os.environ.get("PATH", "")})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await exercise(session, "stdio")
+
+
+async def over_http(binary: str, root: str) -> None:
+    env = dict(os.environ, MCP_SERVER_TOKEN=TOKEN, RUST_LOG="warn")
+    server = subprocess.Popen([binary, "--http", "127.0.0.1:0", "--root", root],
+                              env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in server.stderr:
+            if line.startswith("listening on "):
+                url = line.split(" ", 2)[2].strip()
+                break
+        assert url, "the HTTP server did not start"
+        async with httpx2.AsyncClient() as plain:
+            refused = await plain.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                       headers={"Accept": "application/json, text/event-stream"})
+            assert refused.status_code == 401, f"unauthenticated request got {refused.status_code}"
+        client = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with client:
+            async with streamable_http_client(url, http_client=client) as streams:
+                read, write = streams[0], streams[1]
+                async with ClientSession(read, write) as session:
+                    await exercise(session, "http")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def main() -> None:
+    binary = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tree:
+        root = os.path.join(tree, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "hello.txt"), "w") as handle:
+            handle.write("hello from python")
+        with open(os.path.join(tree, "outside.txt"), "w") as handle:
+            handle.write("CANARY")
+        await asyncio.wait_for(over_stdio(binary, root), timeout=60)
+        await asyncio.wait_for(over_http(binary, root), timeout=60)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
