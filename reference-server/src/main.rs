@@ -13,7 +13,7 @@ use reference_server::guard::limits::ConcurrencyGate;
 use reference_server::guard::oauth::{DevSigner, JwtValidator, load_jwks};
 use reference_server::guard::rate_limit::RateLimiter;
 use reference_server::guard::sandbox::{Sandbox, SandboxLimits};
-use reference_server::tools::{ReferenceServer, ServerState};
+use reference_server::tools::{ReferenceServer, ServerState, history_program};
 use reference_server::transport::{self, http::Authenticator};
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -162,6 +162,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         setting: "root",
         reason: format!("the sandbox directory cannot be opened ({})", e.kind()),
     })?;
+    let root_path = std::fs::canonicalize(&root).map_err(|e| ConfigError::BadSetting {
+        setting: "root",
+        reason: format!("cannot resolve it ({})", e.kind()),
+    })?;
     // The demo database lives in a temporary directory that is removed when the server exits.
     let demo_dir;
     let database = match args.database.clone().or(file.database.clone()) {
@@ -203,6 +207,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             sandbox,
             db,
             egress,
+            history: history_program(root_path.clone()),
             limits,
             gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
             stdio_principal: Some(Principal::new("stdio", scopes)),
@@ -277,6 +282,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         sandbox,
         db,
         egress,
+        history: history_program(root_path),
         limits,
         gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
         stdio_principal: None,

@@ -91,6 +91,16 @@ async fn every_tool_works_over_stdio() {
         text(&stats)
     );
 
+    let history = client
+        .call_tool(call("file_history", json!({"path": "hello.txt"})))
+        .await
+        .unwrap();
+    assert!(
+        text(&history).contains("first commit"),
+        "{}",
+        text(&history)
+    );
+
     // fetch_url: a loopback target is refused by policy (the default allowlist is example.com).
     let refused = client
         .call_tool(call("fetch_url", json!({"url": "http://127.0.0.1:9/"})))
@@ -152,6 +162,31 @@ async fn bad_inputs_get_the_documented_errors() {
     assert_eq!(
         std::fs::read_to_string(stage.path("outside.txt")).unwrap(),
         CANARY
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn option_and_shell_payloads_reach_git_as_plain_operands() {
+    let stage = Stage::new();
+    let client = stdio_client(&stage, &[], &[]).await;
+    let planted = stage.path("planted-by-injection");
+    for path in [
+        format!("--output={}", planted.display()),
+        format!("$(touch {})", planted.display()),
+        format!("hello.txt; touch {}", planted.display()),
+        format!("`touch {}`", planted.display()),
+    ] {
+        // Either an empty history (a pathspec that matches nothing) or a refusal: never an effect.
+        let result = client
+            .call_tool(call("file_history", json!({"path": path})))
+            .await
+            .unwrap();
+        assert!(!text(&result).contains("first commit"), "{path}");
+    }
+    assert!(
+        !planted.exists(),
+        "an operand was obeyed as an option or run by a shell"
     );
     client.cancel().await.unwrap();
 }

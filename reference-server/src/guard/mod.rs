@@ -7,6 +7,7 @@ pub mod db;
 pub mod egress;
 pub mod limits;
 pub mod oauth;
+pub mod program;
 pub mod public_error;
 pub mod rate_limit;
 pub mod sandbox;

@@ -6,6 +6,7 @@
 //! | `write_file`, `delete_file` (scope `files:write`) | least privilege, atomic writes | [`Sandbox`] |
 //! | `fetch_url` | allowed domains, SSRF defence | [`EgressPolicy`] |
 //! | `query_records` | parameterized SQL, content filtering by rejection | [`ReadOnlyDb`] |
+//! | `file_history` | no shell, user values only after `--` | [`FixedProgram`] (`git log`) |
 //! | `process_data` | bounded input, resource limits | [`Limits`] |
 //! | `admin_stats` (scope `admin`) | authorization by scope | - |
 //!
@@ -26,9 +27,10 @@ use crate::guard::api_keys::Principal;
 use crate::guard::db::{DbError, ReadOnlyDb};
 use crate::guard::egress::{EgressError, EgressPolicy};
 use crate::guard::limits::{ConcurrencyGate, LimitError, Limits, check_json_shape, with_timeout};
+use crate::guard::program::{FixedProgram, ProgramError};
 use crate::guard::public_error::{self, FailureKind};
 use crate::guard::rate_limit::{RateLimitError, RateLimiter};
-use crate::guard::sandbox::{Sandbox, SandboxError};
+use crate::guard::sandbox::{Sandbox, SandboxError, check_relative_path};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
@@ -63,6 +65,8 @@ pub struct ServerState {
     pub sandbox: Sandbox,
     pub db: ReadOnlyDb,
     pub egress: EgressPolicy,
+    /// `git log` in the sandbox root, for `file_history`.
+    pub history: FixedProgram,
     pub limits: Limits,
     pub gate: ConcurrencyGate,
     /// The principal of a stdio session (the launcher); `None` over HTTP.
@@ -165,7 +169,29 @@ pub struct ProcessDataArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct FileHistoryArgs {
+    /// A file or directory relative to the sandbox root; `.` for the whole repository.
+    #[serde(default = "dot")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: String,
+    /// How many commits to show, 1 to 50.
+    #[serde(default = "five")]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_count: u8,
+}
+
+fn five() -> u8 {
+    5
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoArgs {}
+
+/// `git log` as the history tool runs it: fixed options, the user's path only after `--`.
+pub fn history_program(root: std::path::PathBuf) -> FixedProgram {
+    FixedProgram::new("git", ["log", "--no-color", "--format=%h %s"], root)
+}
 
 /// Longest `process_data` input, in bytes.
 pub const MAX_PROCESS_BYTES: usize = 64 * 1024;
@@ -355,6 +381,37 @@ impl ReferenceServer {
         match rows {
             Ok(rows) => Ok(text_result(&rows)),
             Err(error) => Ok(db_failure(error)),
+        }
+    }
+
+    #[tool(
+        description = "Commit history of a file or directory in the sandbox (git log; the sandbox must be a git repository).",
+        annotations(read_only_hint = true)
+    )]
+    async fn file_history(
+        &self,
+        Parameters(args): Parameters<FileHistoryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if !(1..=50).contains(&args.max_count) {
+            return Ok(invalid_arguments("max_count must be between 1 and 50"));
+        }
+        if args.path != "."
+            && let Err(error) = check_relative_path(&args.path)
+        {
+            return sandbox_failure("file_history", error);
+        }
+        let options = [format!("--max-count={}", args.max_count)];
+        match self.state.history.run(&options, &[&args.path]).await {
+            Ok(output) if output.success => Ok(text_result(&output)),
+            Ok(_) => Ok(failure(
+                FailureKind::NotFound,
+                "file_history",
+                &"git log exited with a failure status",
+            )),
+            Err(error @ ProgramError::TimedOut(_)) => {
+                Ok(failure(FailureKind::TimedOut, "file_history", &error))
+            }
+            Err(error) => Ok(failure(FailureKind::Internal, "file_history", &error)),
         }
     }
 

@@ -32,6 +32,21 @@ impl Stage {
         std::fs::write(dir.path().join("root_evil/secret.txt"), CANARY).unwrap();
         std::fs::write(dir.path().join("outside.txt"), CANARY).unwrap();
         std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("link-out")).unwrap();
+        git(&root, &["init", "-q"]);
+        git(&root, &["add", "hello.txt", "docs"]);
+        git(
+            &root,
+            &[
+                "-c",
+                "user.name=stage",
+                "-c",
+                "user.email=stage@example.invalid",
+                "commit",
+                "-q",
+                "-m",
+                "first commit",
+            ],
+        );
         Self { dir }
     }
 
@@ -49,6 +64,15 @@ impl Stage {
         std::fs::write(&path, toml).unwrap();
         path
     }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .expect("git is installed");
+    assert!(status.success(), "git {args:?}");
 }
 
 pub type Client = RunningService<RoleClient, ClientConfig>;
