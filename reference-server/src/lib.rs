@@ -2,6 +2,7 @@
 //! and Streamable HTTP transports. See the README's security model for where each practice of
 //! the MCP security best practices lives and which test proves it.
 
+pub mod cli;
 pub mod config;
 pub mod guard;
 pub mod tools;

@@ -35,8 +35,8 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content, ErrorCode,
-    Implementation, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
+    CustomRequest, CustomResult, ErrorCode, Implementation, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -498,6 +498,29 @@ impl ServerHandler for ReferenceServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("mcp-reference-server", env!("CARGO_PKG_VERSION")))
             .with_instructions("A reference secure MCP server: sandboxed files, an allowlisted fetcher, a read-only records database.")
+    }
+
+    /// rmcp hands over any request it could not parse as a known method; for the methods this
+    /// server implements, that means malformed params, which JSON-RPC answers with -32602
+    /// (rmcp's default would say -32601, "method not found", for a method that exists).
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        const IMPLEMENTED: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+        if IMPLEMENTED.contains(&request.method.as_str()) {
+            Err(ErrorData::invalid_params(
+                format!("malformed params for {}", request.method),
+                None,
+            ))
+        } else {
+            Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                request.method,
+                None,
+            ))
+        }
     }
 
     async fn call_tool(

@@ -27,7 +27,7 @@ use crate::config::ALL_SCOPES;
 use crate::guard::api_keys::{ApiKeys, BearerError, Principal, parse_bearer};
 use crate::guard::oauth::JwtValidator;
 use crate::guard::rate_limit::{RateLimitError, RateLimiter};
-use crate::tools::{ReferenceServer, required_scope};
+use crate::tools::required_scope;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -35,6 +35,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::collections::{HashMap, VecDeque};
@@ -114,8 +115,8 @@ pub fn metadata_url(public_url: &str) -> String {
 }
 
 /// Builds the HTTP application: the MCP endpoint at `/mcp` and the metadata document.
-pub fn router(
-    server: ReferenceServer,
+pub fn router<H: ServerHandler + Clone + Send + Sync + 'static>(
+    server: H,
     auth: Authenticator,
     limiter: RateLimiter<String>,
     settings: HttpSettings,

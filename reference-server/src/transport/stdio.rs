@@ -11,13 +11,12 @@
 //! invalid data can start an error storm with an echoing peer; the official SDKs agree), and the
 //! session goes on.
 
-use crate::tools::ReferenceServer;
-use rmcp::ServiceExt;
+use rmcp::{ServerHandler, ServiceExt};
 
 /// Serves one MCP session on this process's stdin and stdout until the client disconnects.
 /// Lines longer than `max_line_bytes` are dropped.
 pub async fn serve(
-    server: ReferenceServer,
+    server: impl ServerHandler,
     max_line_bytes: usize,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();

@@ -1,0 +1,232 @@
+//! mcp-harness: connects to any MCP server (a stdio command or a Streamable HTTP URL), attacks
+//! it with probes whose findings are confirmed by oracles, and reports what it proved.
+//!
+//! The library never prints: [`certify`] returns a [`report::Report`], and the binary renders it.
+//! Layers: [`target`] reaches the server, [`stage`] plants canaries around it, [`discover`]
+//! classifies its tools' parameters, [`probe`] attacks, [`oracle`] decides, [`report`] tells.
+
+pub mod discover;
+pub mod oracle;
+pub mod probe;
+pub mod report;
+pub mod stage;
+pub mod target;
+
+use probe::{Family, Outcome, Profile, Run, Severity};
+use stage::{Stage, StageError};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use target::{Budget, Connection, TargetError};
+
+/// How to reach the target.
+#[derive(Debug, Clone)]
+pub enum TargetOptions {
+    /// A command line; `{sandbox}` and `{canary_url}` are filled in.
+    Stdio { command: String },
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// A progress callback: called with each family's name as it starts.
+pub type ProgressFn = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Everything a certification needs.
+pub struct CertifyOptions {
+    pub target: TargetOptions,
+    /// Adopt this directory as the sandbox instead of a fresh one.
+    pub sandbox: Option<PathBuf>,
+    /// Probe ids or family names to run (empty: all).
+    pub only: Vec<String>,
+    /// Probe ids or family names to skip.
+    pub skip: Vec<String>,
+    pub profile: Profile,
+    pub fail_on: Severity,
+    pub budget: Budget,
+    /// The whole run stops starting new calls after this long.
+    pub max_duration: Duration,
+    /// Called with each family's name as it starts (the binary draws progress with it).
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for CertifyOptions {
+    fn default() -> Self {
+        Self {
+            target: TargetOptions::Stdio {
+                command: String::new(),
+            },
+            sandbox: None,
+            only: Vec::new(),
+            skip: Vec::new(),
+            profile: Profile::Standard,
+            fail_on: Severity::High,
+            budget: Budget::default(),
+            max_duration: Duration::from_secs(600),
+            progress: None,
+        }
+    }
+}
+
+/// Why a certification could not be done (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn matches_selector(selector: &str, info: &probe::ProbeInfo) -> bool {
+    selector.eq_ignore_ascii_case(info.id) || selector.eq_ignore_ascii_case(info.family.name())
+}
+
+/// Whether a probe is selected by `--only` / `--skip`.
+pub fn selected(options: &CertifyOptions, info: &probe::ProbeInfo) -> bool {
+    (options.only.is_empty() || options.only.iter().any(|s| matches_selector(s, info)))
+        && !options.skip.iter().any(|s| matches_selector(s, info))
+}
+
+/// Checks `--only` / `--skip` name real probes or families.
+pub fn validate_selectors(options: &CertifyOptions) -> Result<(), HarnessError> {
+    let registry = probe::registry();
+    for selector in options.only.iter().chain(&options.skip) {
+        if !registry.iter().any(|info| matches_selector(selector, info)) {
+            return Err(HarnessError::Usage(format!(
+                "no probe or family is called {selector:?} (mcp-harness list-probes shows them)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a certification and returns its report.
+pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessError> {
+    validate_selectors(&options)?;
+    let started = Instant::now();
+    let stage = Stage::new(options.sandbox.as_deref()).await?;
+    let (mut connection, address, authorization) = match &options.target {
+        TargetOptions::Stdio { command } => {
+            let filled = stage.fill_placeholders(command);
+            let spec = target::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
+            let connection = target::stdio::StdioConnection::connect(spec, options.budget).await?;
+            (Connection::Stdio(Box::new(connection)), filled, None)
+        }
+        TargetOptions::Http { url, headers } => {
+            url::Url::parse(url)
+                .map_err(|e| HarnessError::Usage(format!("invalid --url {url}: {e}")))?;
+            let authorization = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.clone());
+            let connection =
+                target::http::HttpConnection::connect(url, headers.clone(), options.budget).await?;
+            (Connection::Http(connection), url.clone(), authorization)
+        }
+    };
+    let discovery = discover::discover(&mut connection).await?;
+    let deadline = started + options.max_duration;
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut deaths: Vec<(String, String)> = Vec::new();
+    let calls;
+    let observations;
+    {
+        let mut run = Run::new(
+            &mut connection,
+            &stage,
+            &discovery.tools,
+            options.profile,
+            authorization,
+            deadline,
+        );
+        for family in Family::ALL {
+            let any_selected = probe::registry()
+                .iter()
+                .any(|info| info.family == family && selected(&options, info));
+            if !any_selected {
+                continue;
+            }
+            if let Some(progress) = &options.progress {
+                progress(family.name());
+            }
+            let family_outcomes = match family {
+                Family::Trav => probe::trav::run(&mut run).await,
+                Family::InjCmd => probe::inject::run_cmd(&mut run).await,
+                Family::InjArg => probe::inject::run_arg(&mut run).await,
+                Family::InjSql => probe::inject::run_sql(&mut run).await,
+                Family::Ssrf => probe::ssrf::run(&mut run).await,
+                Family::Trans | Family::Auth => {
+                    // One module serves both families; run it once.
+                    if family == Family::Auth
+                        && outcomes
+                            .iter()
+                            .any(|o: &Outcome| o.probe.family == Family::Trans)
+                    {
+                        Vec::new()
+                    } else {
+                        probe::http::run(&mut run).await
+                    }
+                }
+                Family::Leak => probe::leak::run(&mut run).await,
+                Family::Proto => {
+                    let mut proto = probe::proto::run(&mut run).await;
+                    proto.push(probe::proto::stdout_hygiene(&run));
+                    proto
+                }
+            };
+            outcomes.extend(family_outcomes);
+            // Liveness after each family: a dead target is a finding, and a stdio target is
+            // restarted so the run goes on.
+            if !run.connection.alive().await {
+                deaths.push((family.name().to_owned(), run.connection.stderr_tail()));
+                if run.connection.is_stdio() {
+                    let _ = run.connection.restart().await;
+                }
+            }
+        }
+        if probe::registry()
+            .iter()
+            .any(|info| info.id == "PROTO-ALIVE" && selected(&options, info))
+        {
+            outcomes.push(probe::proto::alive(&deaths));
+        }
+        calls = run.calls;
+        observations = run.connection.observations();
+    }
+    outcomes.retain(|o| selected(&options, o.probe));
+    let target = report::TargetSummary {
+        transport: if connection.is_stdio() {
+            "stdio"
+        } else {
+            "http"
+        },
+        address,
+        protocol_version: connection.protocol_version().to_owned(),
+        server_name: connection
+            .server_info()
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+            .to_owned(),
+        server_version: connection
+            .server_info()
+            .get("version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    connection.shutdown().await;
+    let duration = started.elapsed().as_millis() as u64;
+    let facts = report::RunFacts {
+        target,
+        profile: options.profile,
+        fail_on: options.fail_on,
+        duration_ms: duration,
+        calls,
+        discovery,
+        observations,
+    };
+    Ok(report::Report::new(facts, &outcomes))
+}

@@ -1,0 +1,245 @@
+//! `mcp-harness`: certify an MCP server in CI. A thin layer over the `harness` library: flags
+//! are parsed here, the report is rendered here, nothing else.
+//!
+//! Exit status: 0 no failing probe at or above `--fail-on`; 1 findings; 2 the harness could not
+//! do its job (bad arguments, the target would not start).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::probe::{Profile, Severity};
+use harness::target::Budget;
+use harness::{CertifyOptions, TargetOptions};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-harness",
+    version,
+    about = "Attacks an MCP server (stdio or Streamable HTTP) and reports what it proved."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Certify a server: run the probes, render the report, exit 0 (certified), 1 (findings) or 2 (error).
+    Certify(CertifyArgs),
+    /// List every probe with its id, family, severity and CWE.
+    ListProbes,
+    /// Runs the bundled reference server (the default target of `certify`).
+    #[command(name = "__reference-server", hide = true, disable_help_flag = true)]
+    ReferenceServer {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Args)]
+struct CertifyArgs {
+    /// The target as a command line run over stdio; {sandbox} and {canary_url} are filled in.
+    /// Default: the bundled reference server.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
+    stdio: Option<String>,
+    /// The target's Streamable HTTP endpoint.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// A header sent with every HTTP request, e.g. 'Authorization: Bearer ...' (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE", requires = "url")]
+    headers: Vec<String>,
+    /// Adopt this directory as {sandbox} instead of a fresh temporary one.
+    #[arg(long, value_name = "DIR")]
+    sandbox: Option<PathBuf>,
+    /// Run only these probes or families (repeatable).
+    #[arg(long, value_name = "ID|FAMILY")]
+    only: Vec<String>,
+    /// Skip these probes or families (repeatable).
+    #[arg(long, value_name = "ID|FAMILY")]
+    skip: Vec<String>,
+    #[arg(long, value_enum, default_value = "standard")]
+    profile: Profile,
+    /// Report format (repeatable); pairs with --output by position, the rest go to stdout.
+    #[arg(long, value_enum)]
+    format: Vec<Format>,
+    /// Write the report to this file (repeatable, one per --format).
+    #[arg(long, value_name = "FILE")]
+    output: Vec<PathBuf>,
+    /// Exit 1 when a probe at or above this severity fails.
+    #[arg(long, value_enum, default_value = "high")]
+    fail_on: Severity,
+    /// Seconds to wait for each reply.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Seconds after which no new call is started.
+    #[arg(long, default_value_t = 600)]
+    max_duration: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::ReferenceServer { args } => {
+            let argv = std::iter::once("mcp-reference-server".to_owned()).chain(args);
+            reference_server::cli::run(argv, |server| server)
+        }
+        Command::ListProbes => {
+            for info in harness::probe::registry() {
+                let cwe = info.cwe.map(|c| format!("CWE-{c}")).unwrap_or_default();
+                println!(
+                    "{:<22} {:<8} {:<9} {:<8} {}",
+                    info.id,
+                    info.family.name(),
+                    info.severity.name(),
+                    cwe,
+                    info.title
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Certify(args) => certify(args),
+    }
+}
+
+fn parse_header(raw: &str) -> Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| format!("--header {raw:?} is not 'Name: value'"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!("--header {raw:?} has an invalid name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// Writes a file whole or not at all: a temporary sibling, then a rename.
+fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temporary = tempfile::NamedTempFile::new_in(directory)?;
+    std::fs::write(temporary.path(), contents)?;
+    temporary.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn certify(args: CertifyArgs) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("mcp-harness: {message}");
+        ExitCode::from(2)
+    };
+    let mut formats = args.format.clone();
+    if formats.is_empty() {
+        formats.push(Format::Human);
+    }
+    if args.output.len() > formats.len() {
+        return fail("more --output files than --format values".into());
+    }
+    let target = match (&args.stdio, &args.url) {
+        (Some(command), None) => TargetOptions::Stdio {
+            command: command.clone(),
+        },
+        (None, Some(url)) => {
+            let headers = match args
+                .headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(headers) => headers,
+                Err(message) => return fail(message),
+            };
+            TargetOptions::Http {
+                url: url.clone(),
+                headers,
+            }
+        }
+        _ => {
+            let Ok(exe) = std::env::current_exe() else {
+                return fail(
+                    "cannot find the harness binary to run the bundled reference server".into(),
+                );
+            };
+            let exe = shell_words::quote(&exe.to_string_lossy()).into_owned();
+            TargetOptions::Stdio {
+                command: format!("{exe} __reference-server --stdio --root {{sandbox}}"),
+            }
+        }
+    };
+    let interactive = std::io::stderr().is_terminal();
+    let progress: Option<harness::ProgressFn> = if interactive {
+        Some(Box::new(|family: &str| {
+            eprint!("\r\x1b[2Kprobing {family}...")
+        }))
+    } else {
+        None
+    };
+    let options = CertifyOptions {
+        target,
+        sandbox: args.sandbox.clone(),
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        profile: args.profile,
+        fail_on: args.fail_on,
+        budget: Budget {
+            request_timeout: Duration::from_secs(args.timeout.max(1)),
+            ..Budget::default()
+        },
+        max_duration: Duration::from_secs(args.max_duration.max(1)),
+        progress,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(format!("cannot start the async runtime: {error}")),
+    };
+    let result = runtime.block_on(harness::certify(options));
+    if interactive {
+        eprint!("\r\x1b[2K");
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(error) => return fail(error.to_string()),
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    for (index, format) in formats.iter().enumerate() {
+        let text = match format {
+            Format::Human => {
+                harness::report::human::render(&report, colour && args.output.get(index).is_none())
+            }
+            Format::Json => harness::report::json(&report),
+            Format::Sarif => harness::report::sarif::render(&report),
+            Format::Junit => harness::report::junit::render(&report),
+        };
+        match args.output.get(index) {
+            Some(path) => {
+                if let Err(error) = write_atomically(path, &text) {
+                    return fail(format!("cannot write {}: {error}", path.display()));
+                }
+            }
+            None => print!("{text}"),
+        }
+    }
+    if report.summary.failing_at_threshold > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

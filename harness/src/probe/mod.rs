@@ -1,0 +1,343 @@
+//! The probe engine: a registry of probes, each with a stable id, and the context they run in.
+//!
+//! A probe family is a module with a `PROBES` table (what each probe is, what it enforces, how
+//! to fix a failure) and a `run` function that makes the calls and returns one [`Outcome`] per
+//! probe. Verdicts follow one rule: `fail` only when an oracle confirms the finding (a canary in
+//! a reply, a proof file created, a listener hit, a status code the spec forbids); weaker
+//! signals are `inconclusive`; a probe with nothing to attack is `not-applicable`.
+//!
+//! Every exchange goes through [`Run`], which records it (bounded) for the passive leak scan
+//! and stops the run when the target stops answering.
+
+pub mod http;
+pub mod inject;
+pub mod leak;
+pub mod proto;
+pub mod ssrf;
+pub mod trav;
+
+use crate::discover::ToolInfo;
+use crate::oracle::leak::decoded_strings;
+use crate::stage::Stage;
+use crate::target::{Connection, Reply, TargetError, excerpt};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// Probe families, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Family {
+    #[serde(rename = "TRAV")]
+    Trav,
+    #[serde(rename = "INJ-CMD")]
+    InjCmd,
+    #[serde(rename = "INJ-ARG")]
+    InjArg,
+    #[serde(rename = "INJ-SQL")]
+    InjSql,
+    #[serde(rename = "SSRF")]
+    Ssrf,
+    #[serde(rename = "TRANS")]
+    Trans,
+    #[serde(rename = "AUTH")]
+    Auth,
+    #[serde(rename = "LEAK")]
+    Leak,
+    #[serde(rename = "PROTO")]
+    Proto,
+}
+
+impl Family {
+    pub const ALL: [Family; 9] = [
+        Family::Trav,
+        Family::InjCmd,
+        Family::InjArg,
+        Family::InjSql,
+        Family::Ssrf,
+        Family::Trans,
+        Family::Auth,
+        Family::Leak,
+        Family::Proto,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Trav => "TRAV",
+            Family::InjCmd => "INJ-CMD",
+            Family::InjArg => "INJ-ARG",
+            Family::InjSql => "INJ-SQL",
+            Family::Ssrf => "SSRF",
+            Family::Trans => "TRANS",
+            Family::Auth => "AUTH",
+            Family::Leak => "LEAK",
+            Family::Proto => "PROTO",
+        }
+    }
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What a probe is. Ids are stable once published.
+#[derive(Debug, serde::Serialize)]
+pub struct ProbeInfo {
+    pub id: &'static str,
+    pub family: Family,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub cwe: Option<u32>,
+    /// The practice or specification sentence the probe enforces.
+    pub enforces: &'static str,
+    pub remediation: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+    NotApplicable,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// What proved (or suggested) a finding: the request, the start of the reply, and the oracle.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    pub request: String,
+    pub reply: String,
+    /// The canary or signal that decided the verdict.
+    pub oracle: String,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    #[serde(serialize_with = "serialize_probe_id")]
+    pub probe: &'static ProbeInfo,
+    pub verdict: Verdict,
+    /// One sentence: what was tried and what was seen.
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+fn serialize_probe_id<S: serde::Serializer>(
+    probe: &&'static ProbeInfo,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(probe.id)
+}
+
+impl Outcome {
+    pub fn new(probe: &'static ProbeInfo, verdict: Verdict, summary: impl Into<String>) -> Self {
+        Self {
+            probe,
+            verdict,
+            summary: summary.into(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+}
+
+/// Every probe the harness knows, across families.
+pub fn registry() -> Vec<&'static ProbeInfo> {
+    [
+        trav::PROBES,
+        inject::PROBES,
+        ssrf::PROBES,
+        http::PROBES,
+        leak::PROBES,
+        proto::PROBES,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Looks up a probe by id.
+pub fn probe(id: &str) -> &'static ProbeInfo {
+    registry()
+        .into_iter()
+        .find(|p| p.id == id)
+        .unwrap_or_else(|| panic!("unknown probe id {id}"))
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A few payloads per parameter.
+    Quick,
+    /// Every payload against every matching parameter.
+    Standard,
+    /// Standard, plus payloads against parameters of every string kind.
+    Deep,
+}
+
+/// One recorded exchange, for the passive leak scan.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: String,
+    pub reply: String,
+}
+
+/// What a tool call produced.
+#[derive(Debug, Clone)]
+pub struct CallResult {
+    pub request: String,
+    pub reply: Result<Reply, TargetError>,
+}
+
+impl CallResult {
+    /// The decoded text of the reply (string leaves of a result, or the error), or the
+    /// transport error.
+    pub fn text(&self) -> String {
+        match &self.reply {
+            Ok(Reply::Result(value)) => decoded_strings(value),
+            Ok(reply) => reply.text(),
+            Err(error) => format!("transport: {error}"),
+        }
+    }
+
+    pub fn evidence(&self, tool: &str, oracle: impl Into<String>) -> Evidence {
+        Evidence {
+            tool: Some(tool.to_owned()),
+            request: excerpt(&self.request, 600),
+            reply: excerpt(&self.text(), 600),
+            oracle: oracle.into(),
+        }
+    }
+}
+
+const MAX_TRANSCRIPT: usize = 5000;
+const TRANSCRIPT_REPLY_BYTES: usize = 16 * 1024;
+
+/// The context probes run in.
+pub struct Run<'a> {
+    pub connection: &'a mut Connection,
+    pub stage: &'a Stage,
+    pub tools: &'a [ToolInfo],
+    pub profile: Profile,
+    pub transcript: Vec<Exchange>,
+    /// The user's credential, when given (`Authorization` header value), for AUTH and TIME.
+    pub authorization: Option<String>,
+    pub deadline: Instant,
+    consecutive_timeouts: u32,
+    pub calls: u64,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        connection: &'a mut Connection,
+        stage: &'a Stage,
+        tools: &'a [ToolInfo],
+        profile: Profile,
+        authorization: Option<String>,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            connection,
+            stage,
+            tools,
+            profile,
+            transcript: Vec::new(),
+            authorization,
+            deadline,
+            consecutive_timeouts: 0,
+            calls: 0,
+        }
+    }
+
+    /// False once the run's deadline has passed or the target stopped answering three times in
+    /// a row: families then skip their remaining calls.
+    pub fn can_continue(&self) -> bool {
+        Instant::now() < self.deadline && self.consecutive_timeouts < 3
+    }
+
+    pub fn record(&mut self, request: &str, reply: &str) {
+        if self.transcript.len() < MAX_TRANSCRIPT {
+            self.transcript.push(Exchange {
+                request: request.to_owned(),
+                reply: excerpt(reply, TRANSCRIPT_REPLY_BYTES),
+            });
+        }
+    }
+
+    /// Calls a tool and records the exchange.
+    pub async fn call_tool(&mut self, tool: &str, arguments: Value) -> CallResult {
+        let params = json!({"name": tool, "arguments": arguments});
+        self.request("tools/call", params).await
+    }
+
+    /// Sends any request and records the exchange.
+    pub async fn request(&mut self, method: &str, params: Value) -> CallResult {
+        let request = json!({"method": method, "params": params}).to_string();
+        if !self.can_continue() {
+            return CallResult {
+                request,
+                reply: Err(TargetError::Timeout(std::time::Duration::ZERO)),
+            };
+        }
+        self.calls += 1;
+        let reply = self.connection.request(method, Some(params)).await;
+        match &reply {
+            Err(TargetError::Timeout(_)) => self.consecutive_timeouts += 1,
+            Err(TargetError::Closed(_)) => {
+                // A dead stdio target is restarted so the run goes on.
+                if self.connection.is_stdio() && self.connection.restart().await.is_err() {
+                    self.consecutive_timeouts = u32::MAX;
+                }
+            }
+            _ => self.consecutive_timeouts = 0,
+        }
+        let result = CallResult { request, reply };
+        let text = result.text();
+        self.record(&result.request, &text);
+        result
+    }
+}

@@ -1,0 +1,259 @@
+//! PROTO: JSON-RPC and MCP protocol behaviour: error codes, id echo, surviving garbage, stdout
+//! hygiene on stdio, and staying alive through the run.
+
+use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
+use crate::target::{Reply, TargetError, excerpt};
+use serde_json::json;
+
+pub static PROBES: &[ProbeInfo] = &[
+    ProbeInfo {
+        id: "PROTO-UNKNOWN-METHOD",
+        family: Family::Proto,
+        title: "an unknown method gets JSON-RPC -32601",
+        severity: Severity::Low,
+        cwe: None,
+        enforces: "JSON-RPC 2.0 section 5.1: -32601 Method not found",
+        remediation: "Answer unknown methods with error code -32601.",
+    },
+    ProbeInfo {
+        id: "PROTO-INVALID-PARAMS",
+        family: Family::Proto,
+        title: "a malformed tools/call gets a JSON-RPC error (-32602)",
+        severity: Severity::Low,
+        cwe: None,
+        enforces: "MCP server/tools, Error Handling: malformed requests are protocol errors (-32602)",
+        remediation: "Validate request shapes before dispatch and answer with -32602.",
+    },
+    ProbeInfo {
+        id: "PROTO-ID-ECHO",
+        family: Family::Proto,
+        title: "the response id equals the request id (string and large integer ids)",
+        severity: Severity::Medium,
+        cwe: None,
+        enforces: "JSON-RPC 2.0 section 5: the response id MUST be the same as the request id",
+        remediation: "Echo the id exactly as received; do not coerce it to a number or a string.",
+    },
+    ProbeInfo {
+        id: "PROTO-GARBAGE",
+        family: Family::Proto,
+        title: "the target survives malformed input",
+        severity: Severity::Medium,
+        cwe: Some(20),
+        enforces: "Resource management: malformed input must not stop the server",
+        remediation: "Treat every unparsable message as an error for that message only.",
+    },
+    ProbeInfo {
+        id: "PROTO-STDOUT-HYGIENE",
+        family: Family::Proto,
+        title: "stdout carries only JSON-RPC messages (stdio)",
+        severity: Severity::Medium,
+        cwe: None,
+        enforces: "MCP transports, stdio: the server MUST NOT write anything to stdout that is not a valid MCP message",
+        remediation: "Send logs and banners to stderr; stdout belongs to the protocol.",
+    },
+    ProbeInfo {
+        id: "PROTO-ALIVE",
+        family: Family::Proto,
+        title: "the target stays alive through every probe family",
+        severity: Severity::High,
+        cwe: Some(400),
+        enforces: "Resource management: no input may crash or hang the server",
+        remediation: "Bound every input and catch every error at the request boundary.",
+    },
+];
+
+pub fn probe(id: &str) -> &'static ProbeInfo {
+    PROBES
+        .iter()
+        .find(|p| p.id == id)
+        .expect("known PROTO probe")
+}
+
+fn evidence(request: &str, reply: &str, oracle: &str) -> Evidence {
+    Evidence {
+        tool: None,
+        request: request.to_owned(),
+        reply: excerpt(reply, 600),
+        oracle: oracle.to_owned(),
+    }
+}
+
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+
+    let unknown = run.request("mcp-harness/no-such-method", json!({})).await;
+    let info = probe("PROTO-UNKNOWN-METHOD");
+    outcomes.push(match &unknown.reply {
+        Ok(Reply::Error { code: -32601, .. }) => {
+            Outcome::new(info, Verdict::Pass, "answered -32601")
+        }
+        Ok(reply) => Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("answered {} instead of -32601", excerpt(&reply.text(), 120)),
+        )
+        .with_evidence(vec![evidence(
+            &unknown.request,
+            &reply.text(),
+            "the JSON-RPC error code",
+        )]),
+        Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
+    });
+
+    let malformed = run.request("tools/call", json!({"arguments": {}})).await;
+    let info = probe("PROTO-INVALID-PARAMS");
+    outcomes.push(match &malformed.reply {
+        Ok(Reply::Error {
+            code: -32602 | -32600,
+            ..
+        }) => Outcome::new(
+            info,
+            Verdict::Pass,
+            "answered with a JSON-RPC invalid-params error",
+        ),
+        Ok(reply) => Outcome::new(
+            info,
+            Verdict::Fail,
+            format!(
+                "answered {} to a tools/call without a name",
+                excerpt(&reply.text(), 120)
+            ),
+        )
+        .with_evidence(vec![evidence(
+            &malformed.request,
+            &reply.text(),
+            "the JSON-RPC error code",
+        )]),
+        Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
+    });
+
+    let info = probe("PROTO-ID-ECHO");
+    let mut mismatches = Vec::new();
+    let mut answered = 0;
+    for id in [
+        json!("mcp-harness-id-\u{e9}-\u{2713}"),
+        json!(9007199254740993u64),
+        json!(0),
+    ] {
+        match run
+            .connection
+            .request_with_id(id.clone(), "ping", None)
+            .await
+        {
+            Ok(message) => {
+                answered += 1;
+                if message.get("id") != Some(&id) {
+                    mismatches.push(evidence(
+                        &format!("ping with id {id}"),
+                        &message.to_string(),
+                        "the response id differs from the request id",
+                    ));
+                }
+            }
+            Err(TargetError::Timeout(_)) => {}
+            Err(_) => {}
+        }
+    }
+    outcomes.push(if !mismatches.is_empty() {
+        Outcome::new(info, Verdict::Fail, "a response id did not match its request id").with_evidence(mismatches)
+    } else if answered == 0 {
+        Outcome::new(info, Verdict::Inconclusive, "no answer to ping with a chosen id (a reply with another id would not be matched either)")
+    } else {
+        Outcome::new(info, Verdict::Pass, format!("{answered} ids echoed exactly"))
+    });
+
+    let info = probe("PROTO-GARBAGE");
+    let garbage: [&[u8]; 4] = [
+        b"this is not json\n",
+        b"{\"jsonrpc\": \"2.0\", \"id\": \n",
+        b"[]\n",
+        b"\xff\xfe\x00garbage\n",
+    ];
+    let mut statuses = Vec::new();
+    for bytes in garbage {
+        if let Ok(outcome) = run.connection.raw(bytes, &[], &[]).await
+            && let Some(status) = outcome.status
+        {
+            statuses.push(status);
+        }
+    }
+    let alive = run.connection.alive().await;
+    outcomes.push(if alive {
+        let note = if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" (HTTP statuses {statuses:?})")
+        };
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("answered a ping after malformed input{note}"),
+        )
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            "the target stopped answering after malformed input",
+        )
+        .with_evidence(vec![evidence(
+            "malformed lines: not JSON, a truncated object, an empty batch, invalid UTF-8",
+            &run.connection.stderr_tail(),
+            "no answer to ping afterwards",
+        )])
+    });
+    outcomes
+}
+
+/// The stdout hygiene verdict, from what the connection saw during the whole run.
+pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
+    let info = probe("PROTO-STDOUT-HYGIENE");
+    if !run.connection.is_stdio() {
+        return Outcome::new(info, Verdict::NotApplicable, "not a stdio target");
+    }
+    let observations = run.connection.observations();
+    if observations.stdout_noise_lines == 0 {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            "every line on stdout was a JSON-RPC message",
+        )
+    } else {
+        let samples = observations.stdout_noise_samples.join("\n");
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            format!(
+                "{} lines on stdout were not JSON-RPC messages",
+                observations.stdout_noise_lines
+            ),
+        )
+        .with_evidence(vec![evidence(
+            "(the whole run)",
+            &samples,
+            "lines on stdout that are not JSON-RPC messages",
+        )])
+    }
+}
+
+/// The liveness verdict, from the pings after each family.
+pub fn alive(deaths: &[(String, String)]) -> Outcome {
+    let info = probe("PROTO-ALIVE");
+    if deaths.is_empty() {
+        return Outcome::new(info, Verdict::Pass, "answered a ping after every family");
+    }
+    let evidence = deaths
+        .iter()
+        .map(|(family, detail)| Evidence {
+            tool: None,
+            request: format!("ping after the {family} family"),
+            reply: excerpt(detail, 600),
+            oracle: "the target crashed or hung".into(),
+        })
+        .collect();
+    Outcome::new(
+        info,
+        Verdict::Fail,
+        format!("the target stopped answering {} time(s)", deaths.len()),
+    )
+    .with_evidence(evidence)
+}

@@ -1,0 +1,175 @@
+//! SSRF: server-side request forgery, confirmed by a hit on the harness's loopback listener.
+//!
+//! Every URL-like parameter gets URLs that reach the listener in different spellings. Each
+//! payload carries a unique path (`/ssrf/<nonce>`), so a hit names the payload that caused it;
+//! a reply that merely repeats the URL proves nothing and is not counted.
+
+use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::discover::{ParamKind, arguments_with};
+use serde_json::json;
+
+const PRACTICE: &str = "Network security: restrict outbound requests to allowed domains; never reach loopback, private or metadata addresses (MCP security best practices; CWE-918)";
+
+pub static PROBES: &[ProbeInfo] = &[
+    ProbeInfo {
+        id: "SSRF-LOOPBACK",
+        family: Family::Ssrf,
+        title: "a URL argument reaches a loopback address",
+        severity: Severity::High,
+        cwe: Some(918),
+        enforces: PRACTICE,
+        remediation: "Resolve the host, refuse loopback/private/link-local/metadata addresses, and connect only to the address you checked.",
+    },
+    ProbeInfo {
+        id: "SSRF-ENCODED",
+        family: Family::Ssrf,
+        title: "an alternative spelling of loopback (decimal, hex, short form, IPv6) gets through",
+        severity: Severity::High,
+        cwe: Some(918),
+        enforces: PRACTICE,
+        remediation: "Parse URLs with a WHATWG parser and classify the resulting address; a denylist of strings such as 'localhost' and '127.0.0.1' misses 2130706433, 0x7f.1 and [::ffff:127.0.0.1].",
+    },
+    ProbeInfo {
+        id: "SSRF-USERINFO",
+        family: Family::Ssrf,
+        title: "userinfo in the URL fools the host check",
+        severity: Severity::High,
+        cwe: Some(918),
+        enforces: PRACTICE,
+        remediation: "Take the host from a real URL parser and refuse URLs with userinfo: 'http://allowed.example:x@127.0.0.1/' has the host 127.0.0.1, not allowed.example.",
+    },
+];
+
+fn probe(id: &str) -> &'static ProbeInfo {
+    PROBES
+        .iter()
+        .find(|p| p.id == id)
+        .expect("known SSRF probe")
+}
+
+fn payloads(port: u16) -> Vec<(&'static str, Vec<String>)> {
+    let p = port;
+    vec![
+        (
+            "SSRF-LOOPBACK",
+            vec![
+                format!("http://127.0.0.1:{p}/ssrf/NONCE"),
+                format!("http://localhost:{p}/ssrf/NONCE"),
+            ],
+        ),
+        (
+            "SSRF-ENCODED",
+            vec![
+                format!("http://2130706433:{p}/ssrf/NONCE"),
+                format!("http://0x7f.1:{p}/ssrf/NONCE"),
+                format!("http://0x7f000001:{p}/ssrf/NONCE"),
+                format!("http://127.1:{p}/ssrf/NONCE"),
+                format!("http://0177.0.0.1:{p}/ssrf/NONCE"),
+                format!("http://[::ffff:127.0.0.1]:{p}/ssrf/NONCE"),
+                format!("http://[::1]:{p}/ssrf/NONCE"),
+                format!("http://0.0.0.0:{p}/ssrf/NONCE"),
+                format!("http://LOCALHOST:{p}/ssrf/NONCE"),
+            ],
+        ),
+        (
+            "SSRF-USERINFO",
+            vec![
+                format!("http://example.com:x@127.0.0.1:{p}/ssrf/NONCE"),
+                format!("http://example.com@127.0.0.1:{p}/ssrf/NONCE"),
+                format!("http://example.com:443@127.0.0.1:{p}/ssrf/NONCE"),
+            ],
+        ),
+    ]
+}
+
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let targets: Vec<(String, String)> = run
+        .tools
+        .iter()
+        .flat_map(|t| {
+            t.params_of(&[ParamKind::Url])
+                .map(move |p| (t.name.clone(), p.name.clone()))
+        })
+        .collect();
+    let Some(port) = run.stage.listener.as_ref().map(|l| l.port) else {
+        return PROBES
+            .iter()
+            .map(|p| {
+                Outcome::new(
+                    p,
+                    Verdict::NotApplicable,
+                    "the loopback listener could not be started",
+                )
+            })
+            .collect();
+    };
+    if targets.is_empty() {
+        return PROBES
+            .iter()
+            .map(|p| {
+                Outcome::new(
+                    p,
+                    Verdict::NotApplicable,
+                    "no tool has a URL-like parameter",
+                )
+            })
+            .collect();
+    }
+    let mut outcomes = Vec::new();
+    for (id, mut list) in payloads(port) {
+        if run.profile == Profile::Quick {
+            list.truncate(1);
+        }
+        let mut evidence: Vec<Evidence> = Vec::new();
+        let mut answered = 0;
+        'targets: for (tool_name, param) in &targets {
+            let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
+                continue;
+            };
+            for template in &list {
+                let nonce = format!("{:016x}", rand::random::<u64>());
+                let url = template.replace("NONCE", &nonce);
+                let result = run
+                    .call_tool(tool_name, arguments_with(tool, param, json!(url)))
+                    .await;
+                if result.reply.is_ok() {
+                    answered += 1;
+                }
+                let listener = run.stage.listener.as_ref().expect("checked above");
+                let hits = listener.hits_containing(&nonce);
+                if let Some(hit) = hits.first() {
+                    evidence.push(result.evidence(
+                        tool_name,
+                        format!("the loopback listener received '{}'", hit.request_line),
+                    ));
+                    break 'targets;
+                }
+            }
+        }
+        let info = probe(id);
+        outcomes.push(if !evidence.is_empty() {
+            Outcome::new(
+                info,
+                Verdict::Fail,
+                format!("{}: the loopback listener was hit", info.title),
+            )
+            .with_evidence(evidence)
+        } else if answered == 0 {
+            Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                "the target answered none of the payloads",
+            )
+        } else {
+            Outcome::new(
+                info,
+                Verdict::Pass,
+                format!(
+                    "no listener hit after {answered} URLs across {} parameters",
+                    targets.len()
+                ),
+            )
+        });
+    }
+    outcomes
+}

@@ -1,0 +1,136 @@
+//! The report for a person: a header, failures first with their evidence and fix, then one
+//! line per other probe, then the verdict. Colour is used only when `colour` is true (the
+//! binary passes true when stdout is a terminal and NO_COLOR is unset).
+
+use super::Report;
+use crate::probe::Verdict;
+use std::fmt::Write;
+
+fn paint(colour: bool, code: &str, text: &str) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn verdict_label(colour: bool, verdict: Verdict) -> String {
+    let (code, label) = match verdict {
+        Verdict::Pass => ("32", "PASS"),
+        Verdict::Fail => ("1;31", "FAIL"),
+        Verdict::Inconclusive => ("33", "INCONCLUSIVE"),
+        Verdict::NotApplicable => ("2", "N/A"),
+    };
+    paint(colour, code, label)
+}
+
+pub fn render(report: &Report, colour: bool) -> String {
+    let mut out = String::new();
+    let t = &report.target;
+    let _ = writeln!(out, "mcp-harness {} certify", report.harness_version);
+    let _ = writeln!(
+        out,
+        "target   {} {} ({} {}, protocol {})",
+        t.transport, t.address, t.server_name, t.server_version, t.protocol_version
+    );
+    let tools: Vec<String> = report
+        .discovery
+        .tools
+        .iter()
+        .map(|tool| {
+            let params: Vec<String> = tool
+                .params
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}",
+                        p.name,
+                        serde_json::to_value(p.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!("{}({})", tool.name, params.join(", "))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "tools    {}",
+        if tools.is_empty() {
+            "none".to_owned()
+        } else {
+            tools.join(" ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "profile  {:?}, {} calls in {:.1} s\n",
+        report.profile,
+        report.calls,
+        report.duration_ms as f64 / 1000.0
+    );
+    for record in report.failures() {
+        let cwe = record.cwe.map(|c| format!(" CWE-{c}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {} [{}{}] {}",
+            verdict_label(colour, record.verdict),
+            record.id,
+            record.severity.name(),
+            cwe,
+            record.summary
+        );
+        for evidence in record.evidence.iter().take(2) {
+            if let Some(tool) = &evidence.tool {
+                let _ = writeln!(out, "     tool     {tool}");
+            }
+            let _ = writeln!(
+                out,
+                "     request  {}",
+                evidence.request.replace('\n', "\\n")
+            );
+            let _ = writeln!(out, "     reply    {}", evidence.reply.replace('\n', "\\n"));
+            let _ = writeln!(out, "     proof    {}", evidence.oracle);
+        }
+        let _ = writeln!(out, "     fix      {}", record.remediation);
+    }
+    for record in report.probes.iter().filter(|p| p.verdict != Verdict::Fail) {
+        let _ = writeln!(
+            out,
+            "{} {} {}",
+            verdict_label(colour, record.verdict),
+            record.id,
+            record.summary
+        );
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed, {} inconclusive, {} not applicable",
+        s.pass, s.fail, s.inconclusive, s.not_applicable
+    );
+    let verdict = if s.failing_at_threshold == 0 {
+        paint(
+            colour,
+            "1;32",
+            &format!(
+                "CERTIFIED: no failing probe at or above {}",
+                report.fail_on.name()
+            ),
+        )
+    } else {
+        paint(
+            colour,
+            "1;31",
+            &format!(
+                "NOT CERTIFIED: {} failing probe(s) at or above {}",
+                s.failing_at_threshold,
+                report.fail_on.name()
+            ),
+        )
+    };
+    let _ = writeln!(out, "{verdict}");
+    out
+}

@@ -1,0 +1,141 @@
+//! One report model, several renderers. Probes know nothing of formats: they return
+//! [`crate::probe::Outcome`]s, and this module turns a run into a [`Report`] that every
+//! renderer reads.
+//!
+//! - [`human`]: for a terminal (colour only when asked, i.e. when stdout is a terminal);
+//! - [`json`]: the model itself, with a `version` field, described by `harness/report.schema.json`;
+//! - [`sarif`]: SARIF 2.1.0, one rule per probe, one result per failing or inconclusive probe;
+//! - [`junit`]: JUnit XML, one test case per probe.
+
+pub mod human;
+pub mod junit;
+pub mod sarif;
+
+use crate::discover::Discovery;
+use crate::probe::{Evidence, Family, Outcome, Profile, Severity, Verdict};
+use crate::target::Observations;
+
+/// The version of the JSON report format. Bumped on any incompatible change.
+pub const REPORT_VERSION: &str = "1";
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetSummary {
+    /// `stdio` or `http`.
+    pub transport: &'static str,
+    /// The command line (placeholders filled) or the URL.
+    pub address: String,
+    pub protocol_version: String,
+    pub server_name: String,
+    pub server_version: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeRecord {
+    pub id: &'static str,
+    pub family: Family,
+    pub title: &'static str,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwe: Option<u32>,
+    pub enforces: &'static str,
+    pub remediation: &'static str,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl From<&Outcome> for ProbeRecord {
+    fn from(outcome: &Outcome) -> Self {
+        let p = outcome.probe;
+        Self {
+            id: p.id,
+            family: p.family,
+            title: p.title,
+            severity: p.severity,
+            cwe: p.cwe,
+            enforces: p.enforces,
+            remediation: p.remediation,
+            verdict: outcome.verdict,
+            summary: outcome.summary.clone(),
+            evidence: outcome.evidence.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub inconclusive: usize,
+    pub not_applicable: usize,
+    /// Failing probes at or above the `--fail-on` threshold: non-zero means exit status 1.
+    pub failing_at_threshold: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub version: &'static str,
+    pub harness_version: &'static str,
+    pub target: TargetSummary,
+    pub profile: Profile,
+    pub fail_on: Severity,
+    pub duration_ms: u64,
+    pub calls: u64,
+    pub discovery: Discovery,
+    pub probes: Vec<ProbeRecord>,
+    pub summary: Summary,
+    pub observations: Observations,
+}
+
+/// The facts of a run that are not probe outcomes.
+pub struct RunFacts {
+    pub target: TargetSummary,
+    pub profile: Profile,
+    pub fail_on: Severity,
+    pub duration_ms: u64,
+    pub calls: u64,
+    pub discovery: Discovery,
+    pub observations: Observations,
+}
+
+impl Report {
+    pub fn new(facts: RunFacts, outcomes: &[Outcome]) -> Self {
+        let probes: Vec<ProbeRecord> = outcomes.iter().map(ProbeRecord::from).collect();
+        let mut summary = Summary::default();
+        for record in &probes {
+            match record.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Fail => {
+                    summary.fail += 1;
+                    if record.severity >= facts.fail_on {
+                        summary.failing_at_threshold += 1;
+                    }
+                }
+                Verdict::Inconclusive => summary.inconclusive += 1,
+                Verdict::NotApplicable => summary.not_applicable += 1,
+            }
+        }
+        Self {
+            version: REPORT_VERSION,
+            harness_version: env!("CARGO_PKG_VERSION"),
+            target: facts.target,
+            profile: facts.profile,
+            fail_on: facts.fail_on,
+            duration_ms: facts.duration_ms,
+            calls: facts.calls,
+            discovery: facts.discovery,
+            probes,
+            summary,
+            observations: facts.observations,
+        }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &ProbeRecord> {
+        self.probes.iter().filter(|p| p.verdict == Verdict::Fail)
+    }
+}
+
+/// The JSON renderer: the model, pretty-printed.
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_default()
+}

@@ -1,0 +1,417 @@
+//! The command line of `mcp-reference-server`, as a library so that other binaries can start
+//! the same server: `mcp-harness` embeds it as its default target, and the flawed twin
+//! (targets/flawed-server) wraps its handler to swap one guard.
+//!
+//! Start-up validates everything before serving: a missing or invalid setting is reported by
+//! name (never by value) and the process exits with status 2. Logs go to stderr only, so stdout
+//! carries nothing but MCP messages in stdio mode.
+
+use crate::config::{self, ConfigError, FileConfig, TOKEN_SCOPES_VAR, TOKEN_VAR};
+use crate::guard::api_keys::Principal;
+use crate::guard::db::ReadOnlyDb;
+use crate::guard::egress::EgressPolicy;
+use crate::guard::limits::ConcurrencyGate;
+use crate::guard::oauth::{DevSigner, JwtValidator, load_jwks};
+use crate::guard::rate_limit::RateLimiter;
+use crate::guard::sandbox::{Sandbox, SandboxLimits};
+use crate::tools::{ReferenceServer, ServerState, history_program};
+use crate::transport::{self, http::Authenticator};
+use clap::{Args, Parser, Subcommand};
+use rmcp::ServerHandler;
+use secrecy::SecretString;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcp-reference-server",
+    version,
+    about = "A reference secure MCP server: sandboxed files, an allowlisted fetcher, a read-only database; stdio or Streamable HTTP."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Mint a development OAuth access token from a local key, and write the matching JWKS.
+    DevToken(DevTokenArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Serve MCP on stdin/stdout (the launcher is the principal).
+    #[arg(long, conflicts_with = "http")]
+    stdio: bool,
+    /// Serve MCP over Streamable HTTP on this address (endpoint /mcp), e.g. 127.0.0.1:8765.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// The sandbox directory: every file tool works inside it and nowhere else.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// A TOML configuration file (see the README's configuration reference).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQLite database for query_records (opened read-only). Default: a demo database in a
+    /// temporary directory, created at start and removed at exit.
+    #[arg(long, value_name = "FILE")]
+    database: Option<PathBuf>,
+    /// A keys file: [[principal]] entries with name, key_sha256 and scopes.
+    #[arg(long, value_name = "FILE")]
+    keys_file: Option<PathBuf>,
+    /// The public URL of the MCP endpoint (the OAuth resource identifier).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// DEVELOPMENT ONLY: accept unauthenticated HTTP requests as a principal with every scope.
+    /// Refused unless the bind address is loopback; warns at every start.
+    #[arg(long)]
+    insecure_dev_no_auth: bool,
+}
+
+#[derive(Args, Debug)]
+struct DevTokenArgs {
+    /// A scope to grant (repeat for several): files:write, admin.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Where the signing key and jwks.json are kept (created if missing).
+    #[arg(long, default_value = ".mcp-dev-oauth", value_name = "DIR")]
+    out: PathBuf,
+    /// The token's issuer (`iss`); configure the same value in [oauth].issuer.
+    #[arg(long, default_value = "http://127.0.0.1/dev-issuer")]
+    issuer: String,
+    /// The resource the token is for (`aud`): the server's public MCP URL.
+    #[arg(long, default_value = "http://127.0.0.1:8765/mcp")]
+    resource: String,
+    /// The token's subject (`sub`).
+    #[arg(long, default_value = "developer")]
+    subject: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    lifetime: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Parses `args` (the first is the program name) and runs the server or a subcommand.
+/// `wrap` turns the reference handler into the handler actually served: the identity for the
+/// reference server, a flawed twin for targets/flawed-server.
+pub fn run<H, W>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, wrap: W) -> ExitCode
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+    W: FnOnce(ReferenceServer) -> H,
+{
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Some(Command::DevToken(args)) => dev_token(args),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StartError::Runtime(e.to_string()))
+            .and_then(|runtime| runtime.block_on(serve(cli.serve, wrap))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcp-reference-server: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name).ok().map(SecretString::from)
+}
+
+async fn serve<H, W>(args: ServeArgs, wrap: W) -> Result<(), StartError>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+    W: FnOnce(ReferenceServer) -> H,
+{
+    if !args.stdio && args.http.is_none() {
+        return Err(StartError::Usage(
+            "choose a transport: --stdio or --http ADDR (try --help)".into(),
+        ));
+    }
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let root = args
+        .root
+        .clone()
+        .or(file.root.clone())
+        .ok_or_else(|| ConfigError::BadSetting {
+            setting: "root",
+            reason:
+                "no sandbox directory given: pass --root DIR or set root in the configuration file"
+                    .into(),
+        })?;
+    let limits = file.limits;
+    let sandbox_limits = SandboxLimits {
+        max_write_bytes: limits.max_string_bytes as u64,
+        ..SandboxLimits::default()
+    };
+    let sandbox = Sandbox::open(&root, sandbox_limits).map_err(|e| ConfigError::BadSetting {
+        setting: "root",
+        reason: format!("the sandbox directory cannot be opened ({})", e.kind()),
+    })?;
+    let root_path = std::fs::canonicalize(&root).map_err(|e| ConfigError::BadSetting {
+        setting: "root",
+        reason: format!("cannot resolve it ({})", e.kind()),
+    })?;
+    // The demo database lives in a temporary directory that is removed when the server exits.
+    let demo_dir;
+    let database = match args.database.clone().or(file.database.clone()) {
+        Some(path) => path,
+        None => {
+            demo_dir = tempfile::tempdir().map_err(|e| {
+                StartError::Runtime(format!("cannot create the demo database: {e}"))
+            })?;
+            let path = demo_dir.path().join("demo.sqlite");
+            ReadOnlyDb::create_demo(&path).map_err(|e| {
+                StartError::Runtime(format!("cannot create the demo database: {e}"))
+            })?;
+            path
+        }
+    };
+    let db = ReadOnlyDb::open(
+        &database,
+        100,
+        limits.call_timeout.min(std::time::Duration::from_secs(5)),
+    )
+    .map_err(|e| ConfigError::BadSetting {
+        setting: "database",
+        reason: format!("cannot open it read-only ({e})"),
+    })?;
+    let mut egress = EgressPolicy::new(file.egress.allowed_hosts.clone())
+        .with_ports(file.egress.allowed_ports.iter().copied());
+    egress.max_response_bytes = file.egress.max_response_bytes;
+    let scopes = config::scopes_from_env(std::env::var(TOKEN_SCOPES_VAR).ok())?;
+    let rate_config = file.rate_limit.into();
+    let limiter = || {
+        RateLimiter::new(rate_config).map_err(|e| ConfigError::BadSetting {
+            setting: "rate_limit",
+            reason: e.to_string(),
+        })
+    };
+
+    if args.stdio {
+        let state = ServerState {
+            sandbox,
+            db,
+            egress,
+            history: history_program(root_path.clone()),
+            limits,
+            gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
+            stdio_principal: Some(Principal::new("stdio", scopes)),
+            call_limiter: Some(limiter()?),
+            started: Instant::now(),
+            calls: Default::default(),
+        };
+        tracing::info!("serving MCP on stdio");
+        return transport::stdio::serve(ReferenceServer::new(state), limits.max_body_bytes)
+            .await
+            .map_err(|e| StartError::Runtime(e.to_string()));
+    }
+
+    let bind = args.http.expect("checked above");
+    let public_url = args
+        .public_url
+        .clone()
+        .or(file.http.public_url.clone())
+        .unwrap_or_else(|| format!("http://{bind}/mcp"));
+    let api_keys = config::load_api_keys(
+        args.keys_file.as_deref().or(file.keys_file.as_deref()),
+        env_secret(TOKEN_VAR),
+        scopes,
+    )?;
+    let jwt = match &file.oauth {
+        Some(oauth) => {
+            let jwks = load_jwks(&oauth.jwks)
+                .await
+                .map_err(|e| ConfigError::BadSetting {
+                    setting: "oauth.jwks",
+                    reason: e.to_string(),
+                })?;
+            Some(
+                JwtValidator::new(&jwks, &oauth.issuer, &public_url).map_err(|e| {
+                    ConfigError::BadSetting {
+                        setting: "oauth.jwks",
+                        reason: e.to_string(),
+                    }
+                })?,
+            )
+        }
+        None => None,
+    };
+    let insecure_dev_principal = if args.insecure_dev_no_auth {
+        if !bind.ip().is_loopback() {
+            return Err(StartError::Usage(
+                "--insecure-dev-no-auth is refused on a non-loopback address".into(),
+            ));
+        }
+        tracing::warn!(
+            "INSECURE DEVELOPMENT MODE: every HTTP request is accepted without credentials; never use this outside a test"
+        );
+        Some(Principal::new(
+            "insecure-dev",
+            config::ALL_SCOPES.iter().copied(),
+        ))
+    } else {
+        None
+    };
+    if api_keys.is_none() && jwt.is_none() && insecure_dev_principal.is_none() {
+        return Err(
+            ConfigError::Keys(crate::guard::api_keys::ApiKeyError::NoKeyConfigured(
+                "MCP_SERVER_TOKEN (or keys_file, or an [oauth] section)",
+            ))
+            .into(),
+        );
+    }
+    if !bind.ip().is_loopback() {
+        tracing::warn!(%bind, "listening on a non-loopback address: put TLS in front of this server");
+    }
+    let state = ServerState {
+        sandbox,
+        db,
+        egress,
+        history: history_program(root_path),
+        limits,
+        gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
+        stdio_principal: None,
+        call_limiter: None,
+        started: Instant::now(),
+        calls: Default::default(),
+    };
+    let settings = transport::http::HttpSettings {
+        allowed_hosts: file.http.allowed_hosts.clone(),
+        allowed_origins: file.http.allowed_origins.clone(),
+        public_url,
+        authorization_servers: file
+            .oauth
+            .as_ref()
+            .map(|o| o.authorization_servers.clone())
+            .unwrap_or_default(),
+        max_body_bytes: limits.max_body_bytes,
+        response_timeout: limits.call_timeout + std::time::Duration::from_secs(5),
+    };
+    let auth = Authenticator {
+        api_keys,
+        jwt,
+        insecure_dev_principal,
+    };
+    let app = transport::http::router(
+        wrap(ReferenceServer::new(state)),
+        auth,
+        limiter()?,
+        settings,
+    );
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| StartError::Runtime(format!("cannot listen on {bind}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    tracing::info!(%local, "serving MCP over Streamable HTTP at /mcp");
+    // A line on stderr that scripts can wait for, with the real port when 0 was asked for.
+    eprintln!("listening on http://{local}/mcp");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| StartError::Runtime(e.to_string()))
+}
+
+fn dev_token(args: DevTokenArgs) -> Result<(), StartError> {
+    for scope in &args.scopes {
+        if !config::ALL_SCOPES.contains(&scope.as_str()) {
+            return Err(StartError::Usage(format!(
+                "unknown scope {scope:?}; known scopes: {}",
+                config::ALL_SCOPES.join(", ")
+            )));
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| StartError::Runtime(format!("cannot create {}: {e}", args.out.display())))?;
+    let key_path = args.out.join("dev-signing-key");
+    let signer = load_or_create_signer(&key_path)?;
+    let jwks_path = args.out.join("jwks.json");
+    std::fs::write(
+        &jwks_path,
+        serde_json::to_vec_pretty(&signer.jwks()).unwrap_or_default(),
+    )
+    .map_err(|e| StartError::Runtime(format!("cannot write {}: {e}", jwks_path.display())))?;
+    let token = signer.mint(
+        &args.issuer,
+        &args.resource,
+        &args.subject,
+        &args.scopes,
+        args.lifetime,
+    );
+    println!("{token}");
+    eprintln!(
+        "wrote {jwks}; configure the server with:\n[oauth]\nissuer = \"{issuer}\"\njwks = \"{jwks}\"\n(the token's audience is {resource}: start the server with that public URL)",
+        jwks = jwks_path.display(),
+        issuer = args.issuer,
+        resource = args.resource
+    );
+    Ok(())
+}
+
+fn load_or_create_signer(path: &Path) -> Result<DevSigner, StartError> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let bytes: Vec<u8> = (0..text.trim().len() / 2)
+            .filter_map(|i| u8::from_str_radix(text.trim().get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+            StartError::Runtime(format!("{} is not a dev signing key", path.display()))
+        })?;
+        return Ok(DevSigner::from_seed(seed));
+    }
+    let signer = DevSigner::generate();
+    let hex: String = signer.seed().iter().map(|b| format!("{b:02x}")).collect();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StartError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    file.write_all(hex.as_bytes())
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    Ok(signer)
+}
