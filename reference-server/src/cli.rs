@@ -229,6 +229,8 @@ where
 
     if args.stdio {
         let state = ServerState {
+            root: root_path.clone(),
+            database: database.clone(),
             sandbox,
             db,
             egress,
@@ -241,7 +243,7 @@ where
             calls: Default::default(),
         };
         tracing::info!("serving MCP on stdio");
-        return transport::stdio::serve(ReferenceServer::new(state), limits.max_body_bytes)
+        return transport::stdio::serve(wrap(ReferenceServer::new(state)), limits.max_body_bytes)
             .await
             .map_err(|e| StartError::Runtime(e.to_string()));
     }
@@ -304,6 +306,8 @@ where
         tracing::warn!(%bind, "listening on a non-loopback address: put TLS in front of this server");
     }
     let state = ServerState {
+        root: root_path.clone(),
+        database: database.clone(),
         sandbox,
         db,
         egress,
@@ -347,6 +351,11 @@ where
     tracing::info!(%local, "serving MCP over Streamable HTTP at /mcp");
     // A line on stderr that scripts can wait for, with the real port when 0 was asked for.
     eprintln!("listening on http://{local}/mcp");
+    // Small SSE writes must not wait for delayed ACKs (Nagle): about 40 ms per call otherwise.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -62,6 +62,11 @@ pub fn required_scope(tool: &str) -> Option<&'static str> {
 
 /// Everything the tools share. Built once at start-up.
 pub struct ServerState {
+    /// The sandbox root as given at start-up (only `file_history` runs a program there; every
+    /// file tool goes through `sandbox`).
+    pub root: std::path::PathBuf,
+    /// The database file `db` was opened from.
+    pub database: std::path::PathBuf,
     pub sandbox: Sandbox,
     pub db: ReadOnlyDb,
     pub egress: EgressPolicy,

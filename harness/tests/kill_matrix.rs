@@ -1,0 +1,230 @@
+//! The kill matrix: the harness must fail every flawed twin on a probe of the family meant to
+//! catch it, naming the canary or signal that proved it, and must pass the reference server
+//! over stdio and over HTTP. Prints the matrix as a Markdown table (the README shows it).
+//!
+//! The flawed server is another package, so the test builds it with the same cargo and profile
+//! first (quick when it is already built).
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
+
+/// Each flaw and the family whose probes must catch it.
+const MATRIX: &[(&str, &str)] = &[
+    ("path-prefix", "TRAV"),
+    ("path-symlink", "TRAV"),
+    ("filename-strip", "TRAV"),
+    ("sql-concat", "INJ-SQL"),
+    ("cmd-shell", "INJ-CMD"),
+    ("arg-injection", "INJ-ARG"),
+    ("url-userinfo", "SSRF"),
+    ("url-denylist", "SSRF"),
+    ("leak-details", "LEAK"),
+    ("leak-config", "LEAK"),
+    ("stdout-noise", "PROTO"),
+    ("wrong-error-codes", "PROTO"),
+];
+
+fn binary_dir() -> PathBuf {
+    PathBuf::from(HARNESS)
+        .parent()
+        .expect("the harness binary has a directory")
+        .to_path_buf()
+}
+
+fn flawed_server() -> PathBuf {
+    let release = binary_dir().ends_with("release");
+    let mut build = Command::new(env!("CARGO"));
+    build.args([
+        "build",
+        "--quiet",
+        "-p",
+        "flawed-server",
+        "--bin",
+        "flawed-server",
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the flawed server failed");
+    binary_dir().join("flawed-server")
+}
+
+struct Certification {
+    exit: i32,
+    report: Value,
+}
+
+impl Certification {
+    fn failing(&self) -> Vec<&Value> {
+        self.report["probes"]
+            .as_array()
+            .map(|p| p.iter().filter(|p| p["verdict"] == "fail").collect())
+            .unwrap_or_default()
+    }
+}
+
+fn certify(target: &[&str]) -> Certification {
+    let output = Command::new(HARNESS)
+        .arg("certify")
+        .args(target)
+        .args([
+            "--format",
+            "json",
+            "--fail-on",
+            "low",
+            "--timeout",
+            "10",
+            "--max-duration",
+            "300",
+        ])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the harness runs");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Certification {
+        exit: output.status.code().unwrap_or(-1),
+        report,
+    }
+}
+
+#[test]
+fn kill_matrix() {
+    let flawed = flawed_server();
+    let mut rows = vec![
+        "| target | family meant to catch it | exit | failing probes | proof |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
+    ];
+    let mut problems = Vec::new();
+    for (flaw, family) in MATRIX {
+        let command = format!(
+            "{} --flaw {flaw} --stdio --root {{sandbox}}",
+            flawed.display()
+        );
+        let run = certify(&["--stdio", &command]);
+        let failing = run.failing();
+        let caught: Vec<&&Value> = failing
+            .iter()
+            .filter(|p| {
+                let id = p["id"].as_str().unwrap_or_default();
+                run.report["probes"].as_array().is_some() && id.starts_with(family)
+            })
+            .collect();
+        let proof = caught
+            .first()
+            .and_then(|p| p["evidence"][0]["oracle"].as_str())
+            .unwrap_or("")
+            .replace('|', "\\|");
+        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
+        rows.push(format!(
+            "| flawed-server --flaw {flaw} | {family} | {} | {} | {} |",
+            run.exit,
+            ids.join(", "),
+            proof.chars().take(100).collect::<String>()
+        ));
+        if run.exit != 1 {
+            problems.push(format!("{flaw}: exit {} (expected 1)", run.exit));
+        }
+        if caught.is_empty() {
+            problems.push(format!(
+                "{flaw}: no {family} probe failed (failing: {ids:?})"
+            ));
+        } else if proof.is_empty() {
+            problems.push(format!("{flaw}: the failing probe names no proof"));
+        }
+    }
+
+    let reference = certify(&[]);
+    let failing: Vec<&str> = reference
+        .failing()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    rows.push(format!(
+        "| reference server, stdio | - | {} | {} | - |",
+        reference.exit,
+        if failing.is_empty() {
+            "none".into()
+        } else {
+            failing.join(", ")
+        }
+    ));
+    if reference.exit != 0 || !failing.is_empty() {
+        problems.push(format!(
+            "reference over stdio: exit {}, failing {failing:?}",
+            reference.exit
+        ));
+    }
+
+    let http = reference_over_http();
+    let failing: Vec<&str> = http
+        .failing()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    rows.push(format!(
+        "| reference server, HTTP | - | {} | {} | - |",
+        http.exit,
+        if failing.is_empty() {
+            "none".into()
+        } else {
+            failing.join(", ")
+        }
+    ));
+    if http.exit != 0 || !failing.is_empty() {
+        problems.push(format!(
+            "reference over HTTP: exit {}, failing {failing:?}",
+            http.exit
+        ));
+    }
+    println!("{}", rows.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "kill matrix problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Starts the reference server over HTTP (through the harness binary, which embeds it) on an
+/// ephemeral loopback port with an API key, and certifies it with that key.
+fn reference_over_http() -> Certification {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("server.toml");
+    std::fs::write(&config, "[rate_limit]\nburst = 2000\nper_second = 1000.0\n").unwrap();
+    let sandbox = root.path().join("sandbox");
+    std::fs::create_dir(&sandbox).unwrap();
+    let token = format!("kill-matrix-{:016x}", rand::random::<u64>());
+    let mut server = Command::new(HARNESS)
+        .args(["__reference-server", "--http", "127.0.0.1:0", "--root"])
+        .arg(&sandbox)
+        .arg("--config")
+        .arg(&config)
+        .env("MCP_SERVER_TOKEN", &token)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let url = lines
+        .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
+        .expect("the server prints its address");
+    std::thread::spawn(move || for _ in lines {});
+    let run = certify(&[
+        "--url",
+        &url,
+        "--header",
+        &format!("Authorization: Bearer {token}"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    run
+}

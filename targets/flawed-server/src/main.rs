@@ -1,0 +1,322 @@
+//! `flawed-server --flaw NAME [reference server flags]`: the reference server with exactly one
+//! guard swapped for a flawed twin. It exists only so that the harness's kill matrix can prove
+//! each probe catches the mistake it is meant to catch. NEVER deploy it.
+//!
+//! Each flaw reproduces a real mistake faithfully, most of them from the seed document's
+//! snippets; everything else is the reference server unchanged.
+
+use clap::ValueEnum;
+use reference_server::tools::{ReferenceServer, ServerState};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The flaws, named as in DESIGN.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Flaw {
+    /// read_file checks containment with a string prefix (`/data` admits `/data_evil`).
+    PathPrefix,
+    /// read_file checks the path lexically, then follows symlinks out.
+    PathSymlink,
+    /// read_file removes `../` once (`....//` becomes `../`).
+    FilenameStrip,
+    /// query_records concatenates SQL behind a keyword blocklist.
+    SqlConcat,
+    /// file_history runs git through `sh -c` with the path interpolated.
+    CmdShell,
+    /// file_history passes the path to git without `--` (an option if it starts with `-`).
+    ArgInjection,
+    /// fetch_url takes the host from `netloc.split(':')[0]` (fooled by userinfo).
+    UrlUserinfo,
+    /// fetch_url refuses only URLs containing "localhost" or "127.0.0.1".
+    UrlDenylist,
+    /// Tool errors carry the raw error, the location and a backtrace.
+    LeakDetails,
+    /// Tool errors carry the database connection string.
+    LeakConfig,
+    /// Every tool call prints a line to stdout.
+    StdoutNoise,
+    /// Unknown methods and malformed requests get -32603 instead of -32601/-32602.
+    WrongErrorCodes,
+}
+
+#[derive(Clone)]
+struct FlawedServer {
+    inner: ReferenceServer,
+    state: Arc<ServerState>,
+    flaw: Flaw,
+}
+
+fn text(result: &str) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(result.to_owned())])
+}
+
+fn error(result: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(result.to_owned())])
+}
+
+fn argument<'a>(request: &'a CallToolRequestParams, name: &str) -> Option<&'a str> {
+    request.arguments.as_ref()?.get(name)?.as_str()
+}
+
+impl FlawedServer {
+    /// The flawed implementation of a tool, when the active flaw swaps its guard.
+    async fn flawed_call(&self, request: &CallToolRequestParams) -> Option<CallToolResult> {
+        let root = &self.state.root;
+        match (self.flaw, request.name.as_ref()) {
+            (Flaw::PathPrefix, "read_file") => {
+                let path = argument(request, "path")?;
+                // The seed: (base / requested).resolve(), then str.startswith(base).
+                let Ok(resolved) = std::fs::canonicalize(root.join(path)) else {
+                    return Some(error("File not found"));
+                };
+                if !resolved
+                    .to_string_lossy()
+                    .starts_with(&*root.to_string_lossy())
+                {
+                    return Some(error("Path traversal detected"));
+                }
+                Some(read_text(&resolved))
+            }
+            (Flaw::PathSymlink, "read_file") => {
+                let path = argument(request, "path")?;
+                if path.contains("..") || path.starts_with('/') {
+                    return Some(error("Invalid path"));
+                }
+                Some(read_text(&root.join(path)))
+            }
+            (Flaw::FilenameStrip, "read_file") => {
+                let path = argument(request, "path")?;
+                if path.starts_with('/') {
+                    return Some(error("Invalid path"));
+                }
+                Some(read_text(&root.join(path.replace("../", ""))))
+            }
+            (Flaw::SqlConcat, "query_records") => {
+                let needle = argument(request, "name_contains")?;
+                Some(sql_concat(&self.state.database, needle))
+            }
+            (Flaw::CmdShell, "file_history") => {
+                let path = argument(request, "path").unwrap_or(".");
+                let script = format!("git log --max-count=5 --format='%h %s' -- \"{path}\"");
+                let output = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(script)
+                    .current_dir(root)
+                    .output()
+                    .await;
+                Some(program_result(output))
+            }
+            (Flaw::ArgInjection, "file_history") => {
+                let path = argument(request, "path").unwrap_or(".");
+                let output = tokio::process::Command::new("git")
+                    .args(["log", "--max-count=5", "--format=%h %s", path])
+                    .current_dir(root)
+                    .output()
+                    .await;
+                Some(program_result(output))
+            }
+            (Flaw::UrlUserinfo, "fetch_url") => {
+                let url = argument(request, "url")?;
+                // The seed: urlparse(url).netloc, lower-cased, split(':')[0], in the allowlist.
+                let netloc = url
+                    .split_once("://")
+                    .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let domain = netloc.split(':').next().unwrap_or_default();
+                if domain != "example.com" {
+                    return Some(error(&format!("URL not in allowed domains: {url}")));
+                }
+                Some(fetch(url).await)
+            }
+            (Flaw::UrlDenylist, "fetch_url") => {
+                let url = argument(request, "url")?;
+                if url.contains("localhost") || url.contains("127.0.0.1") {
+                    return Some(error("Access to local addresses is not allowed"));
+                }
+                Some(fetch(url).await)
+            }
+            _ => None,
+        }
+    }
+
+    /// Post-processing of tool errors, for the flaws that swap the public-error guard.
+    #[track_caller]
+    fn decorate_error(&self, mut result: CallToolResult) -> CallToolResult {
+        let extra = match self.flaw {
+            Flaw::LeakDetails => {
+                let location = std::panic::Location::caller();
+                format!(
+                    "\nthread 'tokio-runtime-worker' panicked at {location}\n{}",
+                    std::backtrace::Backtrace::force_capture()
+                )
+            }
+            Flaw::LeakConfig => {
+                let url = std::env::var("DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://mcp_app:s3cret-demo@127.0.0.1:5432/app".into());
+                format!(" (storage: {url})")
+            }
+            _ => return result,
+        };
+        if let Some(block) = result.content.first_mut()
+            && let Some(text) = block.as_text()
+        {
+            *block = ContentBlock::text(format!("{}{extra}", text.text));
+        }
+        result
+    }
+}
+
+fn read_text(path: &Path) -> CallToolResult {
+    match std::fs::read_to_string(path) {
+        Ok(content) => text(&content),
+        Err(_) => error("File not found"),
+    }
+}
+
+fn program_result(output: std::io::Result<std::process::Output>) -> CallToolResult {
+    match output {
+        Ok(output) => text(&String::from_utf8_lossy(&output.stdout)),
+        Err(_) => error("git failed"),
+    }
+}
+
+async fn fetch(url: &str) -> CallToolResult {
+    reference_server::guard::egress::ensure_crypto_provider();
+    let Ok(client) = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+    else {
+        return error("client");
+    };
+    match client.get(url).send().await {
+        Ok(response) => text(&response.text().await.unwrap_or_default()),
+        Err(_) => error("fetch failed"),
+    }
+}
+
+fn sql_concat(database: &Path, needle: &str) -> CallToolResult {
+    // The seed's sanitize_sql_query: a keyword blocklist, then the value spliced into SQL.
+    let upper = needle.to_uppercase();
+    for keyword in ["DROP", "DELETE", "UPDATE", "INSERT", "ALTER", "CREATE"] {
+        if upper.contains(keyword) {
+            return error(&format!("Dangerous SQL keyword '{keyword}' detected"));
+        }
+    }
+    let Ok(connection) =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return error("database unavailable");
+    };
+    let sql =
+        format!("SELECT id, name, category FROM records WHERE name LIKE '%{needle}%' LIMIT 20");
+    let rows = connection.prepare(&sql).and_then(|mut statement| {
+        statement
+            .query_map([], |row| Ok(json!({"id": row.get::<_, rusqlite::types::Value>(0).ok().map(|v| format!("{v:?}")), "name": row.get::<_, String>(1).unwrap_or_default(), "category": row.get::<_, String>(2).unwrap_or_default()})))?
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match rows {
+        Ok(rows) => text(&serde_json::to_string_pretty(&rows).unwrap_or_default()),
+        Err(_) => error("query failed"),
+    }
+}
+
+impl ServerHandler for FlawedServer {
+    fn get_info(&self) -> ServerConfig {
+        self.inner.get_info()
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.inner.list_tools(request, context).await
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.get_tool(name)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        if self.flaw == Flaw::WrongErrorCodes {
+            return Err(ErrorData::new(
+                ErrorCode::INTERNAL_ERROR,
+                format!("cannot handle {}", request.method),
+                None,
+            ));
+        }
+        self.inner.on_custom_request(request, context).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.flaw == Flaw::StdoutNoise {
+            // Straight to fd 1, as a stray print or a chatty library would.
+            println!("[flawed-server] handling {}", request.name);
+        }
+        if self.flaw == Flaw::WrongErrorCodes && self.inner.get_tool(&request.name).is_none() {
+            return Err(ErrorData::new(
+                ErrorCode::INTERNAL_ERROR,
+                "tool failed",
+                None,
+            ));
+        }
+        if let Some(result) = self.flawed_call(&request).await {
+            return Ok(result.into());
+        }
+        let response = self.inner.call_tool(request, context).await?;
+        Ok(match response {
+            CallToolResponse::Complete(result) if result.is_error == Some(true) => {
+                self.decorate_error(result).into()
+            }
+            other => other,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().collect();
+    let Some(position) = args.iter().position(|a| a == "--flaw") else {
+        eprintln!(
+            "flawed-server: --flaw NAME is required; names: {}",
+            Flaw::value_variants()
+                .iter()
+                .filter_map(|f| f.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let Some(name) = args.get(position + 1).cloned() else {
+        eprintln!("flawed-server: --flaw needs a name");
+        return ExitCode::from(2);
+    };
+    let Ok(flaw) = Flaw::from_str(&name, true) else {
+        eprintln!("flawed-server: unknown flaw {name:?}");
+        return ExitCode::from(2);
+    };
+    args.drain(position..=position + 1);
+    eprintln!("flawed-server: running with the {name} flaw; this server is deliberately insecure");
+    reference_server::cli::run(args, move |inner| {
+        let state = inner.state().clone();
+        FlawedServer { inner, state, flaw }
+    })
+}
