@@ -190,7 +190,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             .iter()
             .any(|info| info.id == "PROTO-ALIVE" && selected(&options, info))
         {
-            outcomes.push(probe::proto::alive(&deaths));
+            outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
         calls = run.calls;
         observations = run.connection.observations();

@@ -81,6 +81,9 @@ struct CertifyArgs {
     /// Seconds to wait for each reply.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Seconds to wait for a stdio target to start and answer initialize.
+    #[arg(long, default_value_t = 30)]
+    startup_timeout: u64,
     /// Seconds after which no new call is started.
     #[arg(long, default_value_t = 600)]
     max_duration: u64,
@@ -198,6 +201,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
         fail_on: args.fail_on,
         budget: Budget {
             request_timeout: Duration::from_secs(args.timeout.max(1)),
+            startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
             ..Budget::default()
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),

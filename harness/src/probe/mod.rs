@@ -269,6 +269,8 @@ pub struct Run<'a> {
     pub deadline: Instant,
     consecutive_timeouts: u32,
     pub calls: u64,
+    /// Requests during which the target exited (each is restarted, up to a limit).
+    pub crashes: Vec<Evidence>,
 }
 
 impl<'a> Run<'a> {
@@ -290,6 +292,7 @@ impl<'a> Run<'a> {
             deadline,
             consecutive_timeouts: 0,
             calls: 0,
+            crashes: Vec::new(),
         }
     }
 
@@ -327,9 +330,18 @@ impl<'a> Run<'a> {
         let reply = self.connection.request(method, Some(params)).await;
         match &reply {
             Err(TargetError::Timeout(_)) => self.consecutive_timeouts += 1,
-            Err(TargetError::Closed(_)) => {
-                // A dead stdio target is restarted so the run goes on.
-                if self.connection.is_stdio() && self.connection.restart().await.is_err() {
+            Err(TargetError::Closed(detail)) => {
+                self.crashes.push(Evidence {
+                    tool: None,
+                    request: excerpt(&request, 600),
+                    reply: excerpt(
+                        &format!("{detail}; stderr: {}", self.connection.stderr_tail()),
+                        600,
+                    ),
+                    oracle: "the target exited while handling this request".into(),
+                });
+                // A dead stdio target is restarted so the run goes on (a bounded number of times).
+                if !self.connection.is_stdio() || self.connection.restart().await.is_err() {
                     self.consecutive_timeouts = u32::MAX;
                 }
             }

@@ -235,25 +235,24 @@ pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
     }
 }
 
-/// The liveness verdict, from the pings after each family.
-pub fn alive(deaths: &[(String, String)]) -> Outcome {
+/// The liveness verdict: the requests during which the target exited, and the families after
+/// which it did not answer a ping.
+pub fn alive(crashes: &[Evidence], deaths: &[(String, String)]) -> Outcome {
     let info = probe("PROTO-ALIVE");
-    if deaths.is_empty() {
+    if crashes.is_empty() && deaths.is_empty() {
         return Outcome::new(info, Verdict::Pass, "answered a ping after every family");
     }
-    let evidence = deaths
-        .iter()
-        .map(|(family, detail)| Evidence {
-            tool: None,
-            request: format!("ping after the {family} family"),
-            reply: excerpt(detail, 600),
-            oracle: "the target crashed or hung".into(),
-        })
-        .collect();
-    Outcome::new(
-        info,
-        Verdict::Fail,
-        format!("the target stopped answering {} time(s)", deaths.len()),
-    )
-    .with_evidence(evidence)
+    let mut evidence: Vec<Evidence> = crashes.iter().take(3).cloned().collect();
+    evidence.extend(deaths.iter().map(|(family, detail)| Evidence {
+        tool: None,
+        request: format!("ping after the {family} family"),
+        reply: excerpt(detail, 600),
+        oracle: "no answer to a ping: the target crashed or hung".into(),
+    }));
+    let summary = format!(
+        "the target exited during {} request(s) and failed {} liveness ping(s)",
+        crashes.len(),
+        deaths.len()
+    );
+    Outcome::new(info, Verdict::Fail, summary).with_evidence(evidence)
 }

@@ -7,6 +7,19 @@ use super::Report;
 use crate::probe::Verdict;
 use serde_json::{Value, json};
 
+/// Where a finding is: the tool (or the server) as a logical location, and the endpoint as a
+/// physical one when it is a URL (a stdio command line is not a URI).
+fn location(report: &Report, tool: Option<&str>) -> Value {
+    let name = tool
+        .map(|t| format!("tools/{t}"))
+        .unwrap_or_else(|| "server".to_owned());
+    let mut location = json!({"logicalLocations": [{"fullyQualifiedName": name, "kind": if tool.is_some() { "function" } else { "module" }}]});
+    if report.target.transport == "http" && url::Url::parse(&report.target.address).is_ok() {
+        location["physicalLocation"] = json!({"artifactLocation": {"uri": report.target.address}});
+    }
+    location
+}
+
 pub fn render(report: &Report) -> String {
     let rules: Vec<Value> = report
         .probes
@@ -43,7 +56,11 @@ pub fn render(report: &Report) -> String {
                 Verdict::Fail => "warning",
                 _ => "note",
             };
-            let proof = p.evidence.first().map(|e| format!(" Proof: {}.", e.oracle)).unwrap_or_default();
+            let proof = p
+                .evidence
+                .first()
+                .map(|e| format!(" Proof: {}.", e.oracle))
+                .unwrap_or_default();
             let mut tags = Vec::new();
             if let Some(cwe) = p.cwe {
                 tags.push(format!("CWE-{cwe}"));
@@ -54,7 +71,7 @@ pub fn render(report: &Report) -> String {
                 "level": level,
                 "kind": if p.verdict == Verdict::Fail { "fail" } else { "review" },
                 "message": {"text": format!("{}.{proof}", p.summary)},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": report.target.address.clone()}}}],
+                "locations": [location(report, p.evidence.first().and_then(|e| e.tool.as_deref()))],
                 "properties": {"tags": tags, "verdict": p.verdict.name(), "evidence": p.evidence},
             })
         })

@@ -1,0 +1,165 @@
+//! Hostile targets: a server that never answers, one that floods stdout, one that sends a
+//! 100 MB line, one that crashes on every call. The harness must end within its budget, say
+//! what happened, and keep its memory bounded (its peak RSS is sampled while it runs).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
+const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile/fake_server.py");
+/// The harness's peak resident memory must stay under this, whatever the target sends.
+const MEMORY_CEILING_KB: u64 = 96 * 1024;
+
+struct Outcome {
+    exit: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    peak_rss_kb: u64,
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn certify_fake(mode: &str, limit: Duration) -> Outcome {
+    let started = Instant::now();
+    let mut child = Command::new(HARNESS)
+        .args([
+            "certify",
+            "--stdio",
+            &format!("python3 {FAKE} {mode}"),
+            "--format",
+            "json",
+            "--timeout",
+            "1",
+            "--startup-timeout",
+            "3",
+            "--max-duration",
+            "20",
+            "--profile",
+            "quick",
+            "--fail-on",
+            "low",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the harness starts");
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut peak = 0;
+    let exit = loop {
+        if let Some(rss) = rss_kb(pid) {
+            peak = peak.max(rss);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        exit,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        elapsed: started.elapsed(),
+        peak_rss_kb: peak,
+    }
+}
+
+fn failing_ids(stdout: &str) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_str(stdout).unwrap_or_default();
+    report["probes"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter(|p| p["verdict"] == "fail")
+                .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_target_that_never_answers_is_reported_and_the_harness_exits_2() {
+    let run = certify_fake("silent", Duration::from_secs(30));
+    assert_eq!(run.exit, Some(2), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("no answer to initialize within 3 s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(15),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn a_target_that_floods_stdout_is_reported_with_bounded_memory() {
+    let run = certify_fake("flood", Duration::from_secs(90));
+    assert_eq!(run.exit, Some(1), "stderr: {}", run.stderr);
+    assert!(
+        failing_ids(&run.stdout).contains(&"PROTO-STDOUT-HYGIENE".to_owned()),
+        "{}",
+        run.stdout.chars().take(2000).collect::<String>()
+    );
+    assert!(
+        run.peak_rss_kb < MEMORY_CEILING_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn a_100_mb_line_is_dropped_unread_and_the_run_goes_on() {
+    let run = certify_fake("hugeline", Duration::from_secs(90));
+    assert!(
+        matches!(run.exit, Some(0) | Some(1)),
+        "exit {:?}, stderr: {}",
+        run.exit,
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a report");
+    assert_eq!(report["observations"]["oversized_lines"], 1);
+    assert_eq!(
+        report["discovery"]["tools"][0]["name"], "echo",
+        "the answer after the huge line was read"
+    );
+    assert!(
+        run.peak_rss_kb < MEMORY_CEILING_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn a_target_that_crashes_is_restarted_a_bounded_number_of_times_and_reported() {
+    let run = certify_fake("crash", Duration::from_secs(90));
+    assert_eq!(run.exit, Some(1), "stderr: {}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a report");
+    assert!(
+        failing_ids(&run.stdout).contains(&"PROTO-ALIVE".to_owned()),
+        "{}",
+        run.stdout.chars().take(3000).collect::<String>()
+    );
+    assert_eq!(report["observations"]["restarts"], 5);
+    assert!(
+        run.elapsed < Duration::from_secs(60),
+        "took {:?}",
+        run.elapsed
+    );
+}

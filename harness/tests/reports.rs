@@ -1,0 +1,253 @@
+//! The four report formats from one run: JSON validated against the published schema
+//! (harness/report.schema.json), SARIF against the SARIF 2.1.0 schema (vendored from the
+//! serde-sarif crate), JUnit read back by an independent XML parser; snapshots of the human
+//! and JSON reports for the reference server.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
+const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile/fake_server.py");
+
+struct Outputs {
+    exit: i32,
+    json: String,
+    sarif: String,
+    junit: String,
+    human: String,
+}
+
+fn certify_all_formats(target: &[&str], dir: &Path) -> Outputs {
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let status = Command::new(HARNESS)
+        .arg("certify")
+        .args(target)
+        .args([
+            "--format",
+            "json",
+            "--output",
+            &path("r.json"),
+            "--format",
+            "sarif",
+            "--output",
+            &path("r.sarif"),
+        ])
+        .args([
+            "--format",
+            "junit",
+            "--output",
+            &path("r.xml"),
+            "--format",
+            "human",
+            "--output",
+            &path("r.txt"),
+        ])
+        .args([
+            "--fail-on",
+            "low",
+            "--timeout",
+            "2",
+            "--startup-timeout",
+            "10",
+        ])
+        .status()
+        .expect("the harness runs");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    Outputs {
+        exit: status.code().unwrap_or(-1),
+        json: read("r.json"),
+        sarif: read("r.sarif"),
+        junit: read("r.xml"),
+        human: read("r.txt"),
+    }
+}
+
+fn validate(schema: &str, instance: &str, what: &str) {
+    let schema: Value = serde_json::from_str(schema).unwrap();
+    let instance: Value =
+        serde_json::from_str(instance).unwrap_or_else(|e| panic!("{what} is not JSON: {e}"));
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .take(10)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Reads the JUnit XML with roxmltree and checks the structure CI systems rely on; returns
+/// (test cases, failures, skipped).
+fn check_junit(xml: &str, probes: usize) -> (usize, usize, usize) {
+    let document = roxmltree::Document::parse(xml).expect("well-formed XML");
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), probes, "one test case per probe");
+    for case in &cases {
+        assert!(case.attribute("name").is_some_and(|n| !n.is_empty()));
+        assert!(
+            case.attribute("classname")
+                .is_some_and(|c| c.starts_with("mcp-harness."))
+        );
+        assert_eq!(
+            case.parent().map(|p| p.tag_name().name()),
+            Some("testsuite")
+        );
+    }
+    let failures = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+        .count();
+    let declared: usize = root
+        .attribute("failures")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert_eq!(
+        declared, failures,
+        "the failures attribute counts the failing cases"
+    );
+    (cases.len(), failures, skipped)
+}
+
+/// Masks what changes between runs: durations, temporary paths, the binary's location.
+fn stable_human(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.starts_with("target ") {
+                "target   stdio [the bundled reference server] (mcp-reference-server [version], protocol 2025-11-25)".to_owned()
+            } else if line.starts_with("profile ") {
+                line.split(',').next().unwrap_or_default().to_owned() + ", [calls and duration]"
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = certify_all_formats(&[], dir.path());
+    assert_eq!(out.exit, 0, "{}", out.human);
+    validate(
+        include_str!("../report.schema.json"),
+        &out.json,
+        "the JSON report",
+    );
+    validate(
+        include_str!("schemas/sarif-2.1.0.json"),
+        &out.sarif,
+        "the SARIF report",
+    );
+    let report: Value = serde_json::from_str(&out.json).unwrap();
+    let probes = report["probes"].as_array().unwrap().len();
+    let (_, failures, _) = check_junit(&out.junit, probes);
+    assert_eq!(failures, 0);
+    let sarif: Value = serde_json::from_str(&out.sarif).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        probes,
+        "one rule per probe"
+    );
+    assert!(sarif["runs"][0]["results"].as_array().unwrap().is_empty());
+    insta::assert_snapshot!("human_report_reference_server", stable_human(&out.human));
+    insta::assert_json_snapshot!("json_report_reference_server", report, {
+        ".duration_ms" => "[duration]",
+        ".harness_version" => "[version]",
+        ".target.address" => "[address]",
+        ".target.server_version" => "[version]",
+    });
+}
+
+#[test]
+fn failing_probes_render_as_sarif_results_and_junit_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!("python3 {FAKE} crash");
+    let out = certify_all_formats(&["--stdio", &command], dir.path());
+    assert_eq!(out.exit, 1);
+    validate(
+        include_str!("../report.schema.json"),
+        &out.json,
+        "the JSON report",
+    );
+    validate(
+        include_str!("schemas/sarif-2.1.0.json"),
+        &out.sarif,
+        "the SARIF report",
+    );
+    let report: Value = serde_json::from_str(&out.json).unwrap();
+    let probes = report["probes"].as_array().unwrap().len();
+    let (_, failures, skipped) = check_junit(&out.junit, probes);
+    assert!(
+        failures >= 1 && skipped >= 1,
+        "failures {failures}, skipped {skipped}"
+    );
+    let sarif: Value = serde_json::from_str(&out.sarif).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let alive = results
+        .iter()
+        .find(|r| r["ruleId"] == "PROTO-ALIVE")
+        .expect("a SARIF result for the crash");
+    assert_eq!(alive["level"], "error");
+    assert_eq!(alive["properties"]["tags"][0], "CWE-400");
+    assert!(
+        alive["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Proof: the target exited while handling this request")
+    );
+    assert!(out.human.contains("NOT CERTIFIED"));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_clear_message() {
+    for (args, expected) in [
+        (
+            vec!["certify", "--only", "NO-SUCH-PROBE"],
+            "no probe or family is called",
+        ),
+        (
+            vec![
+                "certify",
+                "--url",
+                "http://127.0.0.1:9/mcp",
+                "--header",
+                "no colon",
+            ],
+            "is not 'Name: value'",
+        ),
+        (
+            vec!["certify", "--stdio", "/nonexistent/server --stdio"],
+            "could not be started",
+        ),
+        (
+            vec![
+                "certify", "--format", "json", "--output", "a", "--output", "b",
+            ],
+            "more --output files",
+        ),
+    ] {
+        let output = Command::new(HARNESS).args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
