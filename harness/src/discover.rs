@@ -31,6 +31,10 @@ pub struct Param {
     pub name: String,
     pub kind: ParamKind,
     pub required: bool,
+    /// True when the tool declared no parameters and this one was inferred from its name and
+    /// description (some servers publish an empty input schema).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
     #[serde(skip)]
     pub schema: Value,
 }
@@ -259,7 +263,7 @@ fn parse_tool(tool: &Value) -> Option<ToolInfo> {
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let params = schema
+    let params: Vec<Param> = schema
         .get("properties")
         .and_then(Value::as_object)
         .map(|properties| {
@@ -271,17 +275,57 @@ fn parse_tool(tool: &Value) -> Option<ToolInfo> {
                         name: param.clone(),
                         kind: classify(param, &param_schema),
                         required: required.contains(&param.as_str()),
+                        inferred: false,
                         schema: param_schema,
                     }
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let params = if params.is_empty() && schema.get("properties").is_none() {
+        infer_params(&name, &description)
+    } else {
+        params
+    };
     Some(ToolInfo {
         name,
         description,
         params,
     })
+}
+
+/// For a tool whose schema declares no properties at all: the conventional parameter its name
+/// and description point to, so its attack surface is still probed. The oracles decide as
+/// always; a wrong guess only costs a refused call.
+fn infer_params(name: &str, description: &str) -> Vec<Param> {
+    let text = format!("{name} {description}");
+    let all = words(&text);
+    let has = |wanted: &[&str]| all.iter().any(|w| wanted.contains(&w.as_str()));
+    let guess = |param: &str, kind: ParamKind| Param {
+        name: param.to_owned(),
+        kind,
+        required: true,
+        inferred: true,
+        schema: json!({"type": "string"}),
+    };
+    if has(&["url", "uri", "fetch", "http", "https", "website"]) {
+        vec![guess("url", ParamKind::Url)]
+    } else if has(&[
+        "file",
+        "files",
+        "directory",
+        "directories",
+        "path",
+        "folder",
+    ]) {
+        vec![guess("path", ParamKind::Path)]
+    } else if has(&["sql", "query", "database"]) {
+        vec![guess("query", ParamKind::Sql)]
+    } else if has(&["command", "shell", "execute", "run"]) {
+        vec![guess("command", ParamKind::Command)]
+    } else {
+        Vec::new()
+    }
 }
 
 async fn list_all(
@@ -338,8 +382,51 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
     })
 }
 
-/// A plausible, schema-satisfying value for one parameter.
-pub fn baseline_value(param: &Param) -> Value {
+/// What baseline values may point at: the sandbox, when the harness staged one for the target.
+#[derive(Debug, Clone, Default)]
+pub struct Baselines {
+    /// The sandbox's absolute path (stdio targets); `None` for HTTP targets.
+    pub sandbox: Option<String>,
+}
+
+impl Baselines {
+    /// A directory the target can use: the sandbox, or `.`.
+    fn directory(&self) -> String {
+        self.sandbox.clone().unwrap_or_else(|| ".".to_owned())
+    }
+
+    /// A file that exists in the sandbox.
+    fn file(&self) -> String {
+        match &self.sandbox {
+            Some(sandbox) => format!("{sandbox}/readme.txt"),
+            None => "readme.txt".to_owned(),
+        }
+    }
+}
+
+/// True when a path parameter names a directory or repository rather than a file.
+fn is_directory_like(name: &str) -> bool {
+    words(name).iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "dir"
+                | "directory"
+                | "folder"
+                | "repo"
+                | "repository"
+                | "root"
+                | "cwd"
+                | "project"
+                | "workspace"
+                | "base"
+        )
+    })
+}
+
+/// A plausible, schema-satisfying value for one parameter. Path parameters point into the
+/// sandbox (a directory or repository for directory-like names, an existing file otherwise), so
+/// that a call gets past its first checks to the parameter under attack.
+pub fn baseline_value(param: &Param, baselines: &Baselines) -> Value {
     let schema = &param.schema;
     if let Some(first) = schema
         .get("enum")
@@ -365,29 +452,39 @@ pub fn baseline_value(param: &Param) -> Value {
             json!(1.max(minimum).min(maximum))
         }
         "boolean" => json!(false),
-        "array" => json!([]),
+        "array" => {
+            let item_is_path = schema.pointer("/items/type").and_then(Value::as_str)
+                == Some("string")
+                && param.kind == ParamKind::Path;
+            if item_is_path {
+                json!([baselines.file()])
+            } else {
+                json!([])
+            }
+        }
         "object" => json!({}),
-        _ => json!(match param.kind {
-            ParamKind::Path => "readme.txt",
-            ParamKind::Url => "https://example.com/",
-            ParamKind::Command => "echo",
-            _ => "harness",
-        }),
+        _ => match param.kind {
+            ParamKind::Path if is_directory_like(&param.name) => json!(baselines.directory()),
+            ParamKind::Path => json!(baselines.file()),
+            ParamKind::Url => json!("https://example.com/"),
+            ParamKind::Command => json!("echo"),
+            _ => json!("harness"),
+        },
     }
 }
 
 /// Arguments for `tool`: every required parameter with a baseline value.
-pub fn baseline_arguments(tool: &ToolInfo) -> Map<String, Value> {
+pub fn baseline_arguments(tool: &ToolInfo, baselines: &Baselines) -> Map<String, Value> {
     tool.params
         .iter()
         .filter(|p| p.required)
-        .map(|p| (p.name.clone(), baseline_value(p)))
+        .map(|p| (p.name.clone(), baseline_value(p, baselines)))
         .collect()
 }
 
 /// Baseline arguments with `param` set to `value`.
-pub fn arguments_with(tool: &ToolInfo, param: &str, value: Value) -> Value {
-    let mut arguments = baseline_arguments(tool);
+pub fn arguments_with(tool: &ToolInfo, param: &str, value: Value, baselines: &Baselines) -> Value {
+    let mut arguments = baseline_arguments(tool, baselines);
     arguments.insert(param.to_owned(), value);
     Value::Object(arguments)
 }
@@ -464,6 +561,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_with_an_empty_schema_gets_an_inferred_parameter() {
+        let tool = parse_tool(&json!({"name": "read_file", "description": "Read a file", "inputSchema": {"$schema": "http://json-schema.org/draft-07/schema#"}})).unwrap();
+        assert_eq!(tool.params.len(), 1);
+        assert!(
+            tool.params[0].inferred
+                && tool.params[0].kind == ParamKind::Path
+                && tool.params[0].name == "path"
+        );
+        let declared_empty = parse_tool(
+            &json!({"name": "read_file", "inputSchema": {"type": "object", "properties": {}}}),
+        )
+        .unwrap();
+        assert!(
+            declared_empty.params.is_empty(),
+            "a tool that declares no parameters gets none"
+        );
+    }
+
+    #[test]
     fn references_into_defs_are_resolved() {
         let tool = parse_tool(&json!({"name": "t", "inputSchema": {"type": "object", "required": ["op"],
             "properties": {"op": {"$ref": "#/$defs/Op"}, "u": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]}},
@@ -477,7 +593,10 @@ mod tests {
             tool.params.iter().find(|p| p.name == "u").unwrap().kind,
             ParamKind::Url
         );
-        assert_eq!(baseline_arguments(&tool)["op"], "upper");
+        assert_eq!(
+            baseline_arguments(&tool, &Baselines::default())["op"],
+            "upper"
+        );
     }
 
     #[test]
@@ -485,11 +604,24 @@ mod tests {
         let tool = parse_tool(&json!({"name": "t", "inputSchema": {"type": "object", "required": ["path", "n", "op"], "properties": {
             "path": {"type": "string"}, "n": {"type": "integer", "minimum": 3, "maximum": 9}, "op": {"enum": ["x", "y"]}, "opt": {"type": "string"}}}}))
         .unwrap();
-        let arguments = baseline_arguments(&tool);
+        let arguments = baseline_arguments(&tool, &Baselines::default());
         assert_eq!(
             Value::Object(arguments),
             json!({"path": "readme.txt", "n": 3, "op": "x"})
         );
-        assert_eq!(arguments_with(&tool, "opt", json!("P"))["opt"], "P");
+        assert_eq!(
+            arguments_with(&tool, "opt", json!("P"), &Baselines::default())["opt"],
+            "P"
+        );
+        let staged = Baselines {
+            sandbox: Some("/s".into()),
+        };
+        let repo = parse_tool(&json!({"name": "g", "inputSchema": {"type": "object", "required": ["repo_path", "file"], "properties": {
+            "repo_path": {"type": "string"}, "file": {"type": "string"}}}}))
+        .unwrap();
+        assert_eq!(
+            Value::Object(baseline_arguments(&repo, &staged)),
+            json!({"repo_path": "/s", "file": "/s/readme.txt"})
+        );
     }
 }

@@ -37,6 +37,9 @@ pub struct CertifyOptions {
     pub target: TargetOptions,
     /// Adopt this directory as the sandbox instead of a fresh one.
     pub sandbox: Option<PathBuf>,
+    /// The stdio target's working directory; default the sandbox, so that whatever a server
+    /// creates relative to its working directory lands inside the stage.
+    pub cwd: Option<PathBuf>,
     /// Probe ids or family names to run (empty: all).
     pub only: Vec<String>,
     /// Probe ids or family names to skip.
@@ -57,6 +60,7 @@ impl Default for CertifyOptions {
                 command: String::new(),
             },
             sandbox: None,
+            cwd: None,
             only: Vec::new(),
             skip: Vec::new(),
             profile: Profile::Standard,
@@ -110,7 +114,8 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
     let (mut connection, address, authorization) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);
-            let spec = target::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
+            let mut spec = target::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
+            spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
             let connection = target::stdio::StdioConnection::connect(spec, options.budget).await?;
             (Connection::Stdio(Box::new(connection)), filled, None)
         }

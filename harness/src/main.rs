@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Certify a server: run the probes, render the report, exit 0 (certified), 1 (findings) or 2 (error).
-    Certify(CertifyArgs),
+    Certify(Box<CertifyArgs>),
     /// List every probe with its id, family, severity and CWE.
     ListProbes,
     /// Runs the bundled reference server (the default target of `certify`).
@@ -61,6 +61,10 @@ struct CertifyArgs {
     /// Adopt this directory as {sandbox} instead of a fresh temporary one.
     #[arg(long, value_name = "DIR")]
     sandbox: Option<PathBuf>,
+    /// The stdio target's working directory (default: the sandbox, so that anything the server
+    /// creates relative to it stays on the stage).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
     /// Run only these probes or families (repeatable).
     #[arg(long, value_name = "ID|FAMILY")]
     only: Vec<String>,
@@ -110,7 +114,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Certify(args) => certify(args),
+        Command::Certify(args) => certify(*args),
     }
 }
 
@@ -195,6 +199,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
     let options = CertifyOptions {
         target,
         sandbox: args.sandbox.clone(),
+        cwd: args.cwd.clone(),
         only: args.only.clone(),
         skip: args.skip.clone(),
         profile: args.profile,

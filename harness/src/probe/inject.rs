@@ -112,7 +112,10 @@ async fn file_oracle_probe(
             let proof = run.stage.proof_path(info.id);
             let payload = template.replace("PROOF", &proof.to_string_lossy());
             let result = run
-                .call_tool(tool_name, arguments_with(tool, param, json!(payload)))
+                .call_tool(
+                    tool_name,
+                    arguments_with(tool, param, json!(payload), &run.baselines),
+                )
                 .await;
             if result.reply.is_ok() {
                 answered += 1;
@@ -197,7 +200,10 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
             ] {
                 let payload = template.replace("{S}", &select);
                 let result = run
-                    .call_tool(tool_name, arguments_with(tool, param, json!(payload)))
+                    .call_tool(
+                        tool_name,
+                        arguments_with(tool, param, json!(payload), &run.baselines),
+                    )
                     .await;
                 if result.reply.is_ok() {
                     answered += 1;

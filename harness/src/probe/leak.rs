@@ -88,7 +88,7 @@ async fn provoke(run: &mut Run<'_>) {
             .map(|p| (p.name.clone(), json!({"unexpected": [1, 2]})))
             .collect();
         run.call_tool(&tool.name, Value::Object(wrong)).await;
-        let mut unknown = baseline_arguments(tool);
+        let mut unknown = baseline_arguments(tool, &run.baselines);
         unknown.insert("mcp_harness_unknown".into(), json!(1));
         run.call_tool(&tool.name, Value::Object(unknown)).await;
         for param in tool.params_of(&[
@@ -106,8 +106,11 @@ async fn provoke(run: &mut Run<'_>) {
                 _ => &["'\"`$\\", ""],
             };
             for value in provocations {
-                run.call_tool(&tool.name, arguments_with(tool, &param.name, json!(value)))
-                    .await;
+                run.call_tool(
+                    &tool.name,
+                    arguments_with(tool, &param.name, json!(value), &run.baselines),
+                )
+                .await;
             }
         }
     }

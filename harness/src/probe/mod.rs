@@ -271,6 +271,8 @@ pub struct Run<'a> {
     pub calls: u64,
     /// Requests during which the target exited (each is restarted, up to a limit).
     pub crashes: Vec<Evidence>,
+    /// What baseline arguments point at (the sandbox, for stdio targets).
+    pub baselines: crate::discover::Baselines,
 }
 
 impl<'a> Run<'a> {
@@ -282,6 +284,7 @@ impl<'a> Run<'a> {
         authorization: Option<String>,
         deadline: Instant,
     ) -> Self {
+        let connection_is_stdio = connection.is_stdio();
         Self {
             connection,
             stage,
@@ -293,6 +296,9 @@ impl<'a> Run<'a> {
             consecutive_timeouts: 0,
             calls: 0,
             crashes: Vec::new(),
+            baselines: crate::discover::Baselines {
+                sandbox: connection_is_stdio.then(|| stage.sandbox.to_string_lossy().into_owned()),
+            },
         }
     }
 

@@ -130,7 +130,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 let nonce = format!("{:016x}", rand::random::<u64>());
                 let url = template.replace("NONCE", &nonce);
                 let result = run
-                    .call_tool(tool_name, arguments_with(tool, param, json!(url)))
+                    .call_tool(
+                        tool_name,
+                        arguments_with(tool, param, json!(url), &run.baselines),
+                    )
                     .await;
                 if result.reply.is_ok() {
                     answered += 1;

@@ -95,19 +95,30 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
     let evil_rel = stage.relative_evil_secret();
     let evil_abs = stage.evil.join("secret.txt").to_string_lossy().into_owned();
     let deep = format!("../../../../../../../../..{outside_abs}");
+    // For servers that resolve relative paths against their working directory: the same climb,
+    // anchored at the sandbox's absolute path.
+    let anchored = format!("{}/{outside_rel}", stage.sandbox.display());
     let mut symlinks = vec![stage.link_out.clone()];
     if let Some(dir) = &stage.link_dir {
         symlinks.push(format!("{dir}/canary.txt"));
     }
     let encoded_rel = outside_rel.replace('/', "%2f");
+    // Directories too: a server that works on repositories takes a directory, and the outside
+    // directories are repositories whose commit message is a canary.
+    let outside_dir_rel = outside_rel.trim_end_matches("/canary.txt").to_owned();
+    let outside_dir_abs = stage.outside.to_string_lossy().into_owned();
+    let evil_dir_abs = stage.evil.to_string_lossy().into_owned();
+    let evil_dir_rel = evil_rel.trim_end_matches("/secret.txt").to_owned();
     vec![
         (
             "TRAV-DOTDOT",
             vec![
                 outside_rel.clone(),
                 deep,
+                anchored,
                 "../../../../../../../../../etc/passwd".into(),
                 format!("./{outside_rel}"),
+                outside_dir_rel,
             ],
         ),
         (
@@ -116,9 +127,13 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
                 outside_abs.clone(),
                 "/etc/passwd".into(),
                 format!("file://{outside_abs}"),
+                outside_dir_abs,
             ],
         ),
-        ("TRAV-PREFIX", vec![evil_abs, evil_rel]),
+        (
+            "TRAV-PREFIX",
+            vec![evil_abs, evil_rel, evil_dir_abs, evil_dir_rel],
+        ),
         ("TRAV-SYMLINK", symlinks),
         (
             "TRAV-ENCODED",
@@ -202,7 +217,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             };
             for payload in &payloads {
                 let result = run
-                    .call_tool(tool_name, arguments_with(tool, param, json!(payload)))
+                    .call_tool(
+                        tool_name,
+                        arguments_with(tool, param, json!(payload), &run.baselines),
+                    )
                     .await;
                 if result.reply.is_ok() {
                     answered += 1;
@@ -291,7 +309,7 @@ async fn write_probe(run: &mut Run<'_>) -> Outcome {
             ),
         ];
         for (payload, landed) in candidates {
-            let mut arguments = arguments_with(tool, path_param, json!(payload));
+            let mut arguments = arguments_with(tool, path_param, json!(payload), &run.baselines);
             arguments[content_param.as_str()] = json!("mcp-harness write probe");
             let result = run.call_tool(tool_name, arguments).await;
             if result.reply.is_ok() {
