@@ -6,7 +6,7 @@
 //! first (quick when it is already built).
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
@@ -24,8 +24,11 @@ const MATRIX: &[(&str, &str)] = &[
     ("leak-details", "LEAK"),
     ("leak-config", "LEAK"),
     ("stdout-noise", "PROTO"),
-    ("wrong-error-codes", "PROTO"),
+        ("wrong-error-codes", "PROTO"),
 ];
+
+/// Flaws in the HTTP layer: certified over Streamable HTTP.
+const HTTP_MATRIX: &[(&str, &str)] = &[("origin-unchecked", "TRANS"), ("session-predictable", "TRANS")];
 
 fn binary_dir() -> PathBuf {
     PathBuf::from(HARNESS)
@@ -142,6 +145,18 @@ fn kill_matrix() {
         }
     }
 
+        for (flaw, family) in HTTP_MATRIX {
+        let run = over_http(&flawed, &["--flaw", flaw]);
+        let failing = run.failing();
+        let caught: Vec<&&Value> = failing.iter().filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family)).collect();
+        let proof = caught.first().and_then(|p| p["evidence"][0]["oracle"].as_str()).unwrap_or("").replace('|', "\\|");
+        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
+        rows.push(format!("| flawed-server --flaw {flaw} (HTTP) | {family} | {} | {} | {} |", run.exit, ids.join(", "), proof));
+        if run.exit != 1 || caught.is_empty() {
+            problems.push(format!("{flaw}: exit {}, failing {ids:?} (expected a {family} failure)", run.exit));
+        }
+    }
+
     let reference = certify(&[]);
     let failing: Vec<&str> = reference
         .failing()
@@ -164,7 +179,7 @@ fn kill_matrix() {
         ));
     }
 
-    let http = reference_over_http();
+        let http = over_http(Path::new(HARNESS), &["__reference-server"]);
     let failing: Vec<&str> = http
         .failing()
         .iter()
@@ -193,17 +208,18 @@ fn kill_matrix() {
     );
 }
 
-/// Starts the reference server over HTTP (through the harness binary, which embeds it) on an
+/// Starts a server over HTTP (`program prefix... --http 127.0.0.1:0 --root DIR`) on an
 /// ephemeral loopback port with an API key, and certifies it with that key.
-fn reference_over_http() -> Certification {
+fn over_http(program: &Path, prefix: &[&str]) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("server.toml");
     std::fs::write(&config, "[rate_limit]\nburst = 2000\nper_second = 1000.0\n").unwrap();
     let sandbox = root.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     let token = format!("kill-matrix-{:016x}", rand::random::<u64>());
-    let mut server = Command::new(HARNESS)
-        .args(["__reference-server", "--http", "127.0.0.1:0", "--root"])
+    let mut server = Command::new(program)
+        .args(prefix)
+        .args(["--http", "127.0.0.1:0", "--root"])
         .arg(&sandbox)
         .arg("--config")
         .arg(&config)
@@ -214,16 +230,9 @@ fn reference_over_http() -> Certification {
         .unwrap();
     let stderr = server.stderr.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    let url = lines
-        .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
-        .expect("the server prints its address");
+    let url = lines.find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned)).expect("the server prints its address");
     std::thread::spawn(move || for _ in lines {});
-    let run = certify(&[
-        "--url",
-        &url,
-        "--header",
-        &format!("Authorization: Bearer {token}"),
-    ]);
+    let run = certify(&["--url", &url, "--header", &format!("Authorization: Bearer {token}")]);
     let _ = server.kill();
     let _ = server.wait();
     run

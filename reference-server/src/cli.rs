@@ -115,6 +115,17 @@ where
     H: ServerHandler + Clone + Send + Sync + 'static,
     W: FnOnce(ReferenceServer) -> H,
 {
+    run_with(args, wrap, |router| router)
+}
+
+/// [`run`], with `wrap_router` applied to the finished HTTP application (the flawed twin uses it
+/// to add an outer layer; the reference server passes the identity).
+pub fn run_with<H, W, R>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, wrap: W, wrap_router: R) -> ExitCode
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+    W: FnOnce(ReferenceServer) -> H,
+    R: FnOnce(axum::Router) -> axum::Router,
+{
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -139,7 +150,7 @@ where
             .enable_all()
             .build()
             .map_err(|e| StartError::Runtime(e.to_string()))
-            .and_then(|runtime| runtime.block_on(serve(cli.serve, wrap))),
+            .and_then(|runtime| runtime.block_on(serve(cli.serve, wrap, wrap_router))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,10 +165,11 @@ fn env_secret(name: &str) -> Option<SecretString> {
     std::env::var(name).ok().map(SecretString::from)
 }
 
-async fn serve<H, W>(args: ServeArgs, wrap: W) -> Result<(), StartError>
+async fn serve<H, W, R>(args: ServeArgs, wrap: W, wrap_router: R) -> Result<(), StartError>
 where
     H: ServerHandler + Clone + Send + Sync + 'static,
     W: FnOnce(ReferenceServer) -> H,
+    R: FnOnce(axum::Router) -> axum::Router,
 {
     if !args.stdio && args.http.is_none() {
         return Err(StartError::Usage(
@@ -336,12 +348,7 @@ where
         jwt,
         insecure_dev_principal,
     };
-    let app = transport::http::router(
-        wrap(ReferenceServer::new(state)),
-        auth,
-        limiter()?,
-        settings,
-    );
+        let app = wrap_router(transport::http::router(wrap(ReferenceServer::new(state)), auth, limiter()?, settings));
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| StartError::Runtime(format!("cannot listen on {bind}: {e}")))?;

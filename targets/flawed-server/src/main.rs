@@ -43,8 +43,12 @@ pub enum Flaw {
     LeakConfig,
     /// Every tool call prints a line to stdout.
     StdoutNoise,
-    /// Unknown methods and malformed requests get -32603 instead of -32601/-32602.
+        /// Unknown methods and malformed requests get -32603 instead of -32601/-32602.
     WrongErrorCodes,
+    /// HTTP: the Origin header is never checked (stripped before the reference check sees it).
+    OriginUnchecked,
+    /// HTTP: session ids are a counter (`session-1`, `session-2`, ...).
+    SessionPredictable,
 }
 
 #[derive(Clone)]
@@ -315,8 +319,65 @@ fn main() -> ExitCode {
     };
     args.drain(position..=position + 1);
     eprintln!("flawed-server: running with the {name} flaw; this server is deliberately insecure");
-    reference_server::cli::run(args, move |inner| {
-        let state = inner.state().clone();
-        FlawedServer { inner, state, flaw }
-    })
+        reference_server::cli::run_with(
+        args,
+        move |inner| {
+            let state = inner.state().clone();
+            FlawedServer { inner, state, flaw }
+        },
+        move |router| match flaw {
+            Flaw::OriginUnchecked => router.layer(axum::middleware::from_fn(strip_origin)),
+            Flaw::SessionPredictable => {
+                let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
+                router.layer(axum::middleware::from_fn(move |request, next| predictable_sessions(sessions.clone(), request, next)))
+            }
+            _ => router,
+        },
+    )
+}
+
+/// The origin-unchecked twin: the Origin header never reaches the check.
+async fn strip_origin(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    request.headers_mut().remove(axum::http::header::ORIGIN);
+    next.run(request).await
+}
+
+/// The session-predictable twin: clients see `session-N` for the real (random) session ids.
+#[derive(Default)]
+struct PredictableSessions {
+    counter: u64,
+    by_public: std::collections::HashMap<String, String>,
+    by_real: std::collections::HashMap<String, String>,
+}
+
+async fn predictable_sessions(
+    sessions: Arc<std::sync::Mutex<PredictableSessions>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    const HEADER: &str = "mcp-session-id";
+    if let Some(public) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
+        let real = sessions.lock().unwrap_or_else(|p| p.into_inner()).by_public.get(&public).cloned();
+        if let Some(real) = real.and_then(|r| axum::http::HeaderValue::from_str(&r).ok()) {
+            request.headers_mut().insert(HEADER, real);
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(real) = response.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
+        let mut table = sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let public = match table.by_real.get(&real) {
+            Some(public) => public.clone(),
+            None => {
+                table.counter += 1;
+                let public = format!("session-{}", table.counter);
+                table.by_real.insert(real.clone(), public.clone());
+                table.by_public.insert(public.clone(), real);
+                public
+            }
+        };
+        if let Ok(value) = axum::http::HeaderValue::from_str(&public) {
+            response.headers_mut().insert(HEADER, value);
+        }
+    }
+    response
 }
