@@ -201,6 +201,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         observations = run.connection.observations();
     }
     outcomes.retain(|o| selected(&options, o.probe));
+    redact_credentials(&mut outcomes, &options.target);
     let target = report::TargetSummary {
         transport: if connection.is_stdio() {
             "stdio"
@@ -234,4 +235,79 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         observations,
     };
     Ok(report::Report::new(facts, &outcomes))
+}
+
+/// Removes the user's credentials (the values of credential headers, and the token inside an
+/// `Authorization` value) from every piece of evidence. Canary values stay: they are the proof,
+/// and they are not secrets.
+fn redact_credentials(outcomes: &mut [Outcome], target: &TargetOptions) {
+    let TargetOptions::Http { headers, .. } = target else {
+        return;
+    };
+    let mut secrets: Vec<String> = Vec::new();
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if lower == "authorization"
+            || lower.contains("key")
+            || lower.contains("token")
+            || lower == "cookie"
+        {
+            secrets.push(value.clone());
+            if let Some(token) = value.split_whitespace().nth(1) {
+                secrets.push(token.to_owned());
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for outcome in outcomes {
+        for evidence in &mut outcome.evidence {
+            for secret in &secrets {
+                for field in [
+                    &mut evidence.request,
+                    &mut evidence.reply,
+                    &mut evidence.oracle,
+                ] {
+                    if field.contains(secret.as_str()) {
+                        *field = field.replace(secret.as_str(), "[redacted credential]");
+                    }
+                }
+            }
+        }
+        for secret in &secrets {
+            if outcome.summary.contains(secret.as_str()) {
+                outcome.summary = outcome
+                    .summary
+                    .replace(secret.as_str(), "[redacted credential]");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_the_evidence() {
+        let info = probe::probe("LEAK-SECRET");
+        let evidence = probe::Evidence {
+            tool: None,
+            request: "Bearer s3cret-token-value".into(),
+            reply: "echo s3cret-token-value".into(),
+            oracle: "x".into(),
+        };
+        let mut outcomes = vec![
+            Outcome::new(info, probe::Verdict::Fail, "saw s3cret-token-value")
+                .with_evidence(vec![evidence]),
+        ];
+        let target = TargetOptions::Http {
+            url: "http://127.0.0.1:1/mcp".into(),
+            headers: vec![("Authorization".into(), "Bearer s3cret-token-value".into())],
+        };
+        redact_credentials(&mut outcomes, &target);
+        let text = serde_json::to_string(&outcomes).unwrap();
+        assert!(!text.contains("s3cret-token-value"), "{text}");
+        assert!(text.contains("[redacted credential]"));
+    }
 }

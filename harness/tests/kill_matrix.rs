@@ -24,11 +24,14 @@ const MATRIX: &[(&str, &str)] = &[
     ("leak-details", "LEAK"),
     ("leak-config", "LEAK"),
     ("stdout-noise", "PROTO"),
-        ("wrong-error-codes", "PROTO"),
+    ("wrong-error-codes", "PROTO"),
 ];
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.
-const HTTP_MATRIX: &[(&str, &str)] = &[("origin-unchecked", "TRANS"), ("session-predictable", "TRANS")];
+const HTTP_MATRIX: &[(&str, &str)] = &[
+    ("origin-unchecked", "TRANS"),
+    ("session-predictable", "TRANS"),
+];
 
 fn binary_dir() -> PathBuf {
     PathBuf::from(HARNESS)
@@ -145,15 +148,30 @@ fn kill_matrix() {
         }
     }
 
-        for (flaw, family) in HTTP_MATRIX {
+    for (flaw, family) in HTTP_MATRIX {
         let run = over_http(&flawed, &["--flaw", flaw]);
         let failing = run.failing();
-        let caught: Vec<&&Value> = failing.iter().filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family)).collect();
-        let proof = caught.first().and_then(|p| p["evidence"][0]["oracle"].as_str()).unwrap_or("").replace('|', "\\|");
+        let caught: Vec<&&Value> = failing
+            .iter()
+            .filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family))
+            .collect();
+        let proof = caught
+            .first()
+            .and_then(|p| p["evidence"][0]["oracle"].as_str())
+            .unwrap_or("")
+            .replace('|', "\\|");
         let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
-        rows.push(format!("| flawed-server --flaw {flaw} (HTTP) | {family} | {} | {} | {} |", run.exit, ids.join(", "), proof));
+        rows.push(format!(
+            "| flawed-server --flaw {flaw} (HTTP) | {family} | {} | {} | {} |",
+            run.exit,
+            ids.join(", "),
+            proof
+        ));
         if run.exit != 1 || caught.is_empty() {
-            problems.push(format!("{flaw}: exit {}, failing {ids:?} (expected a {family} failure)", run.exit));
+            problems.push(format!(
+                "{flaw}: exit {}, failing {ids:?} (expected a {family} failure)",
+                run.exit
+            ));
         }
     }
 
@@ -179,7 +197,7 @@ fn kill_matrix() {
         ));
     }
 
-        let http = over_http(Path::new(HARNESS), &["__reference-server"]);
+    let http = over_http(Path::new(HARNESS), &["__reference-server"]);
     let failing: Vec<&str> = http
         .failing()
         .iter()
@@ -230,9 +248,16 @@ fn over_http(program: &Path, prefix: &[&str]) -> Certification {
         .unwrap();
     let stderr = server.stderr.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    let url = lines.find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned)).expect("the server prints its address");
+    let url = lines
+        .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
+        .expect("the server prints its address");
     std::thread::spawn(move || for _ in lines {});
-    let run = certify(&["--url", &url, "--header", &format!("Authorization: Bearer {token}")]);
+    let run = certify(&[
+        "--url",
+        &url,
+        "--header",
+        &format!("Authorization: Bearer {token}"),
+    ]);
     let _ = server.kill();
     let _ = server.wait();
     run

@@ -120,7 +120,11 @@ where
 
 /// [`run`], with `wrap_router` applied to the finished HTTP application (the flawed twin uses it
 /// to add an outer layer; the reference server passes the identity).
-pub fn run_with<H, W, R>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, wrap: W, wrap_router: R) -> ExitCode
+pub fn run_with<H, W, R>(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    wrap: W,
+    wrap_router: R,
+) -> ExitCode
 where
     H: ServerHandler + Clone + Send + Sync + 'static,
     W: FnOnce(ReferenceServer) -> H,
@@ -348,7 +352,12 @@ where
         jwt,
         insecure_dev_principal,
     };
-        let app = wrap_router(transport::http::router(wrap(ReferenceServer::new(state)), auth, limiter()?, settings));
+    let app = wrap_router(transport::http::router(
+        wrap(ReferenceServer::new(state)),
+        auth,
+        limiter()?,
+        settings,
+    ));
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| StartError::Runtime(format!("cannot listen on {bind}: {e}")))?;

@@ -43,7 +43,7 @@ pub enum Flaw {
     LeakConfig,
     /// Every tool call prints a line to stdout.
     StdoutNoise,
-        /// Unknown methods and malformed requests get -32603 instead of -32601/-32602.
+    /// Unknown methods and malformed requests get -32603 instead of -32601/-32602.
     WrongErrorCodes,
     /// HTTP: the Origin header is never checked (stripped before the reference check sees it).
     OriginUnchecked,
@@ -319,7 +319,7 @@ fn main() -> ExitCode {
     };
     args.drain(position..=position + 1);
     eprintln!("flawed-server: running with the {name} flaw; this server is deliberately insecure");
-        reference_server::cli::run_with(
+    reference_server::cli::run_with(
         args,
         move |inner| {
             let state = inner.state().clone();
@@ -329,7 +329,9 @@ fn main() -> ExitCode {
             Flaw::OriginUnchecked => router.layer(axum::middleware::from_fn(strip_origin)),
             Flaw::SessionPredictable => {
                 let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
-                router.layer(axum::middleware::from_fn(move |request, next| predictable_sessions(sessions.clone(), request, next)))
+                router.layer(axum::middleware::from_fn(move |request, next| {
+                    predictable_sessions(sessions.clone(), request, next)
+                }))
             }
             _ => router,
         },
@@ -337,7 +339,10 @@ fn main() -> ExitCode {
 }
 
 /// The origin-unchecked twin: the Origin header never reaches the check.
-async fn strip_origin(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn strip_origin(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     request.headers_mut().remove(axum::http::header::ORIGIN);
     next.run(request).await
 }
@@ -356,14 +361,29 @@ async fn predictable_sessions(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     const HEADER: &str = "mcp-session-id";
-    if let Some(public) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
-        let real = sessions.lock().unwrap_or_else(|p| p.into_inner()).by_public.get(&public).cloned();
+    if let Some(public) = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    {
+        let real = sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_public
+            .get(&public)
+            .cloned();
         if let Some(real) = real.and_then(|r| axum::http::HeaderValue::from_str(&r).ok()) {
             request.headers_mut().insert(HEADER, real);
         }
     }
     let mut response = next.run(request).await;
-    if let Some(real) = response.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
+    if let Some(real) = response
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    {
         let mut table = sessions.lock().unwrap_or_else(|p| p.into_inner());
         let public = match table.by_real.get(&real) {
             Some(public) => public.clone(),
