@@ -102,121 +102,91 @@ fn certify(target: &[&str]) -> Certification {
     }
 }
 
+impl Certification {
+    /// Judges a flawed twin's run: exit 1 and a failing probe of `family` that names its proof.
+    /// Returns the matrix row and any problem.
+    fn judge_twin(&self, label: &str, family: &str) -> (String, Option<String>) {
+        let failing = self.failing();
+        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
+        let proof = failing
+            .iter()
+            .filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family))
+            .find_map(|p| p["evidence"][0]["oracle"].as_str())
+            .map(|proof| {
+                proof
+                    .replace('|', "\\|")
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
+            });
+        let row = format!(
+            "| {label} | {family} | {} | {} | {} |",
+            self.exit,
+            ids.join(", "),
+            proof.clone().unwrap_or_default()
+        );
+        let problem = match (&proof, self.exit) {
+            (Some(proof), 1) if !proof.is_empty() => None,
+            _ => Some(format!(
+                "{label}: exit {} (expected 1), failing {ids:?}, expected a {family} failure naming its proof",
+                self.exit
+            )),
+        };
+        (row, problem)
+    }
+
+    /// Judges a reference server's run: exit 0 and nothing failing.
+    fn judge_reference(&self, label: &str) -> (String, Option<String>) {
+        let failing: Vec<&str> = self
+            .failing()
+            .iter()
+            .filter_map(|p| p["id"].as_str())
+            .collect();
+        let listed = if failing.is_empty() {
+            "none".to_owned()
+        } else {
+            failing.join(", ")
+        };
+        let row = format!("| {label} | - | {} | {listed} | - |", self.exit);
+        let problem = (self.exit != 0 || !failing.is_empty())
+            .then(|| format!("{label}: exit {}, failing {failing:?}", self.exit));
+        (row, problem)
+    }
+}
+
 #[test]
 fn kill_matrix() {
     let flawed = flawed_server();
-    let mut rows = vec![
-        "| target | family meant to catch it | exit | failing probes | proof |".to_owned(),
-        "|---|---|---|---|---|".to_owned(),
-    ];
-    let mut problems = Vec::new();
+    let mut judged = Vec::new();
     for (flaw, family) in MATRIX {
         let command = format!(
             "{} --flaw {flaw} --stdio --root {{sandbox}}",
             flawed.display()
         );
-        let run = certify(&["--stdio", &command]);
-        let failing = run.failing();
-        let caught: Vec<&&Value> = failing
-            .iter()
-            .filter(|p| {
-                let id = p["id"].as_str().unwrap_or_default();
-                run.report["probes"].as_array().is_some() && id.starts_with(family)
-            })
-            .collect();
-        let proof = caught
-            .first()
-            .and_then(|p| p["evidence"][0]["oracle"].as_str())
-            .unwrap_or("")
-            .replace('|', "\\|");
-        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
-        rows.push(format!(
-            "| flawed-server --flaw {flaw} | {family} | {} | {} | {} |",
-            run.exit,
-            ids.join(", "),
-            proof.chars().take(100).collect::<String>()
-        ));
-        if run.exit != 1 {
-            problems.push(format!("{flaw}: exit {} (expected 1)", run.exit));
-        }
-        if caught.is_empty() {
-            problems.push(format!(
-                "{flaw}: no {family} probe failed (failing: {ids:?})"
-            ));
-        } else if proof.is_empty() {
-            problems.push(format!("{flaw}: the failing probe names no proof"));
-        }
+        judged.push(
+            certify(&["--stdio", &command])
+                .judge_twin(&format!("flawed-server --flaw {flaw}"), family),
+        );
     }
-
     for (flaw, family) in HTTP_MATRIX {
-        let run = over_http(&flawed, &["--flaw", flaw]);
-        let failing = run.failing();
-        let caught: Vec<&&Value> = failing
-            .iter()
-            .filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family))
-            .collect();
-        let proof = caught
-            .first()
-            .and_then(|p| p["evidence"][0]["oracle"].as_str())
-            .unwrap_or("")
-            .replace('|', "\\|");
-        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
-        rows.push(format!(
-            "| flawed-server --flaw {flaw} (HTTP) | {family} | {} | {} | {} |",
-            run.exit,
-            ids.join(", "),
-            proof
-        ));
-        if run.exit != 1 || caught.is_empty() {
-            problems.push(format!(
-                "{flaw}: exit {}, failing {ids:?} (expected a {family} failure)",
-                run.exit
-            ));
-        }
+        judged.push(
+            over_http(&flawed, &["--flaw", flaw])
+                .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
+        );
     }
-
-    let reference = certify(&[]);
-    let failing: Vec<&str> = reference
-        .failing()
-        .iter()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
-    rows.push(format!(
-        "| reference server, stdio | - | {} | {} | - |",
-        reference.exit,
-        if failing.is_empty() {
-            "none".into()
-        } else {
-            failing.join(", ")
-        }
-    ));
-    if reference.exit != 0 || !failing.is_empty() {
-        problems.push(format!(
-            "reference over stdio: exit {}, failing {failing:?}",
-            reference.exit
-        ));
-    }
-
-    let http = over_http(Path::new(HARNESS), &["__reference-server"]);
-    let failing: Vec<&str> = http
-        .failing()
-        .iter()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
-    rows.push(format!(
-        "| reference server, HTTP | - | {} | {} | - |",
-        http.exit,
-        if failing.is_empty() {
-            "none".into()
-        } else {
-            failing.join(", ")
-        }
-    ));
-    if http.exit != 0 || !failing.is_empty() {
-        problems.push(format!(
-            "reference over HTTP: exit {}, failing {failing:?}",
-            http.exit
-        ));
+    judged.push(certify(&[]).judge_reference("reference server, stdio"));
+    judged.push(
+        over_http(Path::new(HARNESS), &["__reference-server"])
+            .judge_reference("reference server, HTTP"),
+    );
+    let mut rows = vec![
+        "| target | family meant to catch it | exit | failing probes | proof |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
+    ];
+    let mut problems = Vec::new();
+    for (row, problem) in judged {
+        rows.push(row);
+        problems.extend(problem);
     }
     println!("{}", rows.join("\n"));
     assert!(

@@ -6,7 +6,9 @@
 //! payload can cause. SQL injection payloads UNION-select `'MCPSQ'||'LI<nonce>'`: only an
 //! executed query turns that into `MCPSQLI<nonce>`, which never appears in the payload itself.
 
-use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use super::{
+    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+};
 use crate::discover::{ParamKind, arguments_with};
 use serde_json::json;
 
@@ -83,14 +85,7 @@ async fn file_oracle_probe(
     payloads: fn(&str) -> Vec<String>,
 ) -> Outcome {
     let info = probe(id);
-    let targets: Vec<(String, String)> = run
-        .tools
-        .iter()
-        .flat_map(|t| {
-            t.params_of(kinds)
-                .map(move |p| (t.name.clone(), p.name.clone()))
-        })
-        .collect();
+    let targets = run.targets(kinds);
     if targets.is_empty() {
         return Outcome::new(
             info,
@@ -133,29 +128,11 @@ async fn file_oracle_probe(
             }
         }
     }
-    if !evidence.is_empty() {
-        Outcome::new(
-            info,
-            Verdict::Fail,
-            format!("{}: a proof file was created", info.title),
-        )
-        .with_evidence(evidence)
-    } else if answered == 0 {
-        Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "the target answered none of the payloads",
-        )
-    } else {
-        Outcome::new(
-            info,
-            Verdict::Pass,
-            format!(
-                "no proof file after {answered} payloads across {} parameters",
-                targets.len()
-            ),
-        )
-    }
+    let tried = format!(
+        "no proof file after {answered} payloads across {} parameters",
+        targets.len()
+    );
+    oracle_outcome(info, evidence, answered, "a proof file was created", tried)
 }
 
 async fn sql_probe(run: &mut Run<'_>) -> Outcome {
@@ -165,14 +142,7 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
     } else {
         &[ParamKind::Sql, ParamKind::Identifier]
     };
-    let targets: Vec<(String, String)> = run
-        .tools
-        .iter()
-        .flat_map(|t| {
-            t.params_of(kinds)
-                .map(move |p| (t.name.clone(), p.name.clone()))
-        })
-        .collect();
+    let targets = run.targets(kinds);
     if targets.is_empty() {
         return Outcome::new(
             info,
@@ -218,29 +188,17 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
             }
         }
     }
-    if !evidence.is_empty() {
-        Outcome::new(
-            info,
-            Verdict::Fail,
-            "SQL injection: a UNION SELECT ran and its computed value came back",
-        )
-        .with_evidence(evidence)
-    } else if answered == 0 {
-        Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "the target answered none of the payloads",
-        )
-    } else {
-        Outcome::new(
-            info,
-            Verdict::Pass,
-            format!(
-                "no computed canary in {answered} replies across {} parameters",
-                targets.len()
-            ),
-        )
-    }
+    let tried = format!(
+        "no computed canary in {answered} replies across {} parameters",
+        targets.len()
+    );
+    oracle_outcome(
+        info,
+        evidence,
+        answered,
+        "a UNION SELECT ran and its computed value came back",
+        tried,
+    )
 }
 
 pub async fn run_cmd(run: &mut Run<'_>) -> Vec<Outcome> {

@@ -359,3 +359,43 @@ impl<'a> Run<'a> {
         result
     }
 }
+
+/// The verdict rule every oracle-backed probe follows: any evidence is a failure; no answer to
+/// any payload is inconclusive; otherwise a pass that says how much was tried.
+pub fn oracle_outcome(
+    info: &'static ProbeInfo,
+    evidence: Vec<Evidence>,
+    answered: usize,
+    confirmed_by: &str,
+    pass_summary: String,
+) -> Outcome {
+    if !evidence.is_empty() {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("{}: {confirmed_by}", info.title),
+        )
+        .with_evidence(evidence)
+    } else if answered == 0 {
+        Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "the target answered none of the payloads",
+        )
+    } else {
+        Outcome::new(info, Verdict::Pass, pass_summary)
+    }
+}
+
+impl Run<'_> {
+    /// Every (tool, parameter) pair whose parameter is of one of `kinds`.
+    pub fn targets(&self, kinds: &[crate::discover::ParamKind]) -> Vec<(String, String)> {
+        self.tools
+            .iter()
+            .flat_map(|tool| {
+                tool.params_of(kinds)
+                    .map(move |p| (tool.name.clone(), p.name.clone()))
+            })
+            .collect()
+    }
+}

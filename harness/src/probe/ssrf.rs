@@ -4,7 +4,9 @@
 //! payload carries a unique path (`/ssrf/<nonce>`), so a hit names the payload that caused it;
 //! a reply that merely repeats the URL proves nothing and is not counted.
 
-use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use super::{
+    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+};
 use crate::discover::{ParamKind, arguments_with};
 use serde_json::json;
 
@@ -83,14 +85,7 @@ fn payloads(port: u16) -> Vec<(&'static str, Vec<String>)> {
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
-    let targets: Vec<(String, String)> = run
-        .tools
-        .iter()
-        .flat_map(|t| {
-            t.params_of(&[ParamKind::Url])
-                .map(move |p| (t.name.clone(), p.name.clone()))
-        })
-        .collect();
+    let targets = run.targets(&[ParamKind::Url]);
     let Some(port) = run.stage.listener.as_ref().map(|l| l.port) else {
         return PROBES
             .iter()
@@ -150,29 +145,17 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             }
         }
         let info = probe(id);
-        outcomes.push(if !evidence.is_empty() {
-            Outcome::new(
-                info,
-                Verdict::Fail,
-                format!("{}: the loopback listener was hit", info.title),
-            )
-            .with_evidence(evidence)
-        } else if answered == 0 {
-            Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                "the target answered none of the payloads",
-            )
-        } else {
-            Outcome::new(
-                info,
-                Verdict::Pass,
-                format!(
-                    "no listener hit after {answered} URLs across {} parameters",
-                    targets.len()
-                ),
-            )
-        });
+        let tried = format!(
+            "no listener hit after {answered} URLs across {} parameters",
+            targets.len()
+        );
+        outcomes.push(oracle_outcome(
+            info,
+            evidence,
+            answered,
+            "the loopback listener was hit",
+            tried,
+        ));
     }
     outcomes
 }

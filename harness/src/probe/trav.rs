@@ -3,7 +3,9 @@
 //! the canary commit message of an outside repository, or `/etc/passwd`'s first line), or when
 //! a write lands outside.
 
-use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use super::{
+    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+};
 use crate::discover::{ParamKind, arguments_with};
 use serde_json::json;
 
@@ -186,14 +188,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     } else {
         &[ParamKind::Path]
     };
-    let targets: Vec<(String, String)> = run
-        .tools
-        .iter()
-        .flat_map(|tool| {
-            tool.params_of(kinds)
-                .map(move |p| (tool.name.clone(), p.name.clone()))
-        })
-        .collect();
+    let targets = run.targets(kinds);
     let mut outcomes = Vec::new();
     if targets.is_empty() {
         for info in PROBES {
@@ -243,26 +238,8 @@ fn verdict_for(
     answered: usize,
     targets: usize,
 ) -> Outcome {
-    if !evidence.is_empty() {
-        Outcome::new(
-            info,
-            Verdict::Fail,
-            format!("{}: confirmed by a canary", info.title),
-        )
-        .with_evidence(evidence)
-    } else if answered == 0 {
-        Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "the target answered none of the payloads",
-        )
-    } else {
-        Outcome::new(
-            info,
-            Verdict::Pass,
-            format!("no canary in {answered} replies across {targets} path parameters"),
-        )
-    }
+    let tried = format!("no canary in {answered} replies across {targets} path parameters");
+    oracle_outcome(info, evidence, answered, "confirmed by a canary", tried)
 }
 
 async fn write_probe(run: &mut Run<'_>) -> Outcome {

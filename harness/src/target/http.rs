@@ -1,0 +1,337 @@
+//! A Streamable HTTP target: JSON-RPC messages POSTed to one URL.
+//!
+//! Replies may be `application/json` or `text/event-stream`; an SSE stream is read only until
+//! the event answering the request arrives (servers may keep it open), and never past
+//! `max_reply_bytes` or the request timeout. The session id and negotiated protocol version
+//! from `initialize` are sent on every later request, with the user's `--header`s.
+//!
+//! Failure: a non-2xx status is [`TargetError::HttpStatus`] with the start of the body; the
+//! raw channel ([`HttpConnection::raw`]) returns any status as data instead.
+
+use super::{
+    Budget, Observations, RawOutcome, Reply, TargetError, accept_initialize, excerpt,
+    initialize_params,
+};
+use serde_json::{Value, json};
+
+pub struct HttpConnection {
+    client: reqwest::Client,
+    pub url: String,
+    headers: Vec<(String, String)>,
+    budget: Budget,
+    pub session_id: Option<String>,
+    next_id: u64,
+    pub protocol_version: String,
+    pub server_info: Value,
+}
+
+/// A reply read under the budget.
+struct Received {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The JSON-RPC message answering the request, when one was wanted and found.
+    answer: Option<Value>,
+}
+
+fn find_answer(text: &str, id: &Value, event_stream: bool) -> Option<Value> {
+    let matches = |message: &Value| {
+        message.get("id") == Some(id)
+            && (message.get("result").is_some() || message.get("error").is_some())
+    };
+    if !event_stream {
+        return match serde_json::from_str::<Value>(text).ok()? {
+            Value::Array(items) => items.into_iter().find(matches),
+            message => matches(&message).then_some(message),
+        };
+    }
+    let normalized = text.replace("\r\n", "\n");
+    for event in normalized.split("\n\n") {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if data.is_empty() {
+            continue;
+        }
+        if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
+            && matches(&message)
+        {
+            return Some(message);
+        }
+    }
+    None
+}
+
+impl HttpConnection {
+    /// Connects and performs the `initialize` handshake.
+    pub async fn connect(
+        url: &str,
+        headers: Vec<(String, String)>,
+        budget: Budget,
+    ) -> Result<Self, TargetError> {
+        reference_server::guard::egress::ensure_crypto_provider();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(budget.request_timeout)
+            .build()
+            .map_err(|e| TargetError::Transport(e.to_string()))?;
+        let mut connection = Self {
+            client,
+            url: url.to_owned(),
+            headers,
+            budget,
+            session_id: None,
+            next_id: 0,
+            protocol_version: String::new(),
+            server_info: Value::Null,
+        };
+        let reply = connection
+            .request("initialize", Some(initialize_params()))
+            .await?;
+        let (version, info) = accept_initialize(reply)?;
+        connection.protocol_version = version;
+        connection.server_info = info;
+        connection.notify("notifications/initialized", None).await?;
+        Ok(connection)
+    }
+
+    fn builder(&self, url: &str, extra: &[(&str, &str)], drop: &[&str]) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        let dropped = |name: &str| drop.iter().any(|d| d.eq_ignore_ascii_case(name));
+        for (name, value) in &self.headers {
+            if !dropped(name) {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        if let Some(session) = &self.session_id
+            && !dropped("mcp-session-id")
+        {
+            request = request.header("mcp-session-id", session.as_str());
+        }
+        if !self.protocol_version.is_empty() && !dropped("mcp-protocol-version") {
+            request = request.header("mcp-protocol-version", self.protocol_version.as_str());
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        body: Vec<u8>,
+        wanted: Option<&Value>,
+    ) -> Result<Received, TargetError> {
+        let timeout = self.budget.request_timeout;
+        let cap = self.budget.max_reply_bytes;
+        let work = async {
+            let response = request
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| TargetError::Transport(e.to_string()))?;
+            let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let event_stream = headers
+                .iter()
+                .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"));
+            let mut body = Vec::new();
+            let mut response = response;
+            let mut answer = None;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                if body.len() + chunk.len() > cap {
+                    return Err(TargetError::ReplyTooLarge(cap));
+                }
+                body.extend_from_slice(&chunk);
+                if let Some(id) = wanted
+                    && event_stream
+                    && let Some(found) = find_answer(&String::from_utf8_lossy(&body), id, true)
+                {
+                    answer = Some(found);
+                    break;
+                }
+            }
+            if answer.is_none()
+                && let Some(id) = wanted
+            {
+                answer = find_answer(&String::from_utf8_lossy(&body), id, event_stream);
+            }
+            Ok(Received {
+                status,
+                headers,
+                body,
+                answer,
+            })
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| TargetError::Timeout(timeout))?
+    }
+
+    async fn post_message(
+        &mut self,
+        message: Value,
+        id: Option<&Value>,
+    ) -> Result<Received, TargetError> {
+        let request = self.builder(&self.url, &[], &[]);
+        let received = self
+            .send(
+                request,
+                serde_json::to_vec(&message).unwrap_or_default(),
+                id,
+            )
+            .await?;
+        if !(200..300).contains(&received.status) {
+            return Err(TargetError::HttpStatus {
+                status: received.status,
+                body: excerpt(&String::from_utf8_lossy(&received.body), 300),
+            });
+        }
+        if self.session_id.is_none()
+            && let Some((_, session)) = received.headers.iter().find(|(n, _)| n == "mcp-session-id")
+        {
+            self.session_id = Some(session.clone());
+        }
+        Ok(received)
+    }
+
+    pub async fn request(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        self.next_id += 1;
+        let message = self
+            .request_with_id(json!(self.next_id), method, params)
+            .await?;
+        Reply::from_message(&message).ok_or_else(|| {
+            TargetError::Transport("a response with neither result nor error".into())
+        })
+    }
+
+    pub async fn request_with_id(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, TargetError> {
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let received = self.post_message(message, Some(&id)).await?;
+        received
+            .answer
+            .ok_or_else(|| TargetError::Transport("the reply held no answer to the request".into()))
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
+        let mut message = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.post_message(message, None).await.map(|_| ())
+    }
+
+    /// POSTs arbitrary bytes; `url` replaces the endpoint (e.g. to add a query string).
+    pub async fn raw(
+        &mut self,
+        bytes: &[u8],
+        extra: &[(&str, &str)],
+        drop: &[&str],
+        url: Option<&str>,
+    ) -> Result<RawOutcome, TargetError> {
+        let target = url.unwrap_or(&self.url).to_owned();
+        let request = self.builder(&target, extra, drop);
+        let received = self.send(request, bytes.to_vec(), None).await?;
+        Ok(RawOutcome {
+            status: Some(received.status),
+            headers: received.headers,
+            excerpt: excerpt(&String::from_utf8_lossy(&received.body), 4096),
+        })
+    }
+
+    /// GETs a URL on the target's origin (metadata documents), under the same budget.
+    pub async fn get(&self, url: &str) -> Result<RawOutcome, TargetError> {
+        let request = self.client.get(url).header("accept", "application/json");
+        let timeout = self.budget.request_timeout;
+        let cap = self.budget.max_reply_bytes;
+        let work = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| TargetError::Transport(e.to_string()))?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let mut body = Vec::new();
+            let mut response = response;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                if body.len() + chunk.len() > cap {
+                    return Err(TargetError::ReplyTooLarge(cap));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(RawOutcome {
+                status: Some(status),
+                headers,
+                excerpt: excerpt(&String::from_utf8_lossy(&body), 64 * 1024),
+            })
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| TargetError::Timeout(timeout))?
+    }
+
+    pub fn observations(&self) -> Observations {
+        Observations::default()
+    }
+
+    /// The headers the user gave (e.g. to build a request without them).
+    pub fn user_headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_found_in_json_and_in_event_streams() {
+        let id = json!(7);
+        assert!(find_answer(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#, &id, false).is_some());
+        assert!(find_answer(r#"{"jsonrpc":"2.0","id":8,"result":{}}"#, &id, false).is_none());
+        let sse = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"ok\":true}}\n\n";
+        assert_eq!(find_answer(sse, &id, true).unwrap()["result"]["ok"], true);
+        assert!(
+            find_answer("data: {\"jsonrpc\":\"2.0\",\"id\":7,", &id, true).is_none(),
+            "an incomplete event is not an answer"
+        );
+    }
+}

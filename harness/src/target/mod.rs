@@ -1,0 +1,309 @@
+//! How the harness reaches a target: a stdio child process or a Streamable HTTP endpoint.
+//!
+//! The harness speaks JSON-RPC itself rather than through an SDK client, because it must stay in
+//! control when the target is hostile: every request has a timeout, every reply a size cap,
+//! lines on stdout are read with a cap, and anything that is not an answer is counted, sampled
+//! and dropped. The same connection also sends what no SDK would (garbage bytes, malformed
+//! messages, requests without credentials) through [`Connection::raw`].
+//!
+//! Protocol versions: the harness offers the newest version that has an `initialize` handshake
+//! and accepts whichever of 2024-11-05 .. 2026-07-28 the server answers with.
+//!
+//! Cost: one task per stdio stream (stdout, stderr) and a reqwest client for HTTP. Memory is
+//! bounded by `max_reply_bytes` per reply, a 64 KiB stderr tail and a few samples of noise.
+
+pub mod http;
+pub mod stdio;
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// The protocol version offered in `initialize`.
+pub const OFFERED_PROTOCOL_VERSION: &str = "2025-11-25";
+/// Versions the harness accepts from a server.
+pub const KNOWN_PROTOCOL_VERSIONS: &[&str] = &[
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
+
+/// Limits that keep a hostile target from hanging or exhausting the harness.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub request_timeout: Duration,
+    pub max_reply_bytes: usize,
+    pub startup_timeout: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_reply_bytes: 4 * 1024 * 1024,
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an exchange with the target failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("no reply within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("the target closed the connection ({0})")]
+    Closed(String),
+    #[error("the target could not be started: {0}")]
+    Spawn(String),
+    #[error("the reply was larger than {0} bytes")]
+    ReplyTooLarge(usize),
+    #[error("HTTP {status}: {body}")]
+    HttpStatus { status: u16, body: String },
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("the handshake failed: {0}")]
+    Handshake(String),
+}
+
+/// A JSON-RPC answer: a result, or an error object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Result(Value),
+    Error {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
+}
+
+impl Reply {
+    /// Builds a reply from a whole JSON-RPC response message.
+    pub fn from_message(message: &Value) -> Option<Reply> {
+        if let Some(result) = message.get("result") {
+            return Some(Reply::Result(result.clone()));
+        }
+        let error = message.get("error")?;
+        Some(Reply::Error {
+            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            data: error.get("data").cloned(),
+        })
+    }
+
+    /// All the text a person (or a model) would see in this reply.
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Result(value) => value.to_string(),
+            Reply::Error {
+                code,
+                message,
+                data,
+            } => {
+                format!(
+                    "error {code}: {message}{}",
+                    data.as_ref().map(|d| format!(" {d}")).unwrap_or_default()
+                )
+            }
+        }
+    }
+
+    /// For a `tools/call` result: whether the tool reported an error.
+    pub fn is_tool_error(&self) -> bool {
+        matches!(self, Reply::Result(v) if v.get("isError").and_then(Value::as_bool) == Some(true))
+    }
+}
+
+/// What happened to bytes sent outside the protocol.
+#[derive(Debug, Clone, Default)]
+pub struct RawOutcome {
+    /// HTTP status, when the target is HTTP.
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    /// The start of whatever came back, at most 4 KiB.
+    pub excerpt: String,
+}
+
+impl RawOutcome {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Things the target did that were not answers, for the report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Observations {
+    /// Lines on stdout that were not JSON-RPC messages (stdio only).
+    pub stdout_noise_lines: u64,
+    pub stdout_noise_samples: Vec<String>,
+    /// Lines longer than the reply cap, dropped unread.
+    pub oversized_lines: u64,
+    /// Server-to-client requests the harness declined.
+    pub server_requests: u64,
+    /// Times the target was restarted after dying.
+    pub restarts: u64,
+}
+
+/// A live connection to the target.
+pub enum Connection {
+    Stdio(Box<stdio::StdioConnection>),
+    Http(http::HttpConnection),
+}
+
+impl Connection {
+    /// Sends a request and waits for its answer.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        match self {
+            Connection::Stdio(c) => c.request(method, params).await,
+            Connection::Http(c) => c.request(method, params).await,
+        }
+    }
+
+    /// Sends a request with a caller-chosen id and returns the whole response message (for id
+    /// echo checks).
+    pub async fn request_with_id(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, TargetError> {
+        match self {
+            Connection::Stdio(c) => c.request_with_id(id, method, params).await,
+            Connection::Http(c) => c.request_with_id(id, method, params).await,
+        }
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
+        match self {
+            Connection::Stdio(c) => c.notify(method, params).await,
+            Connection::Http(c) => c.notify(method, params).await,
+        }
+    }
+
+    /// Sends bytes that need not be valid JSON-RPC. Over HTTP they are a POST body with the
+    /// connection's headers, except those in `drop_headers`, plus `extra_headers`.
+    pub async fn raw(
+        &mut self,
+        bytes: &[u8],
+        extra_headers: &[(&str, &str)],
+        drop_headers: &[&str],
+    ) -> Result<RawOutcome, TargetError> {
+        match self {
+            Connection::Stdio(c) => c.raw(bytes).await,
+            Connection::Http(c) => c.raw(bytes, extra_headers, drop_headers, None).await,
+        }
+    }
+
+    /// A ping with the request timeout: is the target still answering?
+    pub async fn alive(&mut self) -> bool {
+        // Any answer counts, even an error: it proves the target is reading and writing.
+        self.request("ping", None).await.is_ok()
+    }
+
+    pub fn observations(&self) -> Observations {
+        match self {
+            Connection::Stdio(c) => c.observations(),
+            Connection::Http(c) => c.observations(),
+        }
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> &str {
+        match self {
+            Connection::Stdio(c) => &c.protocol_version,
+            Connection::Http(c) => &c.protocol_version,
+        }
+    }
+
+    pub fn server_info(&self) -> &Value {
+        match self {
+            Connection::Stdio(c) => &c.server_info,
+            Connection::Http(c) => &c.server_info,
+        }
+    }
+
+    pub fn is_stdio(&self) -> bool {
+        matches!(self, Connection::Stdio(_))
+    }
+
+    /// Restarts a dead stdio target (HTTP targets cannot be restarted by the harness).
+    pub async fn restart(&mut self) -> Result<(), TargetError> {
+        match self {
+            Connection::Stdio(c) => c.restart().await,
+            Connection::Http(_) => Err(TargetError::Closed(
+                "an HTTP target cannot be restarted".into(),
+            )),
+        }
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Connection::Stdio(c) = self {
+            c.shutdown().await;
+        }
+    }
+
+    /// The end of the target's stderr (stdio only), for the report.
+    pub fn stderr_tail(&self) -> String {
+        match self {
+            Connection::Stdio(c) => c.stderr_tail(),
+            Connection::Http(_) => String::new(),
+        }
+    }
+}
+
+/// The `initialize` request the harness sends.
+pub fn initialize_params() -> Value {
+    serde_json::json!({
+        "protocolVersion": OFFERED_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "mcp-harness", "version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
+/// Checks an `initialize` result and returns (protocol version, server info).
+pub fn accept_initialize(reply: Reply) -> Result<(String, Value), TargetError> {
+    match reply {
+        Reply::Result(result) => {
+            let version = result
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if !KNOWN_PROTOCOL_VERSIONS.contains(&version.as_str()) {
+                return Err(TargetError::Handshake(format!(
+                    "the server answered with unknown protocol version {version:?}"
+                )));
+            }
+            Ok((
+                version,
+                result.get("serverInfo").cloned().unwrap_or(Value::Null),
+            ))
+        }
+        Reply::Error { code, message, .. } => Err(TargetError::Handshake(format!(
+            "initialize failed: {code} {message}"
+        ))),
+    }
+}
+
+/// Cuts text to at most `max` bytes on a character boundary.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}

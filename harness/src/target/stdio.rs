@@ -1,0 +1,555 @@
+//! A stdio target: the harness spawns the command, owns its process group and kills it at the
+//! end.
+//!
+//! stdout is read one line at a time with a cap (a longer line is dropped as it streams, so a
+//! 100 MB line costs at most the cap), each line is matched to a pending request by id, server
+//! requests are declined with -32601, notifications are dropped, and anything that is not a
+//! JSON-RPC message is counted as stdout noise with a few samples kept. stderr is kept as a
+//! 64 KiB tail for the report; it is never read as a reply.
+//!
+//! Failure: a request that gets no answer within the budget is [`TargetError::Timeout`]; a
+//! target that exits is [`TargetError::Closed`] for every pending and later request, until
+//! [`StdioConnection::restart`].
+
+use super::{
+    Budget, Observations, RawOutcome, Reply, TargetError, accept_initialize, excerpt,
+    initialize_params,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::oneshot;
+
+const STDERR_TAIL_BYTES: usize = 64 * 1024;
+/// A target that keeps dying is restarted at most this many times in one run.
+pub const MAX_RESTARTS: u64 = 5;
+const NOISE_SAMPLES: usize = 5;
+
+/// What to run: program, arguments and extra environment.
+#[derive(Clone, Debug)]
+pub struct StdioSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
+    /// The child's working directory (default: the harness's).
+    pub cwd: Option<std::path::PathBuf>,
+}
+
+impl StdioSpec {
+    /// Splits a command line as a POSIX shell would (quotes, escapes), without running a shell.
+    pub fn parse(command: &str, envs: Vec<(String, String)>) -> Result<Self, TargetError> {
+        let mut words = shell_words::split(command)
+            .map_err(|e| TargetError::Spawn(format!("cannot parse the command: {e}")))?;
+        if words.is_empty() {
+            return Err(TargetError::Spawn("the command is empty".into()));
+        }
+        let mut program = words.remove(0);
+        // A relative program path must survive a change of working directory.
+        if program.contains('/')
+            && !program.starts_with('/')
+            && let Ok(absolute) = std::path::absolute(&program)
+        {
+            program = absolute.to_string_lossy().into_owned();
+        }
+        Ok(Self {
+            program,
+            args: words,
+            envs,
+            cwd: None,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    observations: Observations,
+    stderr_tail: Vec<u8>,
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+
+pub struct StdioConnection {
+    spec: StdioSpec,
+    budget: Budget,
+    child: Option<Child>,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    pending: Pending,
+    shared: Arc<Mutex<Shared>>,
+    closed: Arc<AtomicBool>,
+    next_id: u64,
+    pub protocol_version: String,
+    pub server_info: Value,
+}
+
+enum LineRead {
+    Line,
+    Oversized,
+    Eof,
+}
+
+/// Reads one `\n`-terminated line into `buf`, never holding more than `cap` bytes.
+async fn read_line_capped<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    cap: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<LineRead> {
+    buf.clear();
+    let mut oversized = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if oversized {
+                LineRead::Oversized
+            } else if buf.is_empty() {
+                LineRead::Eof
+            } else {
+                LineRead::Line
+            });
+        }
+        let (chunk, consumed, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        if !oversized {
+            if buf.len() + chunk.len() > cap {
+                oversized = true;
+                buf.clear();
+                buf.shrink_to(64 * 1024);
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(consumed);
+        if done {
+            return Ok(if oversized {
+                LineRead::Oversized
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+impl StdioConnection {
+    /// Spawns the target and performs the `initialize` handshake.
+    pub async fn connect(spec: StdioSpec, budget: Budget) -> Result<Self, TargetError> {
+        let mut connection = Self {
+            spec,
+            budget,
+            child: None,
+            stdin: Arc::new(tokio::sync::Mutex::new(None)),
+            pending: Arc::default(),
+            shared: Arc::default(),
+            closed: Arc::new(AtomicBool::new(false)),
+            next_id: 0,
+            protocol_version: String::new(),
+            server_info: Value::Null,
+        };
+        if let Err(error) = connection.start().await {
+            // Give the stderr reader a moment to collect the target's last words.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let tail = connection.stderr_tail();
+            let tail = tail.trim();
+            connection.shutdown().await;
+            if tail.is_empty() {
+                return Err(error);
+            }
+            let last: Vec<&str> = tail
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(TargetError::Spawn(format!(
+                "{error}; the target's stderr ends with:\n  {}",
+                last.join("\n  ")
+            )));
+        }
+        Ok(connection)
+    }
+
+    async fn start(&mut self) -> Result<(), TargetError> {
+        let mut command = tokio::process::Command::new(&self.spec.program);
+        if let Some(cwd) = &self.spec.cwd {
+            command.current_dir(cwd);
+        }
+        command
+            .args(&self.spec.args)
+            .envs(self.spec.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .map_err(|e| TargetError::Spawn(format!("{}: {e}", self.spec.program)))?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        *self.stdin.lock().await = child.stdin.take();
+        self.child = Some(child);
+        self.closed = Arc::new(AtomicBool::new(false));
+        self.pending = Arc::default();
+        tokio::spawn(read_stdout(
+            stdout,
+            self.budget.max_reply_bytes,
+            self.pending.clone(),
+            self.shared.clone(),
+            self.stdin.clone(),
+            self.closed.clone(),
+        ));
+        tokio::spawn(read_stderr(stderr, self.shared.clone()));
+        let startup = self.budget.startup_timeout;
+        let reply = tokio::time::timeout(
+            startup,
+            self.request_unbounded("initialize", Some(initialize_params())),
+        )
+        .await
+        .map_err(|_| {
+            TargetError::Handshake(format!(
+                "no answer to initialize within {} s",
+                startup.as_secs()
+            ))
+        })??;
+        let (version, info) = accept_initialize(reply)?;
+        self.protocol_version = version;
+        self.server_info = info;
+        self.notify("notifications/initialized", None).await?;
+        Ok(())
+    }
+
+    async fn write_line(&self, message: &[u8]) -> Result<(), TargetError> {
+        let mut stdin = self.stdin.lock().await;
+        let Some(pipe) = stdin.as_mut() else {
+            return Err(TargetError::Closed("stdin is closed".into()));
+        };
+        let write = async {
+            pipe.write_all(message).await?;
+            pipe.flush().await
+        };
+        tokio::time::timeout(self.budget.request_timeout, write)
+            .await
+            .map_err(|_| TargetError::Timeout(self.budget.request_timeout))?
+            .map_err(|e| TargetError::Closed(format!("writing to stdin: {e}")))
+    }
+
+    async fn exchange(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, TargetError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TargetError::Closed(self.exit_description()));
+        }
+        let (sender, receiver) = oneshot::channel();
+        let key = id_key(&id);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), sender);
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+        line.push(b'\n');
+        if let Err(error) = self.write_line(&line).await {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            return Err(error);
+        }
+        receiver
+            .await
+            .map_err(|_| TargetError::Closed(self.exit_description()))
+    }
+
+    async fn request_unbounded(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        self.next_id += 1;
+        let message = self.exchange(json!(self.next_id), method, params).await?;
+        Reply::from_message(&message).ok_or_else(|| {
+            TargetError::Transport("a response with neither result nor error".into())
+        })
+    }
+
+    pub async fn request(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        let timeout = self.budget.request_timeout;
+        self.next_id += 1;
+        let id = json!(self.next_id);
+        let key = id_key(&id);
+        match tokio::time::timeout(timeout, self.exchange(id, method, params)).await {
+            Ok(message) => Reply::from_message(&message?).ok_or_else(|| {
+                TargetError::Transport("a response with neither result nor error".into())
+            }),
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                Err(TargetError::Timeout(timeout))
+            }
+        }
+    }
+
+    pub async fn request_with_id(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, TargetError> {
+        let timeout = self.budget.request_timeout;
+        let key = id_key(&id);
+        match tokio::time::timeout(timeout, self.exchange(id, method, params)).await {
+            Ok(message) => message,
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                Err(TargetError::Timeout(timeout))
+            }
+        }
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
+        let mut message = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+        line.push(b'\n');
+        self.write_line(&line).await
+    }
+
+    pub async fn raw(&mut self, bytes: &[u8]) -> Result<RawOutcome, TargetError> {
+        self.write_line(bytes).await?;
+        Ok(RawOutcome::default())
+    }
+
+    pub fn observations(&self) -> Observations {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observations
+            .clone()
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .stderr_tail,
+        )
+        .into_owned()
+    }
+
+    fn exit_description(&mut self) -> String {
+        match self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            Some(status) => format!("the process exited: {status}"),
+            None => "stdout closed".to_owned(),
+        }
+    }
+
+    /// Kills and starts the target again; refuses after [`MAX_RESTARTS`] restarts.
+    pub async fn restart(&mut self) -> Result<(), TargetError> {
+        self.kill().await;
+        {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.observations.restarts >= MAX_RESTARTS {
+                return Err(TargetError::Closed(format!(
+                    "the target died again after {MAX_RESTARTS} restarts"
+                )));
+            }
+            shared.observations.restarts += 1;
+        }
+        self.start().await
+    }
+
+    async fn kill(&mut self) {
+        *self.stdin.lock().await = None;
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                // The child leads its own process group: take down anything it started too.
+                // SAFETY: kill(2) with a negative pid signals a process group; no memory is shared.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+            }
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Closes stdin, gives the target a moment to exit, then kills its process group.
+    pub async fn shutdown(&mut self) {
+        *self.stdin.lock().await = None;
+        if let Some(child) = self.child.as_mut() {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), child.wait()).await;
+        }
+        self.kill().await;
+    }
+}
+
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    cap: usize,
+    pending: Pending,
+    shared: Arc<Mutex<Shared>>,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    closed: Arc<AtomicBool>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut buf = Vec::new();
+    loop {
+        match read_line_capped(&mut reader, cap, &mut buf).await {
+            Ok(LineRead::Line) => {}
+            Ok(LineRead::Oversized) => {
+                shared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observations
+                    .oversized_lines += 1;
+                continue;
+            }
+            Ok(LineRead::Eof) | Err(_) => break,
+        }
+        let line = buf.strip_suffix(b"\r").unwrap_or(&buf);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let messages = match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Array(items)) => items,
+            Ok(value @ Value::Object(_)) => vec![value],
+            _ => {
+                note_noise(&shared, line);
+                continue;
+            }
+        };
+        for message in messages {
+            if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+                note_noise(&shared, line);
+                continue;
+            }
+            let id = message.get("id").cloned();
+            let is_response = message.get("result").is_some() || message.get("error").is_some();
+            match (id, message.get("method")) {
+                (Some(id), None) if is_response => {
+                    let sender = pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id_key(&id));
+                    if let Some(sender) = sender {
+                        let _ = sender.send(message);
+                    }
+                }
+                (Some(id), Some(_)) => {
+                    // A request from the server (sampling, roots...): the harness offers none.
+                    shared
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .observations
+                        .server_requests += 1;
+                    let reply = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "mcp-harness offers no client features"}});
+                    let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
+                    bytes.push(b'\n');
+                    if let Some(pipe) = stdin.lock().await.as_mut() {
+                        let _ = pipe.write_all(&bytes).await;
+                        let _ = pipe.flush().await;
+                    }
+                }
+                (None, Some(_)) => {} // a notification
+                // A response to nothing the harness can match (e.g. an error for an invalid
+                // request, sent without the `"id": null` JSON-RPC asks for): a message, not noise.
+                (None, None) if is_response => {}
+                _ => note_noise(&shared, line),
+            }
+        }
+    }
+    closed.store(true, Ordering::Release);
+    // Dropping the senders wakes every waiter with "closed".
+    pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+fn note_noise(shared: &Arc<Mutex<Shared>>, line: &[u8]) {
+    let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let observations = &mut shared.observations;
+    observations.stdout_noise_lines += 1;
+    if observations.stdout_noise_samples.len() < NOISE_SAMPLES {
+        observations
+            .stdout_noise_samples
+            .push(excerpt(&String::from_utf8_lossy(line), 200));
+    }
+}
+
+async fn read_stderr(mut stderr: tokio::process::ChildStderr, shared: Arc<Mutex<Shared>>) {
+    let mut chunk = vec![0u8; 8192];
+    while let Ok(n) = stderr.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let tail = &mut shared.stderr_tail;
+        tail.extend_from_slice(&chunk[..n]);
+        if tail.len() > STDERR_TAIL_BYTES {
+            let cut = tail.len() - STDERR_TAIL_BYTES;
+            tail.drain(..cut);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn capped_lines_drop_what_is_too_long_and_keep_the_rest() {
+        let input = format!("short\n{}\nafter\nno-newline", "x".repeat(1000));
+        let mut reader = BufReader::with_capacity(16, input.as_bytes());
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            match read_line_capped(&mut reader, 100, &mut buf).await.unwrap() {
+                LineRead::Line => seen.push(String::from_utf8(buf.clone()).unwrap()),
+                LineRead::Oversized => seen.push("<oversized>".into()),
+                LineRead::Eof => break,
+            }
+            assert!(buf.capacity() <= 64 * 1024);
+        }
+        assert_eq!(seen, ["short", "<oversized>", "after", "no-newline"]);
+    }
+
+    #[test]
+    fn commands_are_split_like_a_shell_without_running_one() {
+        let spec =
+            StdioSpec::parse(r#"python3 -m "my server" --root '/a b' $(x)"#, vec![]).unwrap();
+        assert_eq!(spec.program, "python3");
+        assert_eq!(spec.args, ["-m", "my server", "--root", "/a b", "$(x)"]);
+        assert!(StdioSpec::parse("", vec![]).is_err());
+        assert!(StdioSpec::parse("unterminated 'quote", vec![]).is_err());
+    }
+}
