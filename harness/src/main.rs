@@ -39,6 +39,13 @@ enum Command {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolArg {
+    Negotiate,
+    #[value(name = "2026-07-28")]
+    Stateless,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
     Json,
@@ -85,6 +92,10 @@ struct CertifyArgs {
     /// Seconds to wait for each reply.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Protocol era: `negotiate` (initialize, falling back to stateless 2026-07-28 when the
+    /// server refuses it) or `2026-07-28` (stateless from the start).
+    #[arg(long, value_enum, default_value = "negotiate")]
+    protocol: ProtocolArg,
     /// Seconds to wait for a stdio target to start and answer initialize.
     #[arg(long, default_value_t = 30)]
     startup_timeout: u64,
@@ -207,6 +218,10 @@ fn certify(args: CertifyArgs) -> ExitCode {
         budget: Budget {
             request_timeout: Duration::from_secs(args.timeout.max(1)),
             startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
+            protocol: match args.protocol {
+                ProtocolArg::Negotiate => harness::target::ProtocolChoice::Negotiate,
+                ProtocolArg::Stateless => harness::target::ProtocolChoice::Stateless,
+            },
             ..Budget::default()
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),

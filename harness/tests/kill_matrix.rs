@@ -170,14 +170,27 @@ fn kill_matrix() {
     }
     for (flaw, family) in HTTP_MATRIX {
         judged.push(
-            over_http(&flawed, &["--flaw", flaw])
+            over_http(&flawed, &["--flaw", flaw], &[])
                 .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
         );
     }
     judged.push(certify(&[]).judge_reference("reference server, stdio"));
     judged.push(
-        over_http(Path::new(HARNESS), &["__reference-server"])
+        over_http(Path::new(HARNESS), &["__reference-server"], &[])
             .judge_reference("reference server, HTTP"),
+    );
+    // The stateless era: no initialize, per-request metadata, Mcp-Method headers.
+    judged.push(
+        certify(&["--protocol", "2026-07-28"])
+            .judge_reference("reference server, stdio, 2026-07-28"),
+    );
+    judged.push(
+        over_http(
+            Path::new(HARNESS),
+            &["__reference-server"],
+            &["--protocol", "2026-07-28"],
+        )
+        .judge_reference("reference server, HTTP, 2026-07-28"),
     );
     let mut rows = vec![
         "| target | family meant to catch it | exit | failing probes | proof |".to_owned(),
@@ -198,7 +211,7 @@ fn kill_matrix() {
 
 /// Starts a server over HTTP (`program prefix... --http 127.0.0.1:0 --root DIR`) on an
 /// ephemeral loopback port with an API key, and certifies it with that key.
-fn over_http(program: &Path, prefix: &[&str]) -> Certification {
+fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("server.toml");
     std::fs::write(&config, "[rate_limit]\nburst = 2000\nper_second = 1000.0\n").unwrap();
@@ -222,12 +235,10 @@ fn over_http(program: &Path, prefix: &[&str]) -> Certification {
         .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
         .expect("the server prints its address");
     std::thread::spawn(move || for _ in lines {});
-    let run = certify(&[
-        "--url",
-        &url,
-        "--header",
-        &format!("Authorization: Bearer {token}"),
-    ]);
+    let header = format!("Authorization: Bearer {token}");
+    let mut target = vec!["--url", url.as_str(), "--header", header.as_str()];
+    target.extend_from_slice(certify_args);
+    let run = certify(&target);
     let _ = server.kill();
     let _ = server.wait();
     run

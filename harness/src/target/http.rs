@@ -9,8 +9,8 @@
 //! raw channel ([`HttpConnection::raw`]) returns any status as data instead.
 
 use super::{
-    Budget, Observations, RawOutcome, Reply, TargetError, accept_initialize, excerpt,
-    initialize_params,
+    Budget, Observations, ProtocolChoice, RawOutcome, Reply, STATELESS_PROTOCOL_VERSION,
+    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, with_request_meta,
 };
 use serde_json::{Value, json};
 
@@ -23,6 +23,8 @@ pub struct HttpConnection {
     next_id: u64,
     pub protocol_version: String,
     pub server_info: Value,
+    /// Speaking 2026-07-28: every request carries its own protocol metadata.
+    pub stateless: bool,
 }
 
 /// A reply read under the budget.
@@ -87,14 +89,38 @@ impl HttpConnection {
             next_id: 0,
             protocol_version: String::new(),
             server_info: Value::Null,
+            stateless: false,
         };
-        let reply = connection
-            .request("initialize", Some(initialize_params()))
-            .await?;
-        let (version, info) = accept_initialize(reply)?;
-        connection.protocol_version = version;
-        connection.server_info = info;
-        connection.notify("notifications/initialized", None).await?;
+        let handshake = match budget.protocol {
+            ProtocolChoice::Stateless => Err(TargetError::Handshake(
+                "stateless mode was asked for".into(),
+            )),
+            ProtocolChoice::Negotiate => connection
+                .request("initialize", Some(initialize_params()))
+                .await
+                .and_then(accept_initialize),
+        };
+        match handshake {
+            Ok((version, info)) => {
+                connection.protocol_version = version;
+                connection.server_info = info;
+                connection.notify("notifications/initialized", None).await?;
+            }
+            Err(refused) => {
+                // No initialize (or a refusal): a 2026-07-28 server is stateless.
+                connection.stateless = true;
+                connection.protocol_version = STATELESS_PROTOCOL_VERSION.to_owned();
+                match connection
+                    .request("server/discover", None)
+                    .await
+                    .and_then(accept_discover)
+                {
+                    Ok(info) => connection.server_info = info,
+                    Err(_) if budget.protocol == ProtocolChoice::Negotiate => return Err(refused),
+                    Err(error) => return Err(error),
+                }
+            }
+        }
         Ok(connection)
     }
 
@@ -190,7 +216,20 @@ impl HttpConnection {
         message: Value,
         id: Option<&Value>,
     ) -> Result<Received, TargetError> {
-        let request = self.builder(&self.url, &[], &[]);
+        // 2026-07-28 over HTTP: the method (and the tool or prompt name) also travel as headers.
+        let mut routing: Vec<(&str, String)> = Vec::new();
+        if self.stateless
+            && let Some(method) = message.get("method").and_then(Value::as_str)
+        {
+            routing.push(("mcp-method", method.to_owned()));
+            if matches!(method, "tools/call" | "prompts/get")
+                && let Some(name) = message.pointer("/params/name").and_then(Value::as_str)
+            {
+                routing.push(("mcp-name", header_safe(name)));
+            }
+        }
+        let extra: Vec<(&str, &str)> = routing.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let request = self.builder(&self.url, &extra, &[]);
         let received = self
             .send(
                 request,
@@ -198,7 +237,9 @@ impl HttpConnection {
                 id,
             )
             .await?;
-        if !(200..300).contains(&received.status) {
+        // A JSON-RPC answer to this request is the reply, whatever the status (2026-07-28
+        // servers send errors with 4xx statuses).
+        if !(200..300).contains(&received.status) && received.answer.is_none() {
             return Err(TargetError::HttpStatus {
                 status: received.status,
                 body: excerpt(&String::from_utf8_lossy(&received.body), 300),
@@ -233,6 +274,11 @@ impl HttpConnection {
         params: Option<Value>,
     ) -> Result<Value, TargetError> {
         let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        let params = if self.stateless {
+            Some(with_request_meta(params))
+        } else {
+            params
+        };
         if let Some(params) = params {
             message["params"] = params;
         }
@@ -315,6 +361,23 @@ impl HttpConnection {
     /// The headers the user gave (e.g. to build a request without them).
     pub fn user_headers(&self) -> &[(String, String)] {
         &self.headers
+    }
+}
+
+/// A header value as the MCP HTTP transport carries it: plain when it is visible ASCII without
+/// surrounding spaces, otherwise wrapped as `=?base64?...?=`.
+fn header_safe(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        && !value.starts_with("=?base64?");
+    if plain {
+        value.to_owned()
+    } else {
+        use base64::Engine;
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
     }
 }
 

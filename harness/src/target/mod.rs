@@ -35,6 +35,7 @@ pub struct Budget {
     pub request_timeout: Duration,
     pub max_reply_bytes: usize,
     pub startup_timeout: Duration,
+    pub protocol: ProtocolChoice,
 }
 
 impl Default for Budget {
@@ -43,6 +44,7 @@ impl Default for Budget {
             request_timeout: Duration::from_secs(10),
             max_reply_bytes: 4 * 1024 * 1024,
             startup_timeout: Duration::from_secs(30),
+            protocol: ProtocolChoice::Negotiate,
         }
     }
 }
@@ -207,8 +209,12 @@ impl Connection {
 
     /// A ping with the request timeout: is the target still answering?
     pub async fn alive(&mut self) -> bool {
-        // Any answer counts, even an error: it proves the target is reading and writing.
-        self.request("ping", None).await.is_ok()
+        // Any answer counts, even an error or an HTTP error status (2026-07-28 has no ping and
+        // answers it with -32601): it proves the target is reading and writing.
+        matches!(
+            self.request("ping", None).await,
+            Ok(_) | Err(TargetError::HttpStatus { .. })
+        )
     }
 
     pub fn observations(&self) -> Observations {
@@ -260,6 +266,72 @@ impl Connection {
             Connection::Http(_) => String::new(),
         }
     }
+}
+
+/// The protocol version without `initialize` or sessions: every request carries its own
+/// protocol version and client capabilities in `_meta`, and `server/discover` replaces the
+/// handshake.
+pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
+
+/// `params` with the per-request metadata a stateless (2026-07-28) server requires.
+pub fn with_request_meta(params: Option<Value>) -> Value {
+    let mut params = match params {
+        Some(Value::Object(map)) => Value::Object(map),
+        Some(other) => return other,
+        None => serde_json::json!({}),
+    };
+    let meta = params
+        .as_object_mut()
+        .expect("an object")
+        .entry("_meta")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(
+            "io.modelcontextprotocol/protocolVersion".into(),
+            Value::from(STATELESS_PROTOCOL_VERSION),
+        );
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".into(),
+            serde_json::json!({}),
+        );
+        meta.insert(
+            "io.modelcontextprotocol/clientInfo".into(),
+            serde_json::json!({"name": "mcp-harness", "version": env!("CARGO_PKG_VERSION")}),
+        );
+    }
+    params
+}
+
+/// Checks a `server/discover` result: the server must list 2026-07-28 among its versions.
+pub fn accept_discover(reply: Reply) -> Result<Value, TargetError> {
+    match reply {
+        Reply::Result(result) => {
+            let supported = result
+                .get("supportedVersions")
+                .and_then(Value::as_array)
+                .is_some_and(|v| v.iter().any(|v| v == STATELESS_PROTOCOL_VERSION));
+            if supported {
+                Ok(result.get("serverInfo").cloned().unwrap_or(Value::Null))
+            } else {
+                Err(TargetError::Handshake(format!(
+                    "server/discover does not list {STATELESS_PROTOCOL_VERSION}"
+                )))
+            }
+        }
+        Reply::Error { code, message, .. } => Err(TargetError::Handshake(format!(
+            "server/discover failed: {code} {message}"
+        ))),
+    }
+}
+
+/// Which protocol era to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolChoice {
+    /// `initialize`, and stateless 2026-07-28 only if the server refuses it.
+    #[default]
+    Negotiate,
+    /// Stateless 2026-07-28 from the start.
+    Stateless,
 }
 
 /// The `initialize` request the harness sends.

@@ -12,8 +12,8 @@
 //! [`StdioConnection::restart`].
 
 use super::{
-    Budget, Observations, RawOutcome, Reply, TargetError, accept_initialize, excerpt,
-    initialize_params,
+    Budget, Observations, ProtocolChoice, RawOutcome, Reply, STATELESS_PROTOCOL_VERSION,
+    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, with_request_meta,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -83,6 +83,8 @@ pub struct StdioConnection {
     next_id: u64,
     pub protocol_version: String,
     pub server_info: Value,
+    /// Speaking 2026-07-28: every request carries its own protocol metadata.
+    stateless: bool,
 }
 
 enum LineRead {
@@ -152,6 +154,7 @@ impl StdioConnection {
             next_id: 0,
             protocol_version: String::new(),
             server_info: Value::Null,
+            stateless: false,
         };
         if let Err(error) = connection.start().await {
             // Give the stderr reader a moment to collect the target's last words.
@@ -210,22 +213,47 @@ impl StdioConnection {
         ));
         tokio::spawn(read_stderr(stderr, self.shared.clone()));
         let startup = self.budget.startup_timeout;
-        let reply = tokio::time::timeout(
-            startup,
-            self.request_unbounded("initialize", Some(initialize_params())),
-        )
-        .await
-        .map_err(|_| {
+        let no_answer = |what: &str| {
             TargetError::Handshake(format!(
-                "no answer to initialize within {} s",
+                "no answer to {what} within {} s",
                 startup.as_secs()
             ))
-        })??;
-        let (version, info) = accept_initialize(reply)?;
-        self.protocol_version = version;
-        self.server_info = info;
-        self.notify("notifications/initialized", None).await?;
-        Ok(())
+        };
+        let refused = if self.budget.protocol == ProtocolChoice::Negotiate {
+            self.stateless = false;
+            let reply = tokio::time::timeout(
+                startup,
+                self.request_unbounded("initialize", Some(initialize_params())),
+            )
+            .await
+            .map_err(|_| no_answer("initialize"))??;
+            match accept_initialize(reply) {
+                Ok((version, info)) => {
+                    self.protocol_version = version;
+                    self.server_info = info;
+                    return self.notify("notifications/initialized", None).await;
+                }
+                Err(refused) => Some(refused),
+            }
+        } else {
+            None
+        };
+        // No initialize (or a refusal): a 2026-07-28 server is stateless.
+        self.stateless = true;
+        self.protocol_version = STATELESS_PROTOCOL_VERSION.to_owned();
+        let discovered =
+            tokio::time::timeout(startup, self.request_unbounded("server/discover", None))
+                .await
+                .map_err(|_| no_answer("server/discover"))?
+                .and_then(accept_discover);
+        match (discovered, refused) {
+            (Ok(info), _) => {
+                self.server_info = info;
+                Ok(())
+            }
+            (Err(_), Some(refused)) => Err(refused),
+            (Err(error), None) => Err(error),
+        }
     }
 
     async fn write_line(&self, message: &[u8]) -> Result<(), TargetError> {
@@ -252,6 +280,11 @@ impl StdioConnection {
         if self.closed.load(Ordering::Acquire) {
             return Err(TargetError::Closed(self.exit_description()));
         }
+        let params = if self.stateless {
+            Some(with_request_meta(params))
+        } else {
+            params
+        };
         let (sender, receiver) = oneshot::channel();
         let key = id_key(&id);
         self.pending

@@ -477,6 +477,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Changing any one byte of a valid token, in its header, claims or signature, gets it
+        /// refused (a change that decodes to the same bytes, e.g. base64 padding bits, is skipped).
+        #[test]
+        fn any_one_byte_change_is_refused(position in 0usize..10_000, replacement in proptest::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".to_vec())) {
+            let (signer, validator) = setup();
+            let token = signer.sign(&claims(json!({})));
+            let position = position % token.len();
+            let mut bytes = token.clone().into_bytes();
+            proptest::prop_assume!(bytes[position] != replacement);
+            bytes[position] = replacement;
+            let forged = String::from_utf8(bytes).unwrap();
+            let decodes_the_same = |a: &str, b: &str| {
+                let parts = |t: &str| t.split('.').map(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()).collect::<Vec<_>>();
+                parts(a) == parts(b) && a.split('.').count() == b.split('.').count()
+            };
+            proptest::prop_assume!(!decodes_the_same(&token, &forged));
+            proptest::prop_assert!(validator.validate(&forged).is_err(), "a forged token was accepted");
+        }
+    }
+
     #[test]
     fn a_jwks_with_only_symmetric_keys_is_refused() {
         let jwks: JwkSet = serde_json::from_value(
