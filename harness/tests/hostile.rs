@@ -26,8 +26,10 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-fn certify_fake(mode: &str, limit: Duration) -> Outcome {
+/// Certifies the fake server in `mode`; `reply_timeout` is the harness's `--timeout` in seconds.
+fn certify_fake(mode: &str, limit: Duration, reply_timeout: u64) -> Outcome {
     let started = Instant::now();
+    let reply_timeout = reply_timeout.to_string();
     let mut child = Command::new(HARNESS)
         .args([
             "certify",
@@ -36,7 +38,7 @@ fn certify_fake(mode: &str, limit: Duration) -> Outcome {
             "--format",
             "json",
             "--timeout",
-            "1",
+            &reply_timeout,
             "--startup-timeout",
             "3",
             "--max-duration",
@@ -94,7 +96,7 @@ fn failing_ids(stdout: &str) -> Vec<String> {
 
 #[test]
 fn a_target_that_never_answers_is_reported_and_the_harness_exits_2() {
-    let run = certify_fake("silent", Duration::from_secs(30));
+    let run = certify_fake("silent", Duration::from_secs(30), 1);
     assert_eq!(run.exit, Some(2), "stderr: {}", run.stderr);
     assert!(
         run.stderr.contains("no answer to initialize within 3 s"),
@@ -110,7 +112,7 @@ fn a_target_that_never_answers_is_reported_and_the_harness_exits_2() {
 
 #[test]
 fn a_target_that_floods_stdout_is_reported_with_bounded_memory() {
-    let run = certify_fake("flood", Duration::from_secs(90));
+    let run = certify_fake("flood", Duration::from_secs(90), 1);
     assert_eq!(run.exit, Some(1), "stderr: {}", run.stderr);
     assert!(
         failing_ids(&run.stdout).contains(&"PROTO-STDOUT-HYGIENE".to_owned()),
@@ -126,7 +128,9 @@ fn a_target_that_floods_stdout_is_reported_with_bounded_memory() {
 
 #[test]
 fn a_100_mb_line_is_dropped_unread_and_the_run_goes_on() {
-    let run = certify_fake("hugeline", Duration::from_secs(90));
+    // Streaming 100 MB through a pipe takes a while on a loaded machine: this test is about
+    // memory, so the reply timeout is generous.
+    let run = certify_fake("hugeline", Duration::from_secs(120), 30);
     assert!(
         matches!(run.exit, Some(0) | Some(1)),
         "exit {:?}, stderr: {}",
@@ -148,7 +152,7 @@ fn a_100_mb_line_is_dropped_unread_and_the_run_goes_on() {
 
 #[test]
 fn a_target_that_crashes_is_restarted_a_bounded_number_of_times_and_reported() {
-    let run = certify_fake("crash", Duration::from_secs(90));
+    let run = certify_fake("crash", Duration::from_secs(90), 1);
     assert_eq!(run.exit, Some(1), "stderr: {}", run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a report");
     assert!(

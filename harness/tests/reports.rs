@@ -47,9 +47,9 @@ fn certify_all_formats(target: &[&str], dir: &Path) -> Outputs {
             "--fail-on",
             "low",
             "--timeout",
-            "2",
-            "--startup-timeout",
             "10",
+            "--startup-timeout",
+            "30",
         ])
         .status()
         .expect("the harness runs");
