@@ -1,6 +1,7 @@
-//! The kill matrix: the harness must fail every flawed twin on a probe of the family meant to
-//! catch it, naming the canary or signal that proved it, and must pass the reference server
-//! over stdio and over HTTP. Prints the matrix as a Markdown table (the README shows it).
+//! The kill matrix: the harness must fail every flawed twin on the probe meant to catch it,
+//! naming the canary or signal that proved it, and must pass the reference server over stdio
+//! and over HTTP, in both protocol eras. Prints the matrix as a Markdown table (the README
+//! shows it).
 //!
 //! The flawed server is another package, so the test builds it with the same cargo and profile
 //! first (quick when it is already built).
@@ -11,26 +12,32 @@ use std::process::{Command, Stdio};
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
 
-/// Each flaw and the family whose probes must catch it.
+/// Each flaw and the probe that must catch it (a failing probe whose id starts with this).
 const MATRIX: &[(&str, &str)] = &[
-    ("path-prefix", "TRAV"),
-    ("path-symlink", "TRAV"),
-    ("filename-strip", "TRAV"),
+    ("path-prefix", "TRAV-PREFIX"),
+    ("path-symlink", "TRAV-SYMLINK"),
+    ("filename-strip", "TRAV-STRIP"),
+    ("path-unchecked", "TRAV-DOTDOT"),
+    ("path-decode", "TRAV-ENCODED"),
+    ("write-unchecked", "TRAV-WRITE"),
     ("sql-concat", "INJ-SQL"),
     ("cmd-shell", "INJ-CMD"),
     ("arg-injection", "INJ-ARG"),
-    ("url-userinfo", "SSRF"),
-    ("url-denylist", "SSRF"),
-    ("leak-details", "LEAK"),
-    ("leak-config", "LEAK"),
-    ("stdout-noise", "PROTO"),
-    ("wrong-error-codes", "PROTO"),
+    ("ssrf-open", "SSRF-LOOPBACK"),
+    ("url-userinfo", "SSRF-USERINFO"),
+    ("url-denylist", "SSRF-ENCODED"),
+    ("leak-details", "LEAK-STACK-TRACE"),
+    ("leak-config", "LEAK-SECRET"),
+    ("leak-db-error", "LEAK-DB-ERROR"),
+    ("stdout-noise", "PROTO-STDOUT-HYGIENE"),
+    ("wrong-error-codes", "PROTO-UNKNOWN-METHOD"),
 ];
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.
 const HTTP_MATRIX: &[(&str, &str)] = &[
-    ("origin-unchecked", "TRANS"),
-    ("session-predictable", "TRANS"),
+    ("origin-unchecked", "TRANS-ORIGIN"),
+    ("host-unchecked", "TRANS-HOST"),
+    ("session-predictable", "TRANS-SESSION-ID"),
 ];
 
 fn binary_dir() -> PathBuf {
@@ -193,7 +200,7 @@ fn kill_matrix() {
         .judge_reference("reference server, HTTP, 2026-07-28"),
     );
     let mut rows = vec![
-        "| target | family meant to catch it | exit | failing probes | proof |".to_owned(),
+        "| target | probe meant to catch it | exit | failing probes | proof |".to_owned(),
         "|---|---|---|---|---|".to_owned(),
     ];
     let mut problems = Vec::new();

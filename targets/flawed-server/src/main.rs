@@ -49,6 +49,19 @@ pub enum Flaw {
     OriginUnchecked,
     /// HTTP: session ids are a counter (`session-1`, `session-2`, ...).
     SessionPredictable,
+    /// read_file joins the path to the root with no check at all.
+    PathUnchecked,
+    /// read_file refuses `..` in the raw path, then percent-decodes it.
+    PathDecode,
+    /// write_file joins the path to the root with no check at all.
+    WriteUnchecked,
+    /// fetch_url fetches any http(s) URL.
+    SsrfOpen,
+    /// query_records reports the database's own error text (and builds its SQL by hand behind
+    /// a blocklist that also stops UNION and SELECT).
+    LeakDbError,
+    /// HTTP: the Host header is never checked (replaced before the reference check sees it).
+    HostUnchecked,
 }
 
 #[derive(Clone)]
@@ -102,6 +115,36 @@ impl FlawedServer {
                     return Some(error("Invalid path"));
                 }
                 Some(read_text(&root.join(path.replace("../", ""))))
+            }
+            (Flaw::PathUnchecked, "read_file") => {
+                let path = argument(request, "path")?;
+                Some(read_text(&root.join(path)))
+            }
+            (Flaw::PathDecode, "read_file") => {
+                let path = argument(request, "path")?;
+                if path.contains("..") || path.starts_with('/') {
+                    return Some(error("Invalid path"));
+                }
+                Some(read_text(&root.join(percent_decode(path))))
+            }
+            (Flaw::WriteUnchecked, "write_file") => {
+                let path = argument(request, "path")?;
+                let content = argument(request, "content").unwrap_or_default();
+                Some(match std::fs::write(root.join(path), content) {
+                    Ok(()) => text("written"),
+                    Err(_) => error("write failed"),
+                })
+            }
+            (Flaw::SsrfOpen, "fetch_url") => {
+                let url = argument(request, "url")?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Some(error("only http(s) URLs"));
+                }
+                Some(fetch(url).await)
+            }
+            (Flaw::LeakDbError, "query_records") => {
+                let needle = argument(request, "name_contains")?;
+                Some(sql_with_raw_errors(&self.state.database, needle))
             }
             (Flaw::SqlConcat, "query_records") => {
                 let needle = argument(request, "name_contains")?;
@@ -205,6 +248,53 @@ async fn fetch(url: &str) -> CallToolResult {
     match client.get(url).send().await {
         Ok(response) => text(&response.text().await.unwrap_or_default()),
         Err(_) => error("fetch failed"),
+    }
+}
+
+/// Decodes `%XX` escapes (once), as a web framework would before the handler sees the value.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(value) = u8::from_str_radix(hex, 16)
+        {
+            out.push(value);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// SQL built by hand behind a broad blocklist, with the database's error text returned.
+fn sql_with_raw_errors(database: &Path, needle: &str) -> CallToolResult {
+    let upper = needle.to_uppercase();
+    for keyword in [
+        "UNION", "SELECT", "DROP", "DELETE", "UPDATE", "INSERT", "ALTER", "CREATE", "--",
+    ] {
+        if upper.contains(keyword) {
+            return error(&format!("Dangerous SQL keyword '{keyword}' detected"));
+        }
+    }
+    let Ok(connection) =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return error("database unavailable");
+    };
+    let sql = format!("SELECT name FROM records WHERE name LIKE '%{needle}%' LIMIT 20");
+    let names = connection.prepare(&sql).and_then(|mut statement| {
+        statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match names {
+        Ok(names) => text(&names.join("\n")),
+        Err(db_error) => error(&format!("query failed: {db_error}")),
     }
 }
 
@@ -327,6 +417,7 @@ fn main() -> ExitCode {
         },
         move |router| match flaw {
             Flaw::OriginUnchecked => router.layer(axum::middleware::from_fn(strip_origin)),
+            Flaw::HostUnchecked => router.layer(axum::middleware::from_fn(rewrite_host)),
             Flaw::SessionPredictable => {
                 let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
                 router.layer(axum::middleware::from_fn(move |request, next| {
@@ -344,6 +435,18 @@ async fn strip_origin(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     request.headers_mut().remove(axum::http::header::ORIGIN);
+    next.run(request).await
+}
+
+/// The host-unchecked twin: whatever Host the client sent, the check sees `localhost`.
+async fn rewrite_host(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.headers_mut().insert(
+        axum::http::header::HOST,
+        axum::http::HeaderValue::from_static("localhost"),
+    );
     next.run(request).await
 }
 
