@@ -10,6 +10,7 @@ pub mod oracle;
 pub mod probe;
 pub mod report;
 pub mod stage;
+pub mod stats;
 pub mod target;
 
 use probe::{Family, Outcome, Profile, Run, Severity};
