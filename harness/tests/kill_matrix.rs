@@ -38,6 +38,10 @@ const HTTP_MATRIX: &[(&str, &str)] = &[
     ("origin-unchecked", "TRANS-ORIGIN"),
     ("host-unchecked", "TRANS-HOST"),
     ("session-predictable", "TRANS-SESSION-ID"),
+    ("auth-query-token", "AUTH-QUERY-TOKEN"),
+    ("auth-empty-key", "AUTH-BAD-CREDENTIALS"),
+    ("auth-none", "AUTH-NO-CREDENTIALS"),
+    ("auth-no-challenge", "AUTH-CHALLENGE"),
 ];
 
 fn binary_dir() -> PathBuf {

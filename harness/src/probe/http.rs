@@ -304,36 +304,63 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     if let Some(last) = wrong.last_mut() {
         *last = if *last == b'A' { b'B' } else { b'A' };
     }
-    let wrong = String::from_utf8_lossy(&wrong).into_owned();
-    let bad_header = format!("Bearer {wrong}");
-    outcomes.push(
+    let wrong = format!("Bearer {}", String::from_utf8_lossy(&wrong));
+    // A wrong token, and no token at all (an empty configured key must not match an empty token).
+    let attempts = [
+        (
+            wrong.as_str(),
+            "POST initialize with the token's last character changed",
+        ),
+        (
+            "Bearer",
+            "POST initialize with 'Authorization: Bearer' and no token",
+        ),
+        (
+            "Bearer ",
+            "POST initialize with 'Authorization: Bearer ' (an empty token)",
+        ),
+    ];
+    let mut served = Vec::new();
+    let mut statuses = Vec::new();
+    for (header, described) in attempts {
         match http
             .raw(
                 INIT,
-                &[("authorization", &bad_header)],
+                &[("authorization", header)],
                 &[&drop[..], &["mcp-session-id"]].concat(),
                 None,
             )
             .await
         {
-            Ok(reply) if success(&reply) => Outcome::new(
-                info,
-                Verdict::Fail,
-                "initialize with a wrong token (last character changed) was served",
-            )
-            .with_evidence(vec![evidence(
-                "POST initialize with the token's last character changed",
+            Ok(reply) if success(&reply) => served.push(evidence(
+                described,
                 &reply,
-                "a 2xx status for a wrong credential",
-            )]),
-            Ok(reply) => Outcome::new(
-                info,
-                Verdict::Pass,
-                format!("refused with HTTP {}", reply.status.unwrap_or(0)),
-            ),
-            Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
-        },
-    );
+                "a 2xx status for a wrong or empty credential",
+            )),
+            Ok(reply) => statuses.push(reply.status.unwrap_or(0)),
+            Err(_) => {}
+        }
+    }
+    outcomes.push(if !served.is_empty() {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            "a wrong or empty credential was accepted",
+        )
+        .with_evidence(served)
+    } else if statuses.is_empty() {
+        Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "no answer to any wrong credential",
+        )
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("wrong and empty credentials refused with HTTP {statuses:?}"),
+        )
+    });
 
     let info = probe("AUTH-QUERY-TOKEN");
     let mut served = Vec::new();

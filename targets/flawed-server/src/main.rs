@@ -62,6 +62,15 @@ pub enum Flaw {
     LeakDbError,
     /// HTTP: the Host header is never checked (replaced before the reference check sees it).
     HostUnchecked,
+    /// HTTP: a token in the query string (`?access_token=`, `?token=`) authenticates.
+    AuthQueryToken,
+    /// HTTP: the configured key is empty, so an empty bearer token matches it (the seed's
+    /// `compare_digest(token, os.getenv(...))` with the variable set to "").
+    AuthEmptyKey,
+    /// HTTP: a request without credentials is served (authentication only checks what is sent).
+    AuthNone,
+    /// HTTP: a 401 carries no WWW-Authenticate challenge.
+    AuthNoChallenge,
 }
 
 #[derive(Clone)]
@@ -418,6 +427,10 @@ fn main() -> ExitCode {
         move |router| match flaw {
             Flaw::OriginUnchecked => router.layer(axum::middleware::from_fn(strip_origin)),
             Flaw::HostUnchecked => router.layer(axum::middleware::from_fn(rewrite_host)),
+            Flaw::AuthQueryToken => router.layer(axum::middleware::from_fn(token_from_query)),
+            Flaw::AuthEmptyKey => router.layer(axum::middleware::from_fn(empty_token_matches)),
+            Flaw::AuthNone => router.layer(axum::middleware::from_fn(missing_token_passes)),
+            Flaw::AuthNoChallenge => router.layer(axum::middleware::from_fn(drop_challenge)),
             Flaw::SessionPredictable => {
                 let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
                 router.layer(axum::middleware::from_fn(move |request, next| {
@@ -448,6 +461,82 @@ async fn rewrite_host(
         axum::http::HeaderValue::from_static("localhost"),
     );
     next.run(request).await
+}
+
+/// The auth-query-token twin: a token in the query string becomes the Authorization header.
+async fn token_from_query(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let from_query = request.uri().query().and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            matches!(name, "access_token" | "token").then(|| value.to_owned())
+        })
+    });
+    if !request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION)
+        && let Some(token) = from_query
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        request
+            .headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, value);
+    }
+    next.run(request).await
+}
+
+/// The auth-empty-key twin: an empty bearer token is taken for the configured key, as
+/// `compare_digest("", "")` would when the key variable is set but empty.
+async fn empty_token_matches(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if matches!(presented, Some("Bearer") | Some("bearer"))
+        && let Ok(key) = std::env::var("MCP_SERVER_TOKEN")
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {key}"))
+    {
+        request
+            .headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, value);
+    }
+    next.run(request).await
+}
+
+/// The auth-none twin: a request that sends no credential is let through as the operator.
+async fn missing_token_passes(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION)
+        && let Ok(key) = std::env::var("MCP_SERVER_TOKEN")
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {key}"))
+    {
+        request
+            .headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, value);
+    }
+    next.run(request).await
+}
+
+/// The auth-no-challenge twin: 401 responses lose their WWW-Authenticate header.
+async fn drop_challenge(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .remove(axum::http::header::WWW_AUTHENTICATE);
+    response
 }
 
 /// The session-predictable twin: clients see `session-N` for the real (random) session ids.
