@@ -34,6 +34,18 @@ fn keys_file(stage: &Stage) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Starts the server over HTTP with the keys file, and `config` as its configuration file.
+async fn keyed_server(stage: &Stage, config: Option<&str>) -> HttpServer {
+    let keys = keys_file(stage);
+    let mut args = vec!["--keys-file".to_owned(), keys];
+    if let Some(toml) = config {
+        args.push("--config".to_owned());
+        args.push(stage.config(toml).to_string_lossy().into_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    http_server(&stage.root(), &args, &[]).await
+}
+
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
 struct Reply {
@@ -109,12 +121,9 @@ async fn rmcp_client(url: &str, token: &str, version: ProtocolVersion) -> Client
 #[tokio::test]
 async fn both_protocol_eras_work_through_rmcp() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let config = stage.config("[rate_limit]\nburst = 200\nper_second = 100.0\n");
-    let server = http_server(
-        &stage.root(),
-        &["--keys-file", &keys, "--config", config.to_str().unwrap()],
-        &[],
+    let server = keyed_server(
+        &stage,
+        Some("[rate_limit]\nburst = 200\nper_second = 100.0\n"),
     )
     .await;
     for version in [
@@ -153,8 +162,7 @@ async fn both_protocol_eras_work_through_rmcp() {
 #[tokio::test]
 async fn missing_bad_and_misplaced_credentials_get_401() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let server = http_server(&stage.root(), &["--keys-file", &keys], &[]).await;
+    let server = keyed_server(&stage, None).await;
     let none = post(&server.url, &[], INIT).await;
     assert_eq!(none.status, 401);
     assert!(
@@ -210,8 +218,7 @@ async fn missing_bad_and_misplaced_credentials_get_401() {
 #[tokio::test]
 async fn foreign_origin_and_host_get_403() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let server = http_server(&stage.root(), &["--keys-file", &keys], &[]).await;
+    let server = keyed_server(&stage, None).await;
     let auth = bearer(ALICE);
     let origin = post(
         &server.url,
@@ -250,14 +257,7 @@ async fn foreign_origin_and_host_get_403() {
 #[tokio::test]
 async fn an_oversized_body_gets_413_and_the_server_stays_up() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let config = stage.config("[limits]\nmax_body_bytes = 65536\n");
-    let server = http_server(
-        &stage.root(),
-        &["--keys-file", &keys, "--config", config.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let server = keyed_server(&stage, Some("[limits]\nmax_body_bytes = 65536\n")).await;
     let huge = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
         "a".repeat(200_000)
@@ -284,14 +284,7 @@ async fn an_oversized_body_gets_413_and_the_server_stays_up() {
 #[tokio::test]
 async fn a_flood_gets_429_with_retry_after_and_other_principals_are_served() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let config = stage.config("[rate_limit]\nburst = 3\nper_second = 0.2\n");
-    let server = http_server(
-        &stage.root(),
-        &["--keys-file", &keys, "--config", config.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let server = keyed_server(&stage, Some("[rate_limit]\nburst = 3\nper_second = 0.2\n")).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         // A caller-chosen X-Forwarded-For must not give a fresh budget.
@@ -324,8 +317,7 @@ async fn a_flood_gets_429_with_retry_after_and_other_principals_are_served() {
 #[tokio::test]
 async fn a_tool_outside_the_principals_scope_gets_403_insufficient_scope() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let server = http_server(&stage.root(), &["--keys-file", &keys], &[]).await;
+    let server = keyed_server(&stage, None).await;
     let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"bob.txt","content":"x"}}}"#;
     let reply = post(
         &server.url,
@@ -368,8 +360,7 @@ async fn a_tool_outside_the_principals_scope_gets_403_insufficient_scope() {
 #[tokio::test]
 async fn a_session_is_bound_to_the_principal_that_opened_it() {
     let stage = Stage::new();
-    let keys = keys_file(&stage);
-    let server = http_server(&stage.root(), &["--keys-file", &keys], &[]).await;
+    let server = keyed_server(&stage, None).await;
     let opened = post(&server.url, &[("authorization", &bearer(ALICE))], INIT).await;
     let session = opened.header("mcp-session-id");
     assert!(

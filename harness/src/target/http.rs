@@ -165,16 +165,7 @@ impl HttpConnection {
                 .await
                 .map_err(|e| TargetError::Transport(e.to_string()))?;
             let status = response.status().as_u16();
-            let headers: Vec<(String, String)> = response
-                .headers()
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = header_pairs(response.headers());
             let event_stream = headers
                 .iter()
                 .any(|(n, v)| n == "content-type" && v.starts_with("text/event-stream"));
@@ -325,16 +316,7 @@ impl HttpConnection {
                 .await
                 .map_err(|e| TargetError::Transport(e.to_string()))?;
             let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = header_pairs(response.headers());
             let mut body = Vec::new();
             let mut response = response;
             while let Ok(Some(chunk)) = response.chunk().await {
@@ -362,6 +344,19 @@ impl HttpConnection {
     pub fn user_headers(&self) -> &[(String, String)] {
         &self.headers
     }
+}
+
+/// Response headers as (lower-case name, value) pairs.
+fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A header value as the MCP HTTP transport carries it: plain when it is visible ASCII without

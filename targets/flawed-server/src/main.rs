@@ -498,15 +498,21 @@ async fn empty_token_matches(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    if matches!(presented, Some("Bearer") | Some("bearer"))
-        && let Ok(key) = std::env::var("MCP_SERVER_TOKEN")
+    if matches!(presented, Some("Bearer") | Some("bearer")) {
+        act_as_operator(&mut request);
+    }
+    next.run(request).await
+}
+
+/// Gives the request the operator's key, as a twin that wrongly authenticates it would.
+fn act_as_operator(request: &mut axum::extract::Request) {
+    if let Ok(key) = std::env::var("MCP_SERVER_TOKEN")
         && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {key}"))
     {
         request
             .headers_mut()
             .insert(axum::http::header::AUTHORIZATION, value);
     }
-    next.run(request).await
 }
 
 /// The auth-none twin: a request that sends no credential is let through as the operator.
@@ -517,12 +523,8 @@ async fn missing_token_passes(
     if !request
         .headers()
         .contains_key(axum::http::header::AUTHORIZATION)
-        && let Ok(key) = std::env::var("MCP_SERVER_TOKEN")
-        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {key}"))
     {
-        request
-            .headers_mut()
-            .insert(axum::http::header::AUTHORIZATION, value);
+        act_as_operator(&mut request);
     }
     next.run(request).await
 }
