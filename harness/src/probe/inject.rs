@@ -9,7 +9,7 @@
 use super::{
     Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
 };
-use crate::discover::{ParamKind, arguments_with};
+use crate::discover::ParamKind;
 use serde_json::json;
 
 pub static PROBES: &[ProbeInfo] = &[
@@ -96,9 +96,6 @@ async fn file_oracle_probe(
     let mut evidence: Vec<Evidence> = Vec::new();
     let mut answered = 0;
     'targets: for (tool_name, param) in &targets {
-        let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
-            continue;
-        };
         let mut list = payloads("PROOF");
         if run.profile == Profile::Quick {
             list.truncate(2);
@@ -106,12 +103,7 @@ async fn file_oracle_probe(
         for template in list {
             let proof = run.stage.proof_path(info.id);
             let payload = template.replace("PROOF", &proof.to_string_lossy());
-            let result = run
-                .call_tool(
-                    tool_name,
-                    arguments_with(tool, param, json!(payload), &run.baselines),
-                )
-                .await;
+            let result = run.call_with(tool_name, param, json!(payload)).await;
             if result.reply.is_ok() {
                 answered += 1;
             }
@@ -157,9 +149,6 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
     let mut evidence = Vec::new();
     let mut answered = 0;
     'targets: for (tool_name, param) in &targets {
-        let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
-            continue;
-        };
         for columns in 1..=max_columns {
             let select = vec![expression.as_str(); columns].join(", ");
             for template in [
@@ -169,12 +158,7 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
                 "zq') UNION SELECT {S}--",
             ] {
                 let payload = template.replace("{S}", &select);
-                let result = run
-                    .call_tool(
-                        tool_name,
-                        arguments_with(tool, param, json!(payload), &run.baselines),
-                    )
-                    .await;
+                let result = run.call_with(tool_name, param, json!(payload)).await;
                 if result.reply.is_ok() {
                     answered += 1;
                 }

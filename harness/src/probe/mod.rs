@@ -317,6 +317,16 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Calls `tool` with its baseline arguments and `param` set to `value`: one payload in an
+    /// otherwise valid call.
+    pub async fn call_with(&mut self, tool: &str, param: &str, value: Value) -> CallResult {
+        let arguments = match self.tools.iter().find(|t| t.name == tool) {
+            Some(info) => crate::discover::arguments_with(info, param, value, &self.baselines),
+            None => json!({ param: value }),
+        };
+        self.call_tool(tool, arguments).await
+    }
+
     /// Calls a tool and records the exchange.
     pub async fn call_tool(&mut self, tool: &str, arguments: Value) -> CallResult {
         let params = json!({"name": tool, "arguments": arguments});

@@ -7,7 +7,7 @@
 use super::{
     Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
 };
-use crate::discover::{ParamKind, arguments_with};
+use crate::discover::ParamKind;
 use serde_json::json;
 
 const PRACTICE: &str = "Network security: restrict outbound requests to allowed domains; never reach loopback, private or metadata addresses (MCP security best practices; CWE-918)";
@@ -118,18 +118,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         let mut evidence: Vec<Evidence> = Vec::new();
         let mut answered = 0;
         'targets: for (tool_name, param) in &targets {
-            let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
-                continue;
-            };
             for template in &list {
                 let nonce = format!("{:016x}", rand::random::<u64>());
                 let url = template.replace("NONCE", &nonce);
-                let result = run
-                    .call_tool(
-                        tool_name,
-                        arguments_with(tool, param, json!(url), &run.baselines),
-                    )
-                    .await;
+                let result = run.call_with(tool_name, param, json!(url)).await;
                 if result.reply.is_ok() {
                     answered += 1;
                 }

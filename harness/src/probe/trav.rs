@@ -207,16 +207,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         let mut evidence: Vec<Evidence> = Vec::new();
         let mut answered = 0;
         'targets: for (tool_name, param) in &targets {
-            let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
-                continue;
-            };
             for payload in &payloads {
-                let result = run
-                    .call_tool(
-                        tool_name,
-                        arguments_with(tool, param, json!(payload), &run.baselines),
-                    )
-                    .await;
+                let result = run.call_with(tool_name, param, json!(payload)).await;
                 if result.reply.is_ok() {
                     answered += 1;
                 }
