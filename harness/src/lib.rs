@@ -12,6 +12,7 @@ pub mod report;
 pub mod stage;
 pub mod stats;
 pub mod target;
+pub mod timing;
 
 use probe::{Family, Outcome, Profile, Run, Severity};
 use stage::{Stage, StageError};
@@ -52,6 +53,9 @@ pub struct CertifyOptions {
     pub max_duration: Duration,
     /// Called with each family's name as it starts (the binary draws progress with it).
     pub progress: Option<ProgressFn>,
+    /// Called with what a family must tell the user before it goes on (the binary prints it
+    /// on stderr), such as the expected duration of a deep timing run.
+    pub notices: Option<ProgressFn>,
 }
 
 impl Default for CertifyOptions {
@@ -69,6 +73,7 @@ impl Default for CertifyOptions {
             budget: Budget::default(),
             max_duration: Duration::from_secs(600),
             progress: None,
+            notices: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             authorization,
             deadline,
         );
+        run.request_timeout = options.budget.request_timeout;
+        run.notices = options.notices.as_deref();
         for family in Family::ALL {
             let any_selected = probe::registry()
                 .iter()
@@ -175,6 +182,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                         probe::http::run(&mut run).await
                     }
                 }
+                Family::Time => probe::timing::run(&mut run).await,
                 Family::Leak => probe::leak::run(&mut run).await,
                 Family::Proto => {
                     let mut proto = probe::proto::run(&mut run).await;

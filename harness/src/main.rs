@@ -226,6 +226,12 @@ fn certify(args: CertifyArgs) -> ExitCode {
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),
         progress,
+        notices: Some(Box::new(move |message: &str| {
+            if interactive {
+                eprint!("\r\x1b[2K");
+            }
+            eprintln!("{message}");
+        })),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -42,6 +42,7 @@ const HTTP_MATRIX: &[(&str, &str)] = &[
     ("auth-empty-key", "AUTH-BAD-CREDENTIALS"),
     ("auth-none", "AUTH-NO-CREDENTIALS"),
     ("auth-no-challenge", "AUTH-CHALLENGE"),
+    ("auth-early-exit", "TIME-CREDENTIAL-COMPARE"),
 ];
 
 fn binary_dir() -> PathBuf {

@@ -14,6 +14,7 @@ pub mod inject;
 pub mod leak;
 pub mod proto;
 pub mod ssrf;
+pub mod timing;
 pub mod trav;
 
 use crate::discover::ToolInfo;
@@ -40,6 +41,8 @@ pub enum Family {
     Trans,
     #[serde(rename = "AUTH")]
     Auth,
+    #[serde(rename = "TIME")]
+    Time,
     #[serde(rename = "LEAK")]
     Leak,
     #[serde(rename = "PROTO")]
@@ -47,7 +50,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Trav,
         Family::InjCmd,
         Family::InjArg,
@@ -55,6 +58,7 @@ impl Family {
         Family::Ssrf,
         Family::Trans,
         Family::Auth,
+        Family::Time,
         Family::Leak,
         Family::Proto,
     ];
@@ -68,6 +72,7 @@ impl Family {
             Family::Ssrf => "SSRF",
             Family::Trans => "TRANS",
             Family::Auth => "AUTH",
+            Family::Time => "TIME",
             Family::Leak => "LEAK",
             Family::Proto => "PROTO",
         }
@@ -191,6 +196,7 @@ pub fn registry() -> Vec<&'static ProbeInfo> {
         inject::PROBES,
         ssrf::PROBES,
         http::PROBES,
+        timing::PROBES,
         leak::PROBES,
         proto::PROBES,
     ]
@@ -273,6 +279,11 @@ pub struct Run<'a> {
     pub crashes: Vec<Evidence>,
     /// What baseline arguments point at (the sandbox, for stdio targets).
     pub baselines: crate::discover::Baselines,
+    /// How long one request may take (families with their own clients use it).
+    pub request_timeout: std::time::Duration,
+    /// Where a family states something the user should know before it goes on (for example
+    /// how long `--profile deep` will take).
+    pub notices: Option<&'a (dyn Fn(&str) + Send + Sync)>,
 }
 
 impl<'a> Run<'a> {
@@ -299,6 +310,19 @@ impl<'a> Run<'a> {
             baselines: crate::discover::Baselines {
                 sandbox: connection_is_stdio.then(|| stage.sandbox.to_string_lossy().into_owned()),
             },
+            request_timeout: crate::target::Budget::default().request_timeout,
+            notices: None,
+        }
+    }
+
+    pub fn budget_timeout(&self) -> std::time::Duration {
+        self.request_timeout
+    }
+
+    /// Tells the user something now (on stderr, by the binary), not only in the report.
+    pub fn notice(&self, message: &str) {
+        if let Some(notices) = self.notices {
+            notices(message);
         }
     }
 

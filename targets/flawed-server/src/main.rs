@@ -5,6 +5,7 @@
 //! Each flaw reproduces a real mistake faithfully, most of them from the seed document's
 //! snippets; everything else is the reference server unchanged.
 
+use axum::response::IntoResponse;
 use clap::ValueEnum;
 use reference_server::tools::{ReferenceServer, ServerState};
 use rmcp::model::{
@@ -71,6 +72,10 @@ pub enum Flaw {
     AuthNone,
     /// HTTP: a 401 carries no WWW-Authenticate challenge.
     AuthNoChallenge,
+    /// HTTP: the token is compared byte by byte and the check stops at the first wrong byte
+    /// (each byte made slow enough to see on loopback; a plain `==` leaks the same way, only
+    /// in smaller steps).
+    AuthEarlyExit,
 }
 
 #[derive(Clone)]
@@ -431,6 +436,7 @@ fn main() -> ExitCode {
             Flaw::AuthEmptyKey => router.layer(axum::middleware::from_fn(empty_token_matches)),
             Flaw::AuthNone => router.layer(axum::middleware::from_fn(missing_token_passes)),
             Flaw::AuthNoChallenge => router.layer(axum::middleware::from_fn(drop_challenge)),
+            Flaw::AuthEarlyExit => router.layer(axum::middleware::from_fn(early_exit_compare)),
             Flaw::SessionPredictable => {
                 let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
                 router.layer(axum::middleware::from_fn(move |request, next| {
@@ -594,4 +600,55 @@ async fn predictable_sessions(
         }
     }
     response
+}
+
+/// What the auth-early-exit twin spends on each matching byte.
+const EARLY_EXIT_BYTE_COST: std::time::Duration = std::time::Duration::from_nanos(100);
+
+/// Compares byte by byte and returns at the first difference, spending
+/// [`EARLY_EXIT_BYTE_COST`] per byte compared.
+fn early_exit_equal(presented: &[u8], expected: &[u8]) -> bool {
+    if presented.len() != expected.len() {
+        return false;
+    }
+    for (a, b) in presented.iter().zip(expected) {
+        let until = std::time::Instant::now() + EARLY_EXIT_BYTE_COST;
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        if a != b {
+            return false;
+        }
+    }
+    true
+}
+
+/// The auth-early-exit twin: a bearer token that is not the operator's key is refused after an
+/// early-exit comparison, before the reference check runs.
+async fn early_exit_compare(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let expected = std::env::var("MCP_SERVER_TOKEN").unwrap_or_default();
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let Some(presented) = presented
+        && !early_exit_equal(presented.as_bytes(), expected.as_bytes())
+    {
+        let mut response = (
+            axum::http::StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_token"})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        return response;
+    }
+    next.run(request).await
 }

@@ -1,0 +1,374 @@
+//! TIME: is the credential check constant time (CWE-208)?
+//!
+//! Given the user's valid bearer token, the probe builds near-miss tokens: wrong in the first
+//! byte (twice, with different bytes: the A/A control), wrong in the last byte, and one byte
+//! short. A comparison that exits at the first differing byte takes longer for the last-byte
+//! miss, since it walks the whole matching prefix first. Rounds of the four requests, in a
+//! fresh random order each round, go over one keep-alive connection (see [`crate::timing`]),
+//! and the paired differences are tested rung by rung (sign test, Bonferroni across looks).
+//!
+//! Verdicts: `fail` only when the last-byte miss is significantly slower at alpha = 0.001, by a
+//! median of at least [`MIN_EFFECT_NS`], and the A/A control is quiet; `pass` says "no difference larger than X ns at N pairs" when X is
+//! at most [`RESOLVE_LIMIT_NS`]; otherwise `inconclusive` (a noisy or slow target, or a control
+//! that differed). The one-byte-short token is reported, never judged: the usual constant-time
+//! comparisons (`hmac.compare_digest`, `subtle`) reveal length by design.
+//!
+//! Cost: the default profile takes at most 6,000 rounds (24,000 requests) or 20 s; `deep`
+//! takes up to 60,000 rounds or 5 minutes and states its estimate before it starts.
+
+use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::target::Connection;
+use crate::timing::{
+    Comparison, Decision, KeepAliveClient, Look, Rounds, SequentialPlan, Variant, run_sequential,
+};
+use std::time::{Duration, Instant};
+
+pub static PROBES: &[ProbeInfo] = &[ProbeInfo {
+    id: "TIME-CREDENTIAL-COMPARE",
+    family: Family::Time,
+    title: "the credential check takes the same time however much of the token is right",
+    severity: Severity::High,
+    cwe: Some(208),
+    enforces: "MCP security best practices, authentication: compare credentials in constant time (hmac.compare_digest, subtle::ConstantTimeEq), never with an early-exit ==",
+    remediation: "Hash the presented token and compare digests in constant time, or use a constant-time comparison over equal-length inputs.",
+}];
+
+/// A pass must be able to say "no difference larger than this"; a noisier measurement is
+/// inconclusive.
+pub const RESOLVE_LIMIT_NS: f64 = 5_000.0;
+/// The whole procedure's false-positive rate.
+pub const ALPHA: f64 = 0.001;
+/// The smallest median difference that counts as a leak (see [`SequentialPlan`]).
+pub const MIN_EFFECT_NS: f64 = 50.0;
+
+pub const PING: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-timing","method":"ping"}"#;
+const WARM_UP_ROUNDS: usize = 30;
+
+/// The rungs of rounds and the time allowed, by profile.
+pub fn plan(profile: Profile) -> (SequentialPlan, Duration) {
+    let (rungs, budget) = match profile {
+        Profile::Quick => (vec![100, 300, 1_000], 8),
+        Profile::Standard => (vec![100, 300, 1_000, 3_000, 6_000], 20),
+        Profile::Deep => (vec![100, 300, 1_000, 3_000, 10_000, 30_000, 60_000], 300),
+    };
+    (
+        SequentialPlan {
+            rungs,
+            alpha: ALPHA,
+            min_effect_ns: MIN_EFFECT_NS,
+        },
+        Duration::from_secs(budget),
+    )
+}
+
+/// `token` with the byte at `index` replaced by a different character of the same kind.
+pub fn change_byte(token: &str, index: usize, nth_alternative: u8) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let original = bytes[index];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let replacement = alphabet
+        .iter()
+        .copied()
+        .filter(|b| *b != original)
+        .nth(nth_alternative as usize)
+        .unwrap_or(b'x');
+    bytes[index] = replacement;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub const FIRST: usize = 0;
+pub const FIRST_CONTROL: usize = 1;
+pub const LAST: usize = 2;
+pub const SHORT: usize = 3;
+
+/// The four requests of a round, in the order of [`FIRST`], [`FIRST_CONTROL`], [`LAST`], [`SHORT`].
+pub fn variants(token: &str, headers: &[(String, String)]) -> Vec<Variant> {
+    let with = |label: &'static str, candidate: String| {
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
+            .cloned()
+            .collect();
+        all.push(("Authorization".into(), format!("Bearer {candidate}")));
+        Variant {
+            label,
+            headers: all,
+        }
+    };
+    let last = token.len() - 1;
+    vec![
+        with("wrong first byte", change_byte(token, 0, 0)),
+        with("wrong first byte (A/A control)", change_byte(token, 0, 1)),
+        with("wrong last byte", change_byte(token, last, 0)),
+        with("one byte short", token[..last].to_owned()),
+    ]
+}
+
+fn format_ns(ns: f64) -> String {
+    if ns.abs() >= 1_000_000.0 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if ns.abs() >= 1_000.0 {
+        format!("{:.1} us", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let info = &PROBES[0];
+    let Connection::Http(http) = &*run.connection else {
+        return vec![Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "a stdio target has no per-request credential to time",
+        )];
+    };
+    let Some(token) = run
+        .authorization
+        .as_deref()
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or(value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| t.len() >= 2 && t.is_ascii())
+        .map(str::to_owned)
+    else {
+        return vec![Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "no bearer token was given (--header 'Authorization: Bearer ...')",
+        )];
+    };
+    let url = http.url.clone();
+    let variants = variants(&token, http.user_headers());
+    let timeout = run.budget_timeout();
+    let (plan, budget) = plan(run.profile);
+    let deadline = (Instant::now() + budget).min(run.deadline);
+
+    let warm_up = {
+        let variants = variants.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = KeepAliveClient::new(&url, timeout)?;
+            let mut rounds = Rounds::new(variants.len());
+            let started = Instant::now();
+            crate::timing::measure_rounds(
+                &mut client,
+                PING,
+                &variants,
+                WARM_UP_ROUNDS,
+                &mut rounds,
+                &mut rand::rng(),
+            )?;
+            Ok::<_, crate::timing::TimingError>((client, rounds, started.elapsed()))
+        })
+        .await
+    };
+    let (mut client, warm, warm_time) = match warm_up {
+        Ok(Ok(measured)) => measured,
+        Ok(Err(error)) => {
+            return vec![Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("could not time the target: {error}"),
+            )];
+        }
+        Err(error) => {
+            return vec![Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the timing task failed: {error}"),
+            )];
+        }
+    };
+    run.calls += (WARM_UP_ROUNDS * variants.len()) as u64;
+    if let Some(accepted) = warm
+        .statuses
+        .iter()
+        .zip(&variants)
+        .find(|(statuses, _)| statuses.iter().any(|s| (200..300).contains(s)))
+    {
+        return vec![Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "a near-miss token ({}) was accepted, so there is no refusal to time (see AUTH-BAD-CREDENTIALS)",
+                accepted.1.label
+            ),
+        )];
+    }
+    let per_round = warm_time.as_secs_f64() / WARM_UP_ROUNDS as f64;
+    let expected = Duration::from_secs_f64(per_round * plan.max_rounds() as f64)
+        .min(deadline.saturating_duration_since(Instant::now()));
+    run.notice(&format!(
+        "TIME: up to {} rounds of {} requests, expected at most {:.0} s",
+        plan.max_rounds(),
+        variants.len(),
+        expected.as_secs_f64().ceil()
+    ));
+
+    let measured = {
+        let variants = variants.clone();
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || {
+            run_sequential(
+                &mut client,
+                PING,
+                &variants,
+                &plan,
+                Comparison {
+                    main: (FIRST, LAST),
+                    control: (FIRST, FIRST_CONTROL),
+                },
+                deadline,
+                &mut rand::rng(),
+            )
+        })
+        .await
+    };
+    let (rounds, decision) = match measured {
+        Ok(Ok(measured)) => measured,
+        Ok(Err(error)) => {
+            return vec![Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the timing measurement stopped: {error}"),
+            )];
+        }
+        Err(error) => {
+            return vec![Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the timing task failed: {error}"),
+            )];
+        }
+    };
+    run.calls += (rounds.len() * variants.len()) as u64;
+    vec![judge(info, &rounds, decision, &plan, &variants)]
+}
+
+fn describe(look: &Look) -> String {
+    format!(
+        "median difference {} (z = {:.1}, p = {:.2e}) at {} pairs",
+        format_ns(look.median_ns),
+        look.test.z,
+        look.test.p_value,
+        look.rounds
+    )
+}
+
+/// Turns the sequential decision into a verdict.
+fn judge(
+    info: &'static ProbeInfo,
+    rounds: &Rounds,
+    decision: Decision,
+    plan: &SequentialPlan,
+    variants: &[Variant],
+) -> Outcome {
+    let alpha = plan.per_look_alpha();
+    let short = Look::of(&rounds.differences(FIRST, SHORT), alpha);
+    let length_note = format!(
+        "one byte short vs wrong first byte: {} (reported, not judged)",
+        describe(&short)
+    );
+    let statuses = rounds
+        .statuses
+        .iter()
+        .zip(variants)
+        .map(|(s, v)| format!("{}: {s:?}", v.label))
+        .collect::<Vec<_>>()
+        .join("; ");
+    match decision {
+        Decision::Differs(look) => {
+            let mut rng = rand::rng();
+            let (low, high) = crate::stats::bootstrap_median_ci(
+                &rounds.differences(FIRST, LAST),
+                0.95,
+                1000,
+                &mut rng,
+            );
+            Outcome::new(
+                info,
+                Verdict::Fail,
+                format!(
+                    "a token wrong in its last byte is refused {} later than one wrong in its first byte: the comparison exits early",
+                    format_ns(look.median_ns)
+                ),
+            )
+            .with_evidence(vec![Evidence {
+                tool: None,
+                request: format!(
+                    "{} interleaved rounds over one keep-alive connection of POST ping with Authorization: Bearer <the token with one byte changed>",
+                    look.rounds
+                ),
+                reply: format!("statuses: {statuses}"),
+                oracle: format!(
+                    "sign test on paired differences (last-byte miss minus first-byte miss): {}, 95% CI of the median [{}, {}], below alpha {alpha:.1e}; the A/A control was quiet",
+                    describe(&look),
+                    format_ns(low),
+                    format_ns(high)
+                ),
+            }])
+        }
+        Decision::Reversed(look) => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "the first-byte miss was slower than the last-byte miss ({}); not an early exit",
+                describe(&look)
+            ),
+        ),
+        Decision::ControlDiffers(look) => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "the A/A control (two first-byte misses) differed ({}): the measurement is unreliable",
+                describe(&look)
+            ),
+        ),
+        Decision::NoDifference(look) if look.detectable_ns <= RESOLVE_LIMIT_NS => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!(
+                "no difference larger than {} between first- and last-byte misses at {} pairs (alpha {ALPHA}); {length_note}",
+                format_ns(look.detectable_ns),
+                look.rounds
+            ),
+        ),
+        Decision::NoDifference(look) => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "at {} pairs the smallest detectable difference is {}, more than the {} this probe must resolve; try --profile deep",
+                look.rounds,
+                format_ns(look.detectable_ns),
+                format_ns(RESOLVE_LIMIT_NS)
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_miss_tokens_differ_where_intended() {
+        let token = "abcdef0123";
+        let built = variants(token, &[("Authorization".into(), "Bearer x".into())]);
+        let tokens: Vec<String> = built
+            .iter()
+            .map(|v| v.headers.last().unwrap().1["Bearer ".len()..].to_owned())
+            .collect();
+        assert_ne!(tokens[FIRST], tokens[FIRST_CONTROL]);
+        assert_eq!(&tokens[FIRST][1..], &token[1..]);
+        assert_eq!(&tokens[FIRST_CONTROL][1..], &token[1..]);
+        assert_ne!(&tokens[FIRST][..1], &token[..1]);
+        assert_eq!(&tokens[LAST][..9], &token[..9]);
+        assert_ne!(tokens[LAST], token);
+        assert_eq!(tokens[SHORT], &token[..9]);
+        // The user's Authorization header is replaced, not sent twice.
+        assert!(built.iter().all(|v| v.headers.len() == 1));
+    }
+}
