@@ -246,7 +246,7 @@ fn resolve(schema: &Value, root: &Value) -> Value {
     resolved
 }
 
-fn parse_tool(tool: &Value) -> Option<ToolInfo> {
+pub fn parse_tool(tool: &Value) -> Option<ToolInfo> {
     let name = tool.get("name")?.as_str()?.to_owned();
     let description = tool
         .get("description")

@@ -56,6 +56,10 @@ pub struct CertifyOptions {
     /// Called with what a family must tell the user before it goes on (the binary prints it
     /// on stderr), such as the expected duration of a deep timing run.
     pub notices: Option<ProgressFn>,
+    /// A second principal's `Authorization` value (`--token2`), for RATE-SECOND-PRINCIPAL.
+    pub second_authorization: Option<String>,
+    /// What the user expects of the target's rate limit.
+    pub expect: probe::rate::Expectations,
 }
 
 impl Default for CertifyOptions {
@@ -74,6 +78,8 @@ impl Default for CertifyOptions {
             max_duration: Duration::from_secs(600),
             progress: None,
             notices: None,
+            second_authorization: None,
+            expect: probe::rate::Expectations::default(),
         }
     }
 }
@@ -134,7 +140,11 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                 .map(|(_, v)| v.clone());
             let connection =
                 target::http::HttpConnection::connect(url, headers.clone(), options.budget).await?;
-            (Connection::Http(connection), url.clone(), authorization)
+            (
+                Connection::Http(Box::new(connection)),
+                url.clone(),
+                authorization,
+            )
         }
     };
     let discovery = discover::discover(&mut connection).await?;
@@ -142,6 +152,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut deaths: Vec<(String, String)> = Vec::new();
     let calls;
+    let rate_limited_retries;
     let observations;
     {
         let mut run = Run::new(
@@ -183,6 +194,14 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                     }
                 }
                 Family::Time => probe::timing::run(&mut run).await,
+                Family::Rate => {
+                    probe::rate::run(
+                        &mut run,
+                        options.second_authorization.as_deref(),
+                        options.expect,
+                    )
+                    .await
+                }
                 Family::Leak => probe::leak::run(&mut run).await,
                 Family::Proto => {
                     let mut proto = probe::proto::run(&mut run).await;
@@ -207,10 +226,15 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
         calls = run.calls;
+        rate_limited_retries = run.rate_limited_retries;
         observations = run.connection.observations();
     }
     outcomes.retain(|o| selected(&options, o.probe));
-    redact_credentials(&mut outcomes, &options.target);
+    redact_credentials(
+        &mut outcomes,
+        &options.target,
+        options.second_authorization.as_deref(),
+    );
     let target = report::TargetSummary {
         transport: if connection.is_stdio() {
             "stdio"
@@ -240,6 +264,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         fail_on: options.fail_on,
         duration_ms: duration,
         calls,
+        rate_limited_retries,
         discovery,
         observations,
     };
@@ -249,12 +274,13 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
 /// Removes the user's credentials (the values of credential headers, and the token inside an
 /// `Authorization` value) from every piece of evidence. Canary values stay: they are the proof,
 /// and they are not secrets.
-fn redact_credentials(outcomes: &mut [Outcome], target: &TargetOptions) {
+fn redact_credentials(outcomes: &mut [Outcome], target: &TargetOptions, second: Option<&str>) {
     let TargetOptions::Http { headers, .. } = target else {
         return;
     };
     let mut secrets: Vec<String> = Vec::new();
-    for (name, value) in headers {
+    let second = second.map(|value| ("authorization".to_owned(), value.to_owned()));
+    for (name, value) in headers.iter().chain(second.iter()) {
         let lower = name.to_ascii_lowercase();
         if lower == "authorization"
             || lower.contains("key")
@@ -314,7 +340,7 @@ mod tests {
             url: "http://127.0.0.1:1/mcp".into(),
             headers: vec![("Authorization".into(), "Bearer s3cret-token-value".into())],
         };
-        redact_credentials(&mut outcomes, &target);
+        redact_credentials(&mut outcomes, &target, Some("Bearer second-token-value"));
         let text = serde_json::to_string(&outcomes).unwrap();
         assert!(!text.contains("s3cret-token-value"), "{text}");
         assert!(text.contains("[redacted credential]"));

@@ -65,6 +65,18 @@ struct CertifyArgs {
     /// A header sent with every HTTP request, e.g. 'Authorization: Bearer ...' (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE", requires = "url")]
     headers: Vec<String>,
+    /// A second principal's bearer token (HTTP): RATE checks that one principal's flood does
+    /// not lock this one out.
+    #[arg(long, value_name = "TOKEN", requires = "url")]
+    token2: Option<String>,
+    /// The burst the target's rate limit should allow; RATE-FLOOD fails when more calls get
+    /// through before the first refusal.
+    #[arg(long, value_name = "CALLS")]
+    expect_burst: Option<u32>,
+    /// The sustained calls per second the target's rate limit should allow; RATE-FLOOD fails
+    /// when clearly more are served under flood.
+    #[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
+    expect_rate: Option<f64>,
     /// Adopt this directory as {sandbox} instead of a fresh temporary one.
     #[arg(long, value_name = "DIR")]
     sandbox: Option<PathBuf>,
@@ -126,6 +138,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Certify(args) => certify(*args),
+    }
+}
+
+fn positive_rate(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{raw:?} is not a positive number of calls per second"
+        )),
     }
 }
 
@@ -226,6 +247,11 @@ fn certify(args: CertifyArgs) -> ExitCode {
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),
         progress,
+        second_authorization: args.token2.as_ref().map(|t| format!("Bearer {}", t.trim())),
+        expect: harness::probe::rate::Expectations {
+            burst: args.expect_burst,
+            per_second: args.expect_rate,
+        },
         notices: Some(Box::new(move |message: &str| {
             if interactive {
                 eprint!("\r\x1b[2K");

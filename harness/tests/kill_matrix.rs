@@ -31,6 +31,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("leak-db-error", "LEAK-DB-ERROR"),
     ("stdout-noise", "PROTO-STDOUT-HYGIENE"),
     ("wrong-error-codes", "PROTO-UNKNOWN-METHOD"),
+    ("rate-none", "RATE-FLOOD"),
 ];
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.
@@ -43,7 +44,13 @@ const HTTP_MATRIX: &[(&str, &str)] = &[
     ("auth-none", "AUTH-NO-CREDENTIALS"),
     ("auth-no-challenge", "AUTH-CHALLENGE"),
     ("auth-early-exit", "TIME-CREDENTIAL-COMPARE"),
+    ("rate-client-id", "RATE-ROTATING-ID"),
+    ("rate-global", "RATE-SECOND-PRINCIPAL"),
 ];
+
+/// Every server in the matrix runs with this limit: low enough for the RATE flood to trip,
+/// high enough that the harness's back-off on refusals costs only seconds.
+const RATE_LIMIT: &str = "[rate_limit]\nburst = 100\nper_second = 100.0\n";
 
 fn binary_dir() -> PathBuf {
     PathBuf::from(HARNESS)
@@ -169,11 +176,15 @@ impl Certification {
 #[test]
 fn kill_matrix() {
     let flawed = flawed_server();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("server.toml");
+    std::fs::write(&config, RATE_LIMIT).unwrap();
     let mut judged = Vec::new();
     for (flaw, family) in MATRIX {
         let command = format!(
-            "{} --flaw {flaw} --stdio --root {{sandbox}}",
-            flawed.display()
+            "{} --flaw {flaw} --stdio --root {{sandbox}} --config {}",
+            flawed.display(),
+            config.display()
         );
         judged.push(
             certify(&["--stdio", &command])
@@ -186,14 +197,18 @@ fn kill_matrix() {
                 .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
         );
     }
-    judged.push(certify(&[]).judge_reference("reference server, stdio"));
+    let reference = format!(
+        "{HARNESS} __reference-server --stdio --root {{sandbox}} --config {}",
+        config.display()
+    );
+    judged.push(certify(&["--stdio", &reference]).judge_reference("reference server, stdio"));
     judged.push(
         over_http(Path::new(HARNESS), &["__reference-server"], &[])
             .judge_reference("reference server, HTTP"),
     );
     // The stateless era: no initialize, per-request metadata, Mcp-Method headers.
     judged.push(
-        certify(&["--protocol", "2026-07-28"])
+        certify(&["--stdio", &reference, "--protocol", "2026-07-28"])
             .judge_reference("reference server, stdio, 2026-07-28"),
     );
     judged.push(
@@ -222,11 +237,27 @@ fn kill_matrix() {
 }
 
 /// Starts a server over HTTP (`program prefix... --http 127.0.0.1:0 --root DIR`) on an
-/// ephemeral loopback port with an API key, and certifies it with that key.
+/// ephemeral loopback port with two API keys (the operator's, and a second principal's from a
+/// keys file), and certifies it with them (`--header`, `--token2`).
 fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("server.toml");
-    std::fs::write(&config, "[rate_limit]\nburst = 2000\nper_second = 1000.0\n").unwrap();
+    let second_token = format!("second-principal-{:016x}", rand::random::<u64>());
+    let keys = root.path().join("keys.toml");
+    let digest: String = reference_server::guard::api_keys::key_digest(second_token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(
+        &keys,
+        format!("[[principal]]\nname = \"second\"\nkey_sha256 = \"{digest}\"\nscopes = []\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!("keys_file = {:?}\n{RATE_LIMIT}", keys.display().to_string()),
+    )
+    .unwrap();
     let sandbox = root.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     let token = format!("kill-matrix-{:016x}", rand::random::<u64>());
@@ -248,7 +279,14 @@ fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certific
         .expect("the server prints its address");
     std::thread::spawn(move || for _ in lines {});
     let header = format!("Authorization: Bearer {token}");
-    let mut target = vec!["--url", url.as_str(), "--header", header.as_str()];
+    let mut target = vec![
+        "--url",
+        url.as_str(),
+        "--header",
+        header.as_str(),
+        "--token2",
+        second_token.as_str(),
+    ];
     target.extend_from_slice(certify_args);
     let run = certify(&target);
     let _ = server.kill();

@@ -13,6 +13,7 @@ pub mod http;
 pub mod inject;
 pub mod leak;
 pub mod proto;
+pub mod rate;
 pub mod ssrf;
 pub mod timing;
 pub mod trav;
@@ -43,6 +44,8 @@ pub enum Family {
     Auth,
     #[serde(rename = "TIME")]
     Time,
+    #[serde(rename = "RATE")]
+    Rate,
     #[serde(rename = "LEAK")]
     Leak,
     #[serde(rename = "PROTO")]
@@ -50,7 +53,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Trav,
         Family::InjCmd,
         Family::InjArg,
@@ -59,6 +62,7 @@ impl Family {
         Family::Trans,
         Family::Auth,
         Family::Time,
+        Family::Rate,
         Family::Leak,
         Family::Proto,
     ];
@@ -73,6 +77,7 @@ impl Family {
             Family::Trans => "TRANS",
             Family::Auth => "AUTH",
             Family::Time => "TIME",
+            Family::Rate => "RATE",
             Family::Leak => "LEAK",
             Family::Proto => "PROTO",
         }
@@ -197,6 +202,7 @@ pub fn registry() -> Vec<&'static ProbeInfo> {
         ssrf::PROBES,
         http::PROBES,
         timing::PROBES,
+        rate::PROBES,
         leak::PROBES,
         proto::PROBES,
     ]
@@ -284,6 +290,58 @@ pub struct Run<'a> {
     /// Where a family states something the user should know before it goes on (for example
     /// how long `--profile deep` will take).
     pub notices: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    /// Wait and retry when the target refuses a call for its rate limit (on by default; the
+    /// RATE family turns it off to see the refusals).
+    pub back_off_when_limited: bool,
+    /// How many calls were retried after a rate-limit refusal.
+    pub rate_limited_retries: u64,
+}
+
+/// Most retries of one call refused by a rate limit.
+pub const MAX_RATE_LIMIT_RETRIES: u32 = 20;
+/// The longest the harness waits before retrying a rate-limited call.
+pub const MAX_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When `reply` is a rate-limit refusal, how long to wait before asking again: HTTP 429 (its
+/// `Retry-After`), a JSON-RPC error with code -32029 or a message about a rate limit (its
+/// `data.retry_after_ms` or `data.retry_after` seconds), or an `isError` result saying so.
+/// Capped at [`MAX_RATE_LIMIT_WAIT`]; one second when the target does not say.
+pub fn rate_limit_wait(reply: &Result<Reply, TargetError>) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let says_rate_limit = |text: &str| {
+        let lower = text.to_ascii_lowercase();
+        lower.contains("rate limit") || lower.contains("too many requests")
+    };
+    let wait = match reply {
+        Err(TargetError::HttpStatus {
+            status: 429,
+            retry_after,
+            ..
+        }) => Duration::from_secs(retry_after.unwrap_or(1)),
+        Ok(Reply::Error {
+            code,
+            message,
+            data,
+        }) if *code == -32029 || says_rate_limit(message) => {
+            let data = data.as_ref();
+            data.and_then(|d| d.get("retry_after_ms")?.as_u64())
+                .map(Duration::from_millis)
+                .or_else(|| {
+                    data.and_then(|d| d.get("retry_after")?.as_f64())
+                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 60.0)))
+                })
+                .unwrap_or(Duration::from_secs(1))
+        }
+        Ok(Reply::Result(value))
+            if value.get("isError") == Some(&Value::Bool(true))
+                && says_rate_limit(&decoded_strings(value))
+                && decoded_strings(value).len() < 300 =>
+        {
+            Duration::from_secs(1)
+        }
+        _ => return None,
+    };
+    Some(wait.clamp(Duration::from_millis(10), MAX_RATE_LIMIT_WAIT))
 }
 
 impl<'a> Run<'a> {
@@ -312,6 +370,8 @@ impl<'a> Run<'a> {
             },
             request_timeout: crate::target::Budget::default().request_timeout,
             notices: None,
+            back_off_when_limited: true,
+            rate_limited_retries: 0,
         }
     }
 
@@ -367,7 +427,23 @@ impl<'a> Run<'a> {
             };
         }
         self.calls += 1;
-        let reply = self.connection.request(method, Some(params)).await;
+        let mut reply = self.connection.request(method, Some(params.clone())).await;
+        // A rate-limit refusal answers nothing the probe asked: wait as told and ask again, so
+        // that no verdict rests on a refusal by the limiter (bounded by the run's deadline).
+        let mut retries = 0;
+        while self.back_off_when_limited
+            && retries < MAX_RATE_LIMIT_RETRIES
+            && let Some(wait) = rate_limit_wait(&reply)
+        {
+            if Instant::now() + wait >= self.deadline {
+                break;
+            }
+            retries += 1;
+            self.rate_limited_retries += 1;
+            tokio::time::sleep(wait).await;
+            self.calls += 1;
+            reply = self.connection.request(method, Some(params.clone())).await;
+        }
         match &reply {
             Err(TargetError::Timeout(_)) => self.consecutive_timeouts += 1,
             Err(TargetError::Closed(detail)) => {

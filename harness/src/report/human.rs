@@ -66,10 +66,18 @@ pub fn render(report: &Report, colour: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "profile  {:?}, {} calls in {:.1} s\n",
+        "profile  {:?}, {} calls in {:.1} s{}\n",
         report.profile,
         report.calls,
-        report.duration_ms as f64 / 1000.0
+        report.duration_ms as f64 / 1000.0,
+        if report.rate_limited_retries > 0 {
+            format!(
+                " ({} retried after rate-limit refusals)",
+                report.rate_limited_retries
+            )
+        } else {
+            String::new()
+        }
     );
     for record in report.failures() {
         let cwe = record.cwe.map(|c| format!(" CWE-{c}")).unwrap_or_default();

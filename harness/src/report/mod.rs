@@ -81,6 +81,8 @@ pub struct Report {
     pub fail_on: Severity,
     pub duration_ms: u64,
     pub calls: u64,
+    /// Calls retried after the target refused them for its rate limit.
+    pub rate_limited_retries: u64,
     pub discovery: Discovery,
     pub probes: Vec<ProbeRecord>,
     pub summary: Summary,
@@ -94,6 +96,7 @@ pub struct RunFacts {
     pub fail_on: Severity,
     pub duration_ms: u64,
     pub calls: u64,
+    pub rate_limited_retries: u64,
     pub discovery: Discovery,
     pub observations: Observations,
 }
@@ -123,6 +126,7 @@ impl Report {
             fail_on: facts.fail_on,
             duration_ms: facts.duration_ms,
             calls: facts.calls,
+            rate_limited_retries: facts.rate_limited_retries,
             discovery: facts.discovery,
             probes,
             summary,

@@ -25,6 +25,10 @@ pub struct HttpConnection {
     pub server_info: Value,
     /// Speaking 2026-07-28: every request carries its own protocol metadata.
     pub stateless: bool,
+    /// Headers that replace the user's headers of the same name (or are added) on every
+    /// request until cleared: the RATE family sends a second principal's credential or a
+    /// forged `X-Forwarded-For` this way.
+    pub override_headers: Vec<(String, String)>,
 }
 
 /// A reply read under the budget.
@@ -90,6 +94,7 @@ impl HttpConnection {
             protocol_version: String::new(),
             server_info: Value::Null,
             stateless: false,
+            override_headers: Vec::new(),
         };
         let handshake = match budget.protocol {
             ProtocolChoice::Stateless => Err(TargetError::Handshake(
@@ -130,8 +135,18 @@ impl HttpConnection {
             .post(url)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream");
+        let overridden = |name: &str| {
+            self.override_headers
+                .iter()
+                .any(|(o, _)| o.eq_ignore_ascii_case(name))
+        };
         let dropped = |name: &str| drop.iter().any(|d| d.eq_ignore_ascii_case(name));
         for (name, value) in &self.headers {
+            if !dropped(name) && !overridden(name) {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        for (name, value) in &self.override_headers {
             if !dropped(name) {
                 request = request.header(name.as_str(), value.as_str());
             }
@@ -234,6 +249,11 @@ impl HttpConnection {
             return Err(TargetError::HttpStatus {
                 status: received.status,
                 body: excerpt(&String::from_utf8_lossy(&received.body), 300),
+                retry_after: received
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "retry-after")
+                    .and_then(|(_, v)| v.trim().parse().ok()),
             });
         }
         if self.session_id.is_none()

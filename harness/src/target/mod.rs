@@ -61,7 +61,12 @@ pub enum TargetError {
     #[error("the reply was larger than {0} bytes")]
     ReplyTooLarge(usize),
     #[error("HTTP {status}: {body}")]
-    HttpStatus { status: u16, body: String },
+    HttpStatus {
+        status: u16,
+        body: String,
+        /// The `Retry-After` header, in seconds, when the server sent one.
+        retry_after: Option<u64>,
+    },
     #[error("transport error: {0}")]
     Transport(String),
     #[error("the handshake failed: {0}")]
@@ -156,7 +161,7 @@ pub struct Observations {
 /// A live connection to the target.
 pub enum Connection {
     Stdio(Box<stdio::StdioConnection>),
-    Http(http::HttpConnection),
+    Http(Box<http::HttpConnection>),
 }
 
 impl Connection {

@@ -76,6 +76,20 @@ pub enum Flaw {
     /// (each byte made slow enough to see on loopback; a plain `==` leaks the same way, only
     /// in smaller steps).
     AuthEarlyExit,
+    /// No rate limit: the reference limiter is configured out of the way.
+    RateNone,
+    /// HTTP: the rate limit is keyed on X-Forwarded-For when present (a caller resets it by
+    /// sending a new address), instead of on the principal.
+    RateClientId,
+    /// HTTP: one bucket for the whole server: one principal's flood locks out every other.
+    RateGlobal,
+}
+
+impl Flaw {
+    /// Whether the twin replaces the reference rate limit.
+    fn replaces_rate_limit(self) -> bool {
+        matches!(self, Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal)
+    }
 }
 
 #[derive(Clone)]
@@ -422,6 +436,18 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     args.drain(position..=position + 1);
+    // Kept alive until the server exits: the config file with the reference limit lifted.
+    let _lifted_config = if flaw.replaces_rate_limit() {
+        match lift_rate_limit(&mut args) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                eprintln!("flawed-server: cannot lift the rate limit: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     eprintln!("flawed-server: running with the {name} flaw; this server is deliberately insecure");
     reference_server::cli::run_with(
         args,
@@ -437,6 +463,12 @@ fn main() -> ExitCode {
             Flaw::AuthNone => router.layer(axum::middleware::from_fn(missing_token_passes)),
             Flaw::AuthNoChallenge => router.layer(axum::middleware::from_fn(drop_challenge)),
             Flaw::AuthEarlyExit => router.layer(axum::middleware::from_fn(early_exit_compare)),
+            Flaw::RateClientId | Flaw::RateGlobal => {
+                let limiter = Arc::new(twin_limiter());
+                router.layer(axum::middleware::from_fn(move |request, next| {
+                    wrongly_keyed_limit(limiter.clone(), flaw, request, next)
+                }))
+            }
             Flaw::SessionPredictable => {
                 let sessions = Arc::new(std::sync::Mutex::new(PredictableSessions::default()));
                 router.layer(axum::middleware::from_fn(move |request, next| {
@@ -647,6 +679,78 @@ async fn early_exit_compare(
         response.headers_mut().insert(
             axum::http::header::WWW_AUTHENTICATE,
             axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Rewrites `--config FILE` (or adds one) so that the reference rate limit never triggers; the
+/// rate twins then limit (wrongly) in their own layer, or not at all.
+fn lift_rate_limit(args: &mut Vec<String>) -> Result<tempfile::NamedTempFile, String> {
+    let position = args.iter().position(|a| a == "--config");
+    let mut table: toml::Table = match position.and_then(|p| args.get(p + 1)) {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))?
+            .parse()
+            .map_err(|e| format!("{path}: {e}"))?,
+        None => toml::Table::new(),
+    };
+    let mut lifted = toml::Table::new();
+    lifted.insert("burst".into(), toml::Value::Integer(1_000_000));
+    lifted.insert("per_second".into(), toml::Value::Float(1_000_000.0));
+    table.insert("rate_limit".into(), toml::Value::Table(lifted));
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(file.path(), table.to_string()).map_err(|e| e.to_string())?;
+    let path = file.path().to_string_lossy().into_owned();
+    match position {
+        Some(p) if p + 1 < args.len() => args[p + 1] = path,
+        _ => args.extend(["--config".to_owned(), path]),
+    }
+    Ok(file)
+}
+
+/// The rate twins' own limit: 50 calls at once, 50 per second, per (wrong) key.
+fn twin_limiter() -> reference_server::guard::rate_limit::RateLimiter<String> {
+    reference_server::guard::rate_limit::RateLimiter::new(
+        reference_server::guard::rate_limit::RateLimitConfig {
+            burst: 50,
+            per_second: 50.0,
+            max_tracked_keys: 100_000,
+        },
+    )
+    .expect("a valid limiter configuration")
+}
+
+/// The rate-client-id and rate-global twins: a limit keyed on X-Forwarded-For (falling back to
+/// the credential), or one key for everyone.
+async fn wrongly_keyed_limit(
+    limiter: Arc<reference_server::guard::rate_limit::RateLimiter<String>>,
+    flaw: Flaw,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let key = match flaw {
+        Flaw::RateGlobal => "everyone".to_owned(),
+        _ => ["x-forwarded-for", "authorization"]
+            .iter()
+            .find_map(|name| request.headers().get(*name)?.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let verdict = limiter.check(&key);
+    if let Err(reference_server::guard::rate_limit::RateLimitError::Limited { retry_after }) =
+        verdict
+    {
+        let mut response = (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"error": "rate_limited"})),
+        )
+            .into_response();
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
         );
         return response;
     }

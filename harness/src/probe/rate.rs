@@ -1,0 +1,524 @@
+//! RATE: does the target rate limit tool invocations, per principal, and can a caller reset
+//! the limit by changing something it controls?
+//!
+//! One flood of `tools/call` to a cheap tool (one whose name says it only reads, with baseline
+//! arguments), as fast as the transport allows, with the harness's rate-limit back-off turned
+//! off. Then, while the limit is in force:
+//! - calls that differ only in what a client chooses (`X-Forwarded-For`, `X-Real-IP`,
+//!   `Forwarded`) alternate with plain calls: rotated calls served while plain calls are refused
+//!   prove the limiter keys on client-chosen data;
+//! - a second principal (`--token2`), silent so far, calls: refused means one bucket for
+//!   everyone, so one caller can lock out all others.
+//!
+//! Finally the limit must lift after the advertised wait (reported).
+//!
+//! Oracles: counts of served and refused calls (a refusal is HTTP 429, JSON-RPC -32029, or an
+//! error saying "rate limit"). A flood of hundreds of calls in a few seconds with no refusal is
+//! the finding for RATE-FLOOD; a flood the target could not be driven hard enough for (fewer
+//! than [`MIN_FLOOD_RATE`] calls per second) is inconclusive.
+//!
+//! Cost: a [`REFILL_PAUSE`] when the limit was hit before, at most the profile's flood size
+//! (150 / 400 / 1,500 calls) within [`FLOOD_TIME`], plus
+//! about 20 calls and one wait of at most [`MAX_RECOVERY_WAIT`].
+
+use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::discover::{ToolInfo, baseline_arguments};
+use crate::target::{Connection, Reply, TargetError, excerpt};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub static PROBES: &[ProbeInfo] = &[
+    ProbeInfo {
+        id: "RATE-FLOOD",
+        family: Family::Rate,
+        title: "a flood of tool calls is refused once past the limit",
+        severity: Severity::Medium,
+        cwe: Some(770),
+        enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations",
+        remediation: "Limit tool calls per principal (a token bucket or GCRA) and refuse the excess with 429 and Retry-After (HTTP) or a JSON-RPC error (stdio).",
+    },
+    ProbeInfo {
+        id: "RATE-ROTATING-ID",
+        family: Family::Rate,
+        title: "a caller cannot reset its limit with client-chosen headers",
+        severity: Severity::High,
+        cwe: Some(799),
+        enforces: "MCP security best practices, rate limiting: limits apply per authenticated principal, not per client-supplied identifier",
+        remediation: "Key the limiter on the authenticated principal; trust X-Forwarded-For only from a configured proxy.",
+    },
+    ProbeInfo {
+        id: "RATE-SECOND-PRINCIPAL",
+        family: Family::Rate,
+        title: "one principal's flood does not lock out another",
+        severity: Severity::Medium,
+        cwe: Some(400),
+        enforces: "MCP security best practices, rate limiting: per-principal limits, so one caller cannot deny service to the rest",
+        remediation: "Keep one bucket per principal (bounded in number) rather than one for the whole server.",
+    },
+];
+
+/// Below this many calls per second the flood proves nothing about a limit.
+pub const MIN_FLOOD_RATE: f64 = 20.0;
+/// The flood stops after this long, whatever its size.
+pub const FLOOD_TIME: Duration = Duration::from_secs(10);
+/// The longest the probe waits for the limit to lift.
+pub const MAX_RECOVERY_WAIT: Duration = Duration::from_secs(5);
+/// Once refusals start, the flood goes on this long to measure the sustained rate.
+const SUSTAIN_TIME: Duration = Duration::from_secs(2);
+/// The pause before the flood when the target has refused calls for its limit already.
+pub const REFILL_PAUSE: Duration = Duration::from_secs(3);
+/// Alternations of plain and rotated calls.
+const ROTATIONS: usize = 6;
+
+fn probe(id: &str) -> &'static ProbeInfo {
+    PROBES
+        .iter()
+        .find(|p| p.id == id)
+        .expect("known RATE probe")
+}
+
+/// What the user expects of the limit (`--expect-burst`, `--expect-rate`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expectations {
+    pub burst: Option<u32>,
+    pub per_second: Option<f64>,
+}
+
+/// One call's fate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    Served,
+    Refused(Option<Duration>),
+    Lost,
+}
+
+fn fate(reply: &Result<Reply, TargetError>) -> Fate {
+    if let Some(wait) = super::rate_limit_wait(reply) {
+        return Fate::Refused(Some(wait));
+    }
+    match reply {
+        Ok(_) => Fate::Served,
+        Err(TargetError::HttpStatus { .. }) => Fate::Served,
+        Err(_) => Fate::Lost,
+    }
+}
+
+const READ_ONLY_WORDS: &[&str] = &[
+    "list", "get", "read", "stat", "status", "info", "ping", "echo", "search", "show", "describe",
+];
+const MUTATING_WORDS: &[&str] = &[
+    "write", "delete", "remove", "exec", "run", "fetch", "create", "update", "move", "send",
+    "kill", "drop", "push", "commit",
+];
+
+/// The tool to flood: read-only by name, fewest required parameters; never one whose name
+/// says it changes or reaches out.
+pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
+    let named = |tool: &ToolInfo, words: &[&str]| {
+        let name = tool.name.to_ascii_lowercase();
+        words.iter().any(|w| name.contains(w))
+    };
+    tools
+        .iter()
+        .filter(|t| !named(t, MUTATING_WORDS))
+        .min_by_key(|t| {
+            (
+                !named(t, READ_ONLY_WORDS),
+                t.params.iter().filter(|p| p.required).count(),
+            )
+        })
+}
+
+struct Flood {
+    served_before_refusal: usize,
+    served_after_refusal: usize,
+    refused: usize,
+    lost: usize,
+    elapsed: Duration,
+    since_first_refusal: Duration,
+    refusal_latencies: Vec<Duration>,
+    last_wait: Option<Duration>,
+    refusal_excerpt: String,
+    http_429_without_retry_after: bool,
+}
+
+async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) -> Flood {
+    let started = Instant::now();
+    let mut flood = Flood {
+        served_before_refusal: 0,
+        served_after_refusal: 0,
+        refused: 0,
+        lost: 0,
+        elapsed: Duration::ZERO,
+        since_first_refusal: Duration::ZERO,
+        refusal_latencies: Vec::new(),
+        last_wait: None,
+        refusal_excerpt: String::new(),
+        http_429_without_retry_after: false,
+    };
+    let mut first_refusal: Option<Instant> = None;
+    for _ in 0..size {
+        if started.elapsed() > FLOOD_TIME
+            || first_refusal.is_some_and(|t| t.elapsed() > SUSTAIN_TIME)
+            || !run.can_continue()
+            || flood.lost >= 3
+        {
+            break;
+        }
+        let sent = Instant::now();
+        let result = run.call_tool(tool, arguments.clone()).await;
+        let latency = sent.elapsed();
+        match fate(&result.reply) {
+            Fate::Served if first_refusal.is_none() => flood.served_before_refusal += 1,
+            Fate::Served => flood.served_after_refusal += 1,
+            Fate::Refused(wait) => {
+                if first_refusal.is_none() {
+                    first_refusal = Some(Instant::now());
+                    flood.refusal_excerpt = excerpt(&result.text(), 200);
+                }
+                if let Err(TargetError::HttpStatus {
+                    status: 429,
+                    retry_after: None,
+                    ..
+                }) = &result.reply
+                {
+                    flood.http_429_without_retry_after = true;
+                }
+                flood.refused += 1;
+                flood.last_wait = wait;
+                flood.refusal_latencies.push(latency);
+            }
+            Fate::Lost => flood.lost += 1,
+        }
+    }
+    flood.elapsed = started.elapsed();
+    flood.since_first_refusal = first_refusal.map_or(Duration::ZERO, |t| t.elapsed());
+    flood
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Sends one call with `overrides` replacing the user's headers (HTTP only).
+async fn call_with_headers(
+    run: &mut Run<'_>,
+    overrides: Vec<(String, String)>,
+    tool: &str,
+    arguments: &Value,
+) -> Fate {
+    if let Connection::Http(http) = &mut *run.connection {
+        http.override_headers = overrides;
+    }
+    let result = run.call_tool(tool, arguments.clone()).await;
+    if let Connection::Http(http) = &mut *run.connection {
+        http.override_headers.clear();
+    }
+    fate(&result.reply)
+}
+
+pub async fn run(
+    run: &mut Run<'_>,
+    second_authorization: Option<&str>,
+    expect: Expectations,
+) -> Vec<Outcome> {
+    let Some(tool) = cheap_tool(run.tools).cloned() else {
+        return PROBES
+            .iter()
+            .map(|p| {
+                Outcome::new(
+                    p,
+                    Verdict::NotApplicable,
+                    "no tool that only reads to flood",
+                )
+            })
+            .collect();
+    };
+    let arguments = Value::Object(baseline_arguments(&tool, &run.baselines));
+    let size = match run.profile {
+        Profile::Quick => 150,
+        Profile::Standard => 400,
+        Profile::Deep => 1_500,
+    };
+    // Earlier families may have drained the bucket: give it time to refill, so that the calls
+    // served before the first refusal measure the burst.
+    if run.rate_limited_retries > 0 {
+        tokio::time::sleep(REFILL_PAUSE).await;
+    }
+    let backing_off = run.back_off_when_limited;
+    run.back_off_when_limited = false;
+    let flood = flood(run, &tool.name, &arguments, size).await;
+    let mut outcomes = Vec::new();
+    let total = flood.served_before_refusal + flood.served_after_refusal + flood.refused;
+    let rate = total as f64 / flood.elapsed.as_secs_f64().max(1e-9);
+    let limited = flood.refused > 0;
+
+    // While the limit is in force: rotated identifiers, then the second principal.
+    let rotating = if limited && !run.connection.is_stdio() {
+        let mut plain_refused = 0;
+        let mut rotated_served = 0;
+        for i in 0..ROTATIONS {
+            if matches!(
+                call_with_headers(run, Vec::new(), &tool.name, &arguments).await,
+                Fate::Refused(_)
+            ) {
+                plain_refused += 1;
+            }
+            let address = format!("203.0.113.{}", 10 + i);
+            let forged = vec![
+                ("X-Forwarded-For".to_owned(), address.clone()),
+                ("X-Real-IP".to_owned(), address.clone()),
+                ("Forwarded".to_owned(), format!("for={address}")),
+            ];
+            if call_with_headers(run, forged, &tool.name, &arguments).await == Fate::Served {
+                rotated_served += 1;
+            }
+        }
+        Some((plain_refused, rotated_served))
+    } else {
+        None
+    };
+    let second = match (limited && !run.connection.is_stdio(), second_authorization) {
+        (true, Some(credential)) => {
+            let mut served = 0;
+            for _ in 0..3 {
+                let overrides = vec![("Authorization".to_owned(), credential.to_owned())];
+                if call_with_headers(run, overrides, &tool.name, &arguments).await == Fate::Served {
+                    served += 1;
+                }
+            }
+            let first_still_refused = matches!(
+                call_with_headers(run, Vec::new(), &tool.name, &arguments).await,
+                Fate::Refused(_)
+            );
+            Some((served, first_still_refused))
+        }
+        _ => None,
+    };
+    let recovery = if limited {
+        let wait = flood
+            .last_wait
+            .unwrap_or(Duration::from_secs(1))
+            .min(MAX_RECOVERY_WAIT)
+            + Duration::from_millis(200);
+        tokio::time::sleep(wait).await;
+        let fate = call_with_headers(run, Vec::new(), &tool.name, &arguments).await;
+        Some((wait, fate == Fate::Served))
+    } else {
+        None
+    };
+    run.back_off_when_limited = backing_off;
+
+    // RATE-FLOOD
+    let info = probe("RATE-FLOOD");
+    let request = format!(
+        "{total} tools/call of {} with baseline arguments, back to back, in {:.1} s ({rate:.0}/s)",
+        tool.name,
+        flood.elapsed.as_secs_f64()
+    );
+    outcomes.push(if !limited {
+        if rate < MIN_FLOOD_RATE || total < 50 {
+            Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the target served {total} calls at only {rate:.0}/s; too slow to tell whether a limit exists"),
+            )
+        } else {
+            Outcome::new(
+                info,
+                Verdict::Fail,
+                format!("{total} calls in {:.1} s ({rate:.0}/s) were all served: tool calls are not rate limited", flood.elapsed.as_secs_f64()),
+            )
+            .with_evidence(vec![Evidence {
+                tool: Some(tool.name.clone()),
+                request,
+                reply: format!("{total} served, 0 refused"),
+                oracle: format!("no refusal (429, -32029 or a rate-limit error) in {total} calls at {rate:.0}/s"),
+            }])
+        }
+    } else {
+        let mut latencies = flood.refusal_latencies.clone();
+        latencies.sort();
+        let refusal_time: Duration = latencies.iter().sum();
+        let rejection_rate = latencies.len() as f64 / refusal_time.as_secs_f64().max(1e-9);
+        let sustained = flood.served_after_refusal as f64
+            / flood.since_first_refusal.as_secs_f64().max(1e-3);
+        let burst = flood.served_before_refusal;
+        let mut summary = format!(
+            "first refusal after {burst} calls; then {} served in {:.1} s (about {sustained:.0}/s sustained); {} refusals at {rejection_rate:.0}/s, latency p50 {} us, p99 {} us",
+            flood.served_after_refusal,
+            flood.since_first_refusal.as_secs_f64(),
+            flood.refused,
+            percentile(&latencies, 0.5).as_micros(),
+            percentile(&latencies, 0.99).as_micros(),
+        );
+        if flood.http_429_without_retry_after {
+            summary.push_str("; some 429s carried no Retry-After");
+        }
+        match recovery {
+            Some((wait, true)) => summary.push_str(&format!(
+                "; served again after {:.1} s",
+                wait.as_secs_f64()
+            )),
+            Some((wait, false)) => summary.push_str(&format!(
+                "; still refused {:.1} s after the advertised wait",
+                wait.as_secs_f64()
+            )),
+            None => {}
+        }
+        let too_generous = expect
+            .burst
+            .filter(|&b| burst as f64 > b as f64 * 1.1 + 2.0)
+            .map(|b| format!("the limit let {burst} calls through before refusing; --expect-burst is {b}"))
+            .or_else(|| {
+                expect
+                    .per_second
+                    .filter(|&r| flood.since_first_refusal >= Duration::from_secs(1) && sustained > r * 1.2 + 1.0)
+                    .map(|r| format!("the limit served about {sustained:.0}/s under flood; --expect-rate is {r}"))
+            });
+        match too_generous {
+            Some(reason) => Outcome::new(info, Verdict::Fail, reason.clone()).with_evidence(vec![
+                Evidence {
+                    tool: Some(tool.name.clone()),
+                    request,
+                    reply: format!("{}; first refusal: {}", summary, flood.refusal_excerpt),
+                    oracle: reason,
+                },
+            ]),
+            None => Outcome::new(info, Verdict::Pass, summary),
+        }
+    });
+
+    // RATE-ROTATING-ID
+    let info = probe("RATE-ROTATING-ID");
+    outcomes.push(match rotating {
+        None if run.connection.is_stdio() => Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "a stdio target has no client-chosen identity headers",
+        ),
+        None => Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the flood was never refused, so there is no limit to reset",
+        ),
+        Some((plain_refused, rotated_served)) if plain_refused * 3 >= ROTATIONS * 2 && rotated_served * 3 >= ROTATIONS * 2 => {
+            Outcome::new(
+                info,
+                Verdict::Fail,
+                "a new X-Forwarded-For resets the limit: forged calls are served while plain calls are refused",
+            )
+            .with_evidence(vec![Evidence {
+                tool: Some(tool.name.clone()),
+                request: format!("{ROTATIONS} plain calls alternating with {ROTATIONS} calls carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
+                reply: format!("plain: {plain_refused} of {ROTATIONS} refused; forged: {rotated_served} of {ROTATIONS} served"),
+                oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
+            }])
+        }
+        Some((plain_refused, rotated_served)) if rotated_served * 3 < ROTATIONS => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("forged X-Forwarded-For calls were refused too ({rotated_served} of {ROTATIONS} served; plain: {plain_refused} refused)"),
+        ),
+        Some((plain_refused, rotated_served)) => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("mixed: plain {plain_refused} of {ROTATIONS} refused, forged {rotated_served} of {ROTATIONS} served"),
+        ),
+    });
+
+    // RATE-SECOND-PRINCIPAL
+    let info = probe("RATE-SECOND-PRINCIPAL");
+    outcomes.push(match second {
+        None if run.connection.is_stdio() => Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "a stdio target serves one principal",
+        ),
+        None if second_authorization.is_none() => Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "no second credential was given (--token2)",
+        ),
+        None => Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the flood was never refused",
+        ),
+        Some((served, first_still_refused)) if served == 0 && first_still_refused => Outcome::new(
+            info,
+            Verdict::Fail,
+            "a second principal that had made no call was refused while the first was limited: one bucket for everyone",
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool.name.clone()),
+            request: "3 calls with the --token2 credential right after the first principal's flood".into(),
+            reply: "0 of 3 served; the first principal was still refused".into(),
+            oracle: "the second principal's first calls were refused for the first principal's flood".into(),
+        }]),
+        Some((served, _)) if served >= 2 => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("the second principal was served ({served} of 3) while the first was limited"),
+        ),
+        Some((served, first_still_refused)) => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("the second principal was served {served} of 3 times (first principal still refused: {first_still_refused})"),
+        ),
+    });
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::parse_tool;
+    use serde_json::json;
+
+    #[test]
+    fn the_flooded_tool_only_reads() {
+        let tools: Vec<ToolInfo> = [
+            json!({"name": "delete_file", "inputSchema": {"type": "object"}}),
+            json!({"name": "read_file", "inputSchema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}}),
+            json!({"name": "list_directory", "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}}),
+            json!({"name": "fetch_url", "inputSchema": {"type": "object"}}),
+        ]
+        .iter()
+        .map(|t| parse_tool(t).unwrap())
+        .collect();
+        assert_eq!(cheap_tool(&tools).unwrap().name, "list_directory");
+        assert!(cheap_tool(&tools[3..]).is_none());
+    }
+
+    #[test]
+    fn refusals_are_recognised_by_status_code_and_message() {
+        let refused = Err(TargetError::HttpStatus {
+            status: 429,
+            body: String::new(),
+            retry_after: Some(2),
+        });
+        assert_eq!(fate(&refused), Fate::Refused(Some(Duration::from_secs(2))));
+        let refused = Ok(Reply::Error {
+            code: -32029,
+            message: "rate limit exceeded".into(),
+            data: Some(json!({"retry_after_ms": 150})),
+        });
+        assert_eq!(
+            fate(&refused),
+            Fate::Refused(Some(Duration::from_millis(150)))
+        );
+        let refused = Ok(Reply::Result(
+            json!({"isError": true, "content": [{"type": "text", "text": "Rate limit exceeded, slow down"}]}),
+        ));
+        assert!(matches!(fate(&refused), Fate::Refused(_)));
+        let served = Ok(Reply::Result(
+            json!({"isError": true, "content": [{"type": "text", "text": "no such file"}]}),
+        ));
+        assert_eq!(fate(&served), Fate::Served);
+        assert_eq!(fate(&Err(TargetError::Timeout(Duration::ZERO))), Fate::Lost);
+    }
+}
