@@ -60,6 +60,10 @@ pub struct CertifyOptions {
     pub second_authorization: Option<String>,
     /// What the user expects of the target's rate limit.
     pub expect: probe::rate::Expectations,
+    /// A valid credential lacking scopes some tools need (`--token-low`), for AUTH-SCOPE.
+    pub low_authorization: Option<String>,
+    /// A key the target trusts for JWTs (`--jwt-signing-key`), for AUTH-JWT-CLAIMS.
+    pub jwt_signing_key: Option<probe::jwt::SigningKey>,
 }
 
 impl Default for CertifyOptions {
@@ -80,6 +84,8 @@ impl Default for CertifyOptions {
             notices: None,
             second_authorization: None,
             expect: probe::rate::Expectations::default(),
+            jwt_signing_key: None,
+            low_authorization: None,
         }
     }
 }
@@ -190,7 +196,17 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                     {
                         Vec::new()
                     } else {
-                        probe::http::run(&mut run).await
+                        let mut outcomes = probe::http::run(&mut run).await;
+                        outcomes.extend(
+                            probe::jwt::run(
+                                &mut run,
+                                options.jwt_signing_key.as_ref(),
+                                options.second_authorization.as_deref(),
+                                options.low_authorization.as_deref(),
+                            )
+                            .await,
+                        );
+                        outcomes
                     }
                 }
                 Family::Time => probe::timing::run(&mut run).await,
@@ -202,6 +218,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                     )
                     .await
                 }
+                Family::Res => probe::resource::run(&mut run).await,
                 Family::Leak => probe::leak::run(&mut run).await,
                 Family::Proto => {
                     let mut proto = probe::proto::run(&mut run).await;
@@ -234,6 +251,11 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         &mut outcomes,
         &options.target,
         options.second_authorization.as_deref(),
+    );
+    redact_credentials(
+        &mut outcomes,
+        &options.target,
+        options.low_authorization.as_deref(),
     );
     let target = report::TargetSummary {
         transport: if connection.is_stdio() {
@@ -279,8 +301,11 @@ fn redact_credentials(outcomes: &mut [Outcome], target: &TargetOptions, second: 
         return;
     };
     let mut secrets: Vec<String> = Vec::new();
-    let second = second.map(|value| ("authorization".to_owned(), value.to_owned()));
-    for (name, value) in headers.iter().chain(second.iter()) {
+    let extra: Vec<(String, String)> = second
+        .into_iter()
+        .map(|value| ("authorization".to_owned(), value.to_owned()))
+        .collect();
+    for (name, value) in headers.iter().chain(extra.iter()) {
         let lower = name.to_ascii_lowercase();
         if lower == "authorization"
             || lower.contains("key")

@@ -69,6 +69,14 @@ struct CertifyArgs {
     /// not lock this one out.
     #[arg(long, value_name = "TOKEN", requires = "url")]
     token2: Option<String>,
+    /// A valid bearer token that lacks a scope some tools need (HTTP): AUTH-SCOPE checks that
+    /// those tools refuse it with 403 insufficient_scope.
+    #[arg(long, value_name = "TOKEN", requires = "url")]
+    token_low: Option<String>,
+    /// A JWT signing key the target trusts (the seed file `mcp-reference-server dev-token`
+    /// writes): AUTH-JWT-CLAIMS signs expired, wrong-audience... copies of the --header token.
+    #[arg(long, value_name = "FILE", requires = "url")]
+    jwt_signing_key: Option<PathBuf>,
     /// The burst the target's rate limit should allow; RATE-FLOOD fails when more calls get
     /// through before the first refusal.
     #[arg(long, value_name = "CALLS")]
@@ -189,6 +197,15 @@ fn certify(args: CertifyArgs) -> ExitCode {
     if args.output.len() > formats.len() {
         return fail("more --output files than --format values".into());
     }
+    let jwt_signing_key = match args
+        .jwt_signing_key
+        .as_deref()
+        .map(harness::probe::jwt::SigningKey::load)
+        .transpose()
+    {
+        Ok(key) => key,
+        Err(message) => return fail(message),
+    };
     let target = match (&args.stdio, &args.url) {
         (Some(command), None) => TargetOptions::Stdio {
             command: command.clone(),
@@ -247,6 +264,11 @@ fn certify(args: CertifyArgs) -> ExitCode {
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),
         progress,
+        jwt_signing_key,
+        low_authorization: args
+            .token_low
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.trim())),
         second_authorization: args.token2.as_ref().map(|t| format!("Bearer {}", t.trim())),
         expect: harness::probe::rate::Expectations {
             burst: args.expect_burst,

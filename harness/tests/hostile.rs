@@ -167,3 +167,36 @@ fn a_target_that_crashes_is_restarted_a_bounded_number_of_times_and_reported() {
         run.elapsed
     );
 }
+
+#[test]
+fn a_naive_python_server_fails_the_resource_probes() {
+    let output = Command::new(HARNESS)
+        .args([
+            "certify",
+            "--stdio",
+            &format!("python3 {FAKE} plain"),
+            "--only",
+            "RES",
+            "--format",
+            "json",
+            "--fail-on",
+            "low",
+            "--timeout",
+            "5",
+        ])
+        .output()
+        .expect("the harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let failing = failing_ids(&stdout);
+    // json.loads raises RecursionError on 10,000 levels, which the server does not catch.
+    assert!(
+        failing.contains(&"RES-DEEP-JSON".to_owned()),
+        "{failing:?}\n{stdout}"
+    );
+    // `for line in sys.stdin` holds the whole 16 MB line, then its decoded copy.
+    assert!(
+        failing.contains(&"RES-ARGUMENT-SIZE".to_owned()),
+        "{failing:?}\n{stdout}"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}

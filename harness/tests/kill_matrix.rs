@@ -32,6 +32,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("stdout-noise", "PROTO-STDOUT-HYGIENE"),
     ("wrong-error-codes", "PROTO-UNKNOWN-METHOD"),
     ("rate-none", "RATE-FLOOD"),
+    ("no-size-limit", "RES-ARGUMENT-SIZE"),
 ];
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.
@@ -46,6 +47,15 @@ const HTTP_MATRIX: &[(&str, &str)] = &[
     ("auth-early-exit", "TIME-CREDENTIAL-COMPARE"),
     ("rate-client-id", "RATE-ROTATING-ID"),
     ("rate-global", "RATE-SECOND-PRINCIPAL"),
+    ("no-size-limit", "RES-BODY-SIZE"),
+    ("session-unbound", "AUTH-SESSION-BINDING"),
+    ("scope-unchecked", "AUTH-SCOPE"),
+];
+
+/// Flaws in the OAuth resource server: certified over HTTP with a JWT.
+const OAUTH_MATRIX: &[(&str, &str)] = &[
+    ("jwt-unverified", "AUTH-JWT-FORGED"),
+    ("jwt-no-audience", "AUTH-JWT-CLAIMS"),
 ];
 
 /// Every server in the matrix runs with this limit: low enough for the RATE flood to trip,
@@ -81,6 +91,7 @@ fn flawed_server() -> PathBuf {
 struct Certification {
     exit: i32,
     report: Value,
+    stderr: String,
 }
 
 impl Certification {
@@ -92,20 +103,19 @@ impl Certification {
     }
 }
 
+/// Certifies with a JSON report, `--fail-on low`, and a 300 s `--max-duration` unless `target`
+/// sets its own.
 fn certify(target: &[&str]) -> Certification {
+    let max_duration: &[&str] = if target.contains(&"--max-duration") {
+        &[]
+    } else {
+        &["--max-duration", "300"]
+    };
     let output = Command::new(HARNESS)
         .arg("certify")
         .args(target)
-        .args([
-            "--format",
-            "json",
-            "--fail-on",
-            "low",
-            "--timeout",
-            "10",
-            "--max-duration",
-            "300",
-        ])
+        .args(["--format", "json", "--fail-on", "low", "--timeout", "10"])
+        .args(max_duration)
         .stderr(Stdio::piped())
         .output()
         .expect("the harness runs");
@@ -118,6 +128,7 @@ fn certify(target: &[&str]) -> Certification {
     Certification {
         exit: output.status.code().unwrap_or(-1),
         report,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -201,10 +212,27 @@ fn kill_matrix() {
         "{HARNESS} __reference-server --stdio --root {{sandbox}} --config {}",
         config.display()
     );
+    for (flaw, family) in OAUTH_MATRIX {
+        judged.push(
+            over_http_with(&flawed, &["--flaw", flaw], &[], Auth::OAuth).judge_twin(
+                &format!("flawed-server --flaw {flaw} (HTTP, OAuth)"),
+                family,
+            ),
+        );
+    }
     judged.push(certify(&["--stdio", &reference]).judge_reference("reference server, stdio"));
     judged.push(
         over_http(Path::new(HARNESS), &["__reference-server"], &[])
             .judge_reference("reference server, HTTP"),
+    );
+    judged.push(
+        over_http_with(
+            Path::new(HARNESS),
+            &["__reference-server"],
+            &[],
+            Auth::OAuth,
+        )
+        .judge_reference("reference server, HTTP, OAuth"),
     );
     // The stateless era: no initialize, per-request metadata, Mcp-Method headers.
     judged.push(
@@ -240,6 +268,34 @@ fn kill_matrix() {
 /// ephemeral loopback port with two API keys (the operator's, and a second principal's from a
 /// keys file), and certifies it with them (`--header`, `--token2`).
 fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certification {
+    over_http_with(program, prefix, certify_args, Auth::ApiKey)
+}
+
+/// How the harness authenticates to an HTTP server under test.
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    /// The operator's API key (`MCP_SERVER_TOKEN`).
+    ApiKey,
+    /// A JWT from `dev-token`, with the server configured for OAuth and the harness given the
+    /// signing key (`--jwt-signing-key`). The operator key stays configured.
+    OAuth,
+}
+
+/// A free loopback port (bound, then released; the server binds it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn over_http_with(
+    program: &Path,
+    prefix: &[&str],
+    certify_args: &[&str],
+    auth: Auth,
+) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("server.toml");
     let second_token = format!("second-principal-{:016x}", rand::random::<u64>());
@@ -253,17 +309,41 @@ fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certific
         format!("[[principal]]\nname = \"second\"\nkey_sha256 = \"{digest}\"\nscopes = []\n"),
     )
     .unwrap();
-    std::fs::write(
-        &config,
-        format!("keys_file = {:?}\n{RATE_LIMIT}", keys.display().to_string()),
-    )
-    .unwrap();
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}/mcp");
+    let mut settings = format!("keys_file = {:?}\n{RATE_LIMIT}", keys.display().to_string());
+    let oauth_dir = root.path().join("oauth");
+    let mut jwt = None;
+    if auth == Auth::OAuth {
+        let issuer = "http://127.0.0.1/kill-matrix-issuer";
+        let minted = Command::new(HARNESS)
+            .args(["__reference-server", "dev-token", "--out"])
+            .arg(&oauth_dir)
+            .args(["--issuer", issuer, "--resource", &public_url])
+            .args([
+                "--subject",
+                "operator",
+                "--scope",
+                "files:write",
+                "--scope",
+                "admin",
+            ])
+            .output()
+            .unwrap();
+        assert!(minted.status.success(), "dev-token failed");
+        jwt = Some(String::from_utf8(minted.stdout).unwrap().trim().to_owned());
+        settings.push_str(&format!(
+            "[http]\npublic_url = {public_url:?}\n[oauth]\nissuer = {issuer:?}\njwks = {:?}\n",
+            oauth_dir.join("jwks.json").display().to_string()
+        ));
+    }
+    std::fs::write(&config, settings).unwrap();
     let sandbox = root.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     let token = format!("kill-matrix-{:016x}", rand::random::<u64>());
     let mut server = Command::new(program)
         .args(prefix)
-        .args(["--http", "127.0.0.1:0", "--root"])
+        .args(["--http", &format!("127.0.0.1:{port}"), "--root"])
         .arg(&sandbox)
         .arg("--config")
         .arg(&config)
@@ -278,7 +358,8 @@ fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certific
         .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
         .expect("the server prints its address");
     std::thread::spawn(move || for _ in lines {});
-    let header = format!("Authorization: Bearer {token}");
+    let header = format!("Authorization: Bearer {}", jwt.as_deref().unwrap_or(&token));
+    let signing_key = oauth_dir.join("dev-signing-key").display().to_string();
     let mut target = vec![
         "--url",
         url.as_str(),
@@ -286,10 +367,33 @@ fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certific
         header.as_str(),
         "--token2",
         second_token.as_str(),
+        // The second principal has no scope: write_file, delete_file and admin_stats refuse it.
+        "--token-low",
+        second_token.as_str(),
     ];
+    if auth == Auth::OAuth {
+        target.extend(["--jwt-signing-key", signing_key.as_str()]);
+    }
     target.extend_from_slice(certify_args);
     let run = certify(&target);
     let _ = server.kill();
     let _ = server.wait();
     run
+}
+
+#[test]
+fn a_deep_timing_run_states_its_expected_duration_before_it_starts() {
+    let run = over_http(
+        Path::new(HARNESS),
+        &["__reference-server"],
+        &["--only", "TIME", "--profile", "deep", "--max-duration", "8"],
+    );
+    assert!(
+        run.stderr
+            .contains("TIME: up to 60000 rounds of 4 requests, expected at most"),
+        "{}",
+        run.stderr
+    );
+    // Cut short by --max-duration, the probe still reports, and never fails the reference.
+    assert_eq!(run.exit, 0, "{}", run.report);
 }

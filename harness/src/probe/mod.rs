@@ -11,9 +11,11 @@
 
 pub mod http;
 pub mod inject;
+pub mod jwt;
 pub mod leak;
 pub mod proto;
 pub mod rate;
+pub mod resource;
 pub mod ssrf;
 pub mod timing;
 pub mod trav;
@@ -46,6 +48,8 @@ pub enum Family {
     Time,
     #[serde(rename = "RATE")]
     Rate,
+    #[serde(rename = "RES")]
+    Res,
     #[serde(rename = "LEAK")]
     Leak,
     #[serde(rename = "PROTO")]
@@ -53,7 +57,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Trav,
         Family::InjCmd,
         Family::InjArg,
@@ -63,6 +67,7 @@ impl Family {
         Family::Auth,
         Family::Time,
         Family::Rate,
+        Family::Res,
         Family::Leak,
         Family::Proto,
     ];
@@ -78,6 +83,7 @@ impl Family {
             Family::Auth => "AUTH",
             Family::Time => "TIME",
             Family::Rate => "RATE",
+            Family::Res => "RES",
             Family::Leak => "LEAK",
             Family::Proto => "PROTO",
         }
@@ -201,8 +207,10 @@ pub fn registry() -> Vec<&'static ProbeInfo> {
         inject::PROBES,
         ssrf::PROBES,
         http::PROBES,
+        jwt::PROBES,
         timing::PROBES,
         rate::PROBES,
+        resource::PROBES,
         leak::PROBES,
         proto::PROBES,
     ]

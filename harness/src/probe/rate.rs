@@ -58,7 +58,7 @@ pub static PROBES: &[ProbeInfo] = &[
 ];
 
 /// Below this many calls per second the flood proves nothing about a limit.
-pub const MIN_FLOOD_RATE: f64 = 20.0;
+pub const MIN_FLOOD_RATE: f64 = 100.0;
 /// The flood stops after this long, whatever its size.
 pub const FLOOD_TIME: Duration = Duration::from_secs(10);
 /// The longest the probe waits for the limit to lift.
@@ -98,7 +98,7 @@ fn fate(reply: &Result<Reply, TargetError>) -> Fate {
     }
     match reply {
         Ok(_) => Fate::Served,
-        Err(TargetError::HttpStatus { .. }) => Fate::Served,
+        // Another refusal (403, 404, 5xx) says nothing about the limit.
         Err(_) => Fate::Lost,
     }
 }
@@ -106,13 +106,14 @@ fn fate(reply: &Result<Reply, TargetError>) -> Fate {
 const READ_ONLY_WORDS: &[&str] = &[
     "list", "get", "read", "stat", "status", "info", "ping", "echo", "search", "show", "describe",
 ];
-const MUTATING_WORDS: &[&str] = &[
+/// Names of tools that change things, reach out, or need privileges a second principal may lack.
+const AVOIDED_WORDS: &[&str] = &[
     "write", "delete", "remove", "exec", "run", "fetch", "create", "update", "move", "send",
-    "kill", "drop", "push", "commit",
+    "kill", "drop", "push", "commit", "admin",
 ];
 
 /// The tool to flood: read-only by name, fewest required parameters; never one whose name
-/// says it changes or reaches out.
+/// says it changes, reaches out or needs privileges.
 pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
     let named = |tool: &ToolInfo, words: &[&str]| {
         let name = tool.name.to_ascii_lowercase();
@@ -120,7 +121,7 @@ pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
     };
     tools
         .iter()
-        .filter(|t| !named(t, MUTATING_WORDS))
+        .filter(|t| !named(t, AVOIDED_WORDS))
         .min_by_key(|t| {
             (
                 !named(t, READ_ONLY_WORDS),
@@ -281,13 +282,37 @@ pub async fn run(
     } else {
         None
     };
-    let second = match (limited && !run.connection.is_stdio(), second_authorization) {
-        (true, Some(credential)) => {
+    let second = match (&*run.connection, second_authorization) {
+        (Connection::Http(http), Some(credential)) if limited => {
+            // The second principal connects on its own (its own session, when the target
+            // has sessions), with its credential in place of the first's.
+            let mut headers: Vec<(String, String)> = http
+                .user_headers()
+                .iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
+                .cloned()
+                .collect();
+            headers.push(("Authorization".to_owned(), credential.to_owned()));
+            let budget = crate::target::Budget {
+                request_timeout: run.request_timeout,
+                protocol: if http.stateless {
+                    crate::target::ProtocolChoice::Stateless
+                } else {
+                    crate::target::ProtocolChoice::Negotiate
+                },
+                ..crate::target::Budget::default()
+            };
             let mut served = 0;
-            for _ in 0..3 {
-                let overrides = vec![("Authorization".to_owned(), credential.to_owned())];
-                if call_with_headers(run, overrides, &tool.name, &arguments).await == Fate::Served {
-                    served += 1;
+            let connected =
+                crate::target::http::HttpConnection::connect(&http.url, headers, budget).await;
+            if let Ok(mut other) = connected {
+                for _ in 0..3 {
+                    run.calls += 1;
+                    let params = serde_json::json!({"name": tool.name, "arguments": arguments});
+                    let reply = other.request("tools/call", Some(params)).await;
+                    if fate(&reply) == Fate::Served {
+                        served += 1;
+                    }
                 }
             }
             let first_still_refused = matches!(
@@ -298,6 +323,7 @@ pub async fn run(
         }
         _ => None,
     };
+    let second = second.filter(|_| !run.connection.is_stdio());
     let recovery = if limited {
         let wait = flood
             .last_wait
@@ -486,6 +512,7 @@ mod tests {
             json!({"name": "read_file", "inputSchema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}}),
             json!({"name": "list_directory", "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}}}),
             json!({"name": "fetch_url", "inputSchema": {"type": "object"}}),
+            json!({"name": "admin_stats", "inputSchema": {"type": "object"}}),
         ]
         .iter()
         .map(|t| parse_tool(t).unwrap())

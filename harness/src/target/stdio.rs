@@ -387,6 +387,12 @@ impl StdioConnection {
             .clone()
     }
 
+    /// The child's process group (the child leads its own group, so that the whole tree can be
+    /// signalled and measured), while it runs.
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     pub fn stderr_tail(&self) -> String {
         String::from_utf8_lossy(
             &self

@@ -5,6 +5,8 @@ Modes:
   flood     answers correctly, while a thread floods stdout with junk lines without end
   hugeline  sends one 100 MB line before its answer to tools/list, then behaves
   crash     exits on the first tools/call (every time it is restarted)
+  plain     behaves, as a naive Python server does: reads whole lines, and json.loads without
+            catching RecursionError (deeply nested input kills it)
 """
 
 import json

@@ -83,12 +83,39 @@ pub enum Flaw {
     RateClientId,
     /// HTTP: one bucket for the whole server: one principal's flood locks out every other.
     RateGlobal,
+    /// No request size limit: bodies and stdio lines of any size are read whole.
+    NoSizeLimit,
+    /// HTTP: a session id is taken as proof of identity: whoever presents it acts as the
+    /// principal that opened the session.
+    SessionUnbound,
+    /// HTTP (OAuth): a JWT is decoded without verifying its signature; an unexpired one is
+    /// accepted.
+    JwtUnverified,
+    /// HTTP (OAuth): a JWT's signature, issuer and lifetime are verified, its audience is not.
+    JwtNoAudience,
+    /// HTTP: any valid key from the keys file runs with every scope (scopes are never checked).
+    ScopeUnchecked,
 }
 
 impl Flaw {
-    /// Whether the twin replaces the reference rate limit.
-    fn replaces_rate_limit(self) -> bool {
-        matches!(self, Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal)
+    /// The configuration section and settings the twin overrides, if any: the reference
+    /// limit is lifted out of the way, and the twin limits wrongly in its own layer or not at
+    /// all.
+    fn lifted_settings(self) -> Option<(&'static str, toml::Table)> {
+        let mut settings = toml::Table::new();
+        match self {
+            Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal => {
+                settings.insert("burst".into(), toml::Value::Integer(1_000_000));
+                settings.insert("per_second".into(), toml::Value::Float(1_000_000.0));
+                Some(("rate_limit", settings))
+            }
+            Flaw::NoSizeLimit => {
+                settings.insert("max_body_bytes".into(), toml::Value::Integer(1 << 30));
+                settings.insert("max_string_bytes".into(), toml::Value::Integer(1 << 30));
+                Some(("limits", settings))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -436,17 +463,37 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     args.drain(position..=position + 1);
-    // Kept alive until the server exits: the config file with the reference limit lifted.
-    let _lifted_config = if flaw.replaces_rate_limit() {
-        match lift_rate_limit(&mut args) {
-            Ok(file) => Some(file),
+    let oauth_settings = match flaw {
+        Flaw::JwtUnverified | Flaw::JwtNoAudience => match oauth_settings(&args) {
+            Ok(settings) => Some(settings),
             Err(error) => {
-                eprintln!("flawed-server: cannot lift the rate limit: {error}");
+                eprintln!("flawed-server: the {name} flaw needs an [oauth] section: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let keys_file_digests = if flaw == Flaw::ScopeUnchecked {
+        match keys_file_digests(&args) {
+            Ok(digests) => digests,
+            Err(error) => {
+                eprintln!("flawed-server: the {name} flaw needs a keys_file: {error}");
                 return ExitCode::from(2);
             }
         }
     } else {
-        None
+        Vec::new()
+    };
+    // Kept alive until the server exits: the config file with the reference limit lifted.
+    let _lifted_config = match flaw.lifted_settings() {
+        Some((section, settings)) => match lift_setting(&mut args, section, settings) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                eprintln!("flawed-server: cannot lift the {section} setting: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
     };
     eprintln!("flawed-server: running with the {name} flaw; this server is deliberately insecure");
     reference_server::cli::run_with(
@@ -463,6 +510,24 @@ fn main() -> ExitCode {
             Flaw::AuthNone => router.layer(axum::middleware::from_fn(missing_token_passes)),
             Flaw::AuthNoChallenge => router.layer(axum::middleware::from_fn(drop_challenge)),
             Flaw::AuthEarlyExit => router.layer(axum::middleware::from_fn(early_exit_compare)),
+            Flaw::SessionUnbound => {
+                let owners = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+                router.layer(axum::middleware::from_fn(move |request, next| {
+                    sessions_as_identity(owners.clone(), request, next)
+                }))
+            }
+            Flaw::ScopeUnchecked => {
+                let digests = Arc::new(keys_file_digests.clone());
+                router.layer(axum::middleware::from_fn(move |request, next| {
+                    any_key_is_the_operator(digests.clone(), request, next)
+                }))
+            }
+            Flaw::JwtUnverified | Flaw::JwtNoAudience => {
+                let oauth = Arc::new(oauth_settings.clone());
+                router.layer(axum::middleware::from_fn(move |request, next| {
+                    flawed_jwt_check(oauth.clone(), flaw, request, next)
+                }))
+            }
             Flaw::RateClientId | Flaw::RateGlobal => {
                 let limiter = Arc::new(twin_limiter());
                 router.layer(axum::middleware::from_fn(move |request, next| {
@@ -685,9 +750,12 @@ async fn early_exit_compare(
     next.run(request).await
 }
 
-/// Rewrites `--config FILE` (or adds one) so that the reference rate limit never triggers; the
-/// rate twins then limit (wrongly) in their own layer, or not at all.
-fn lift_rate_limit(args: &mut Vec<String>) -> Result<tempfile::NamedTempFile, String> {
+/// Rewrites `--config FILE` (or adds one) with `section` replaced by `settings`.
+fn lift_setting(
+    args: &mut Vec<String>,
+    section: &str,
+    settings: toml::Table,
+) -> Result<tempfile::NamedTempFile, String> {
     let position = args.iter().position(|a| a == "--config");
     let mut table: toml::Table = match position.and_then(|p| args.get(p + 1)) {
         Some(path) => std::fs::read_to_string(path)
@@ -696,10 +764,7 @@ fn lift_rate_limit(args: &mut Vec<String>) -> Result<tempfile::NamedTempFile, St
             .map_err(|e| format!("{path}: {e}"))?,
         None => toml::Table::new(),
     };
-    let mut lifted = toml::Table::new();
-    lifted.insert("burst".into(), toml::Value::Integer(1_000_000));
-    lifted.insert("per_second".into(), toml::Value::Float(1_000_000.0));
-    table.insert("rate_limit".into(), toml::Value::Table(lifted));
+    table.insert(section.into(), toml::Value::Table(settings));
     let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     std::fs::write(file.path(), table.to_string()).map_err(|e| e.to_string())?;
     let path = file.path().to_string_lossy().into_owned();
@@ -753,6 +818,195 @@ async fn wrongly_keyed_limit(
             axum::http::HeaderValue::from(seconds),
         );
         return response;
+    }
+    next.run(request).await
+}
+
+/// The session-unbound twin: remembers the credential that opened each session and gives it
+/// to every later request carrying that session id.
+async fn sessions_as_identity(
+    owners: Arc<std::sync::Mutex<std::collections::HashMap<String, axum::http::HeaderValue>>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    const HEADER: &str = "mcp-session-id";
+    let session = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let owner = session.and_then(|s| {
+        owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&s)
+            .cloned()
+    });
+    if let Some(owner) = owner {
+        request
+            .headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, owner);
+    }
+    let credential = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .cloned();
+    let response = next.run(request).await;
+    if let (Some(session), Some(credential)) = (
+        response.headers().get(HEADER).and_then(|v| v.to_str().ok()),
+        credential,
+    ) {
+        owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(session.to_owned())
+            .or_insert(credential);
+    }
+    response
+}
+
+/// What the JWT twins need from the reference configuration.
+#[derive(Clone)]
+struct OAuthSettings {
+    issuer: String,
+    jwks: jsonwebtoken::jwk::JwkSet,
+}
+
+/// Reads `[oauth] issuer` and the JWKS file from `--config`.
+fn oauth_settings(args: &[String]) -> Result<OAuthSettings, String> {
+    let path = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|p| args.get(p + 1))
+        .ok_or("no --config")?;
+    let table: toml::Table = std::fs::read_to_string(path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .parse()
+        .map_err(|e| format!("{path}: {e}"))?;
+    let oauth = table
+        .get("oauth")
+        .and_then(|v| v.as_table())
+        .ok_or("no [oauth] section")?;
+    let field = |name: &str| {
+        oauth
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or(format!("no oauth.{name}"))
+    };
+    let jwks_path = field("jwks")?;
+    let jwks = serde_json::from_str(
+        &std::fs::read_to_string(&jwks_path).map_err(|e| format!("{jwks_path}: {e}"))?,
+    )
+    .map_err(|e| format!("{jwks_path}: {e}"))?;
+    Ok(OAuthSettings {
+        issuer: field("issuer")?,
+        jwks,
+    })
+}
+
+/// A JWT's claims, decoded without any verification.
+fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The jwt-unverified and jwt-no-audience twins: a JWT that passes the twin's weaker check runs
+/// as the operator.
+async fn flawed_jwt_check(
+    oauth: Arc<Option<OAuthSettings>>,
+    flaw: Flaw,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| t.split('.').count() == 3)
+        .map(str::to_owned);
+    let accepted = match (token, oauth.as_ref()) {
+        (Some(token), Some(oauth)) => match flaw {
+            // Decoded, never verified: only the expiry is looked at.
+            Flaw::JwtUnverified => unverified_claims(&token)
+                .and_then(|claims| claims.get("exp")?.as_u64())
+                .is_some_and(|exp| exp > reference_server::guard::oauth::unix_now()),
+            // Verified against the token's own audience: any audience passes.
+            _ => unverified_claims(&token)
+                .and_then(|claims| claims.get("aud")?.as_str().map(str::to_owned))
+                .and_then(|audience| {
+                    reference_server::guard::oauth::JwtValidator::new(
+                        &oauth.jwks,
+                        oauth.issuer.clone(),
+                        audience,
+                    )
+                    .ok()
+                })
+                .is_some_and(|validator| validator.validate(&token).is_ok()),
+        },
+        _ => false,
+    };
+    if accepted {
+        act_as_operator(&mut request);
+    }
+    next.run(request).await
+}
+
+/// The `key_sha256` values of the keys file named by `--config`.
+fn keys_file_digests(args: &[String]) -> Result<Vec<String>, String> {
+    let read = |path: &str| -> Result<toml::Table, String> {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))?
+            .parse()
+            .map_err(|e| format!("{path}: {e}"))
+    };
+    let config = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|p| args.get(p + 1))
+        .ok_or("no --config")?;
+    let keys_file = read(config)?
+        .get("keys_file")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or("no keys_file in the config")?;
+    Ok(read(&keys_file)?
+        .get("principal")
+        .and_then(|v| v.as_array())
+        .map(|principals| {
+            principals
+                .iter()
+                .filter_map(|p| p.get("key_sha256")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The scope-unchecked twin: any principal's valid key is taken as the operator's, so every
+/// principal has every scope.
+async fn any_key_is_the_operator(
+    digests: Arc<Vec<String>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| {
+            reference_server::guard::api_keys::key_digest(token.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        });
+    if presented.is_some_and(|digest| digests.contains(&digest)) {
+        act_as_operator(&mut request);
     }
     next.run(request).await
 }

@@ -1,0 +1,353 @@
+//! RES: does the target bound what one request can make it hold, and survive what it refuses?
+//!
+//! - RES-BODY-SIZE (HTTP): a 32 MB `tools/call` body. A refusal (413 or any 4xx, or the
+//!   connection closed while the body was still being sent) passes; a 2xx means the server read
+//!   and parsed all of it: the finding, confirmed by the status.
+//! - RES-ARGUMENT-SIZE (stdio): a 16 MB string argument on one line. The child's process group
+//!   is sampled for peak resident memory (`VmHWM`, Linux) before and after: growth of at least
+//!   the payload's size means the server buffered the whole request. The target must answer a
+//!   ping afterwards.
+//! - RES-DEEP-JSON (both): an argument nested 10,000 levels deep (100,000 with `deep`). Any
+//!   answer or refusal passes; the finding is a crash or a target that stops answering
+//!   (a recursive parser overflowing its stack: Python's `json` raises `RecursionError`).
+//!
+//! Cost: about 50 MB sent in all, three requests and three pings; memory in the harness is
+//! bounded by the payloads it builds (one at a time).
+
+use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::discover::{ParamKind, baseline_arguments};
+use crate::target::{Connection, TargetError, excerpt};
+use serde_json::{Value, json};
+
+pub static PROBES: &[ProbeInfo] = &[
+    ProbeInfo {
+        id: "RES-BODY-SIZE",
+        family: Family::Res,
+        title: "a huge request body is refused before it is read",
+        severity: Severity::Medium,
+        cwe: Some(770),
+        enforces: "MCP security best practices, resource limits: bound request size (refuse with 413)",
+        remediation: "Cap the request body (e.g. 1 MB) at the HTTP layer, counting streamed bodies, and answer 413.",
+    },
+    ProbeInfo {
+        id: "RES-ARGUMENT-SIZE",
+        family: Family::Res,
+        title: "a huge message on stdio is not buffered whole",
+        severity: Severity::Low,
+        cwe: Some(770),
+        enforces: "MCP security best practices, resource limits: bound message size",
+        remediation: "Read stdin with a line-length cap and discard longer lines while streaming.",
+    },
+    ProbeInfo {
+        id: "RES-DEEP-JSON",
+        family: Family::Res,
+        title: "deeply nested JSON is refused without a crash",
+        severity: Severity::High,
+        cwe: Some(674),
+        enforces: "MCP security best practices, input validation: bound JSON nesting depth",
+        remediation: "Parse with a depth limit (serde_json's default 128; catch RecursionError in Python) and answer an error.",
+    },
+];
+
+/// RES-BODY-SIZE's body.
+pub const HUGE_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// RES-ARGUMENT-SIZE's argument.
+pub const HUGE_ARGUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+fn probe(id: &str) -> &'static ProbeInfo {
+    PROBES.iter().find(|p| p.id == id).expect("known RES probe")
+}
+
+/// A `tools/call` for `tool` whose string parameter (or a made-up one) carries `payload`.
+fn call_message(run: &Run<'_>, payload: Value) -> (String, Value) {
+    let tool = run
+        .tools
+        .iter()
+        .find(|t| t.params.iter().any(|p| p.kind != ParamKind::Other))
+        .or(run.tools.first());
+    let Some(tool) = tool else {
+        return ("none".into(), json!({"name": "none", "arguments": {}}));
+    };
+    let mut arguments = baseline_arguments(tool, &run.baselines);
+    let param = tool
+        .params
+        .iter()
+        .find(|p| p.kind != ParamKind::Other)
+        .map_or("payload".to_owned(), |p| p.name.clone());
+    arguments.insert(param, payload);
+    (
+        tool.name.clone(),
+        json!({"name": tool.name, "arguments": arguments}),
+    )
+}
+
+/// Nested arrays `depth` deep, as text (building a `Value` that deep would recurse here).
+pub fn nested_json(depth: usize) -> String {
+    let mut text = String::with_capacity(depth * 2 + 1);
+    text.extend(std::iter::repeat_n('[', depth));
+    text.push('1');
+    text.extend(std::iter::repeat_n(']', depth));
+    text
+}
+
+/// The summed peak resident memory (`VmHWM`, kB) of every process in a process group.
+pub fn group_peak_rss_kb(group: u32) -> Option<u64> {
+    let mut total = 0;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state ppid pgrp ...
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        if after.split_whitespace().nth(2) != Some(group.to_string().as_str()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        {
+            total += kb;
+            found = true;
+        }
+    }
+    found.then_some(total)
+}
+
+async fn alive(run: &mut Run<'_>) -> bool {
+    run.connection.alive().await
+}
+
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    outcomes.push(body_size(run).await);
+    outcomes.push(argument_size(run).await);
+    outcomes.push(deep_json(run).await);
+    outcomes
+}
+
+async fn body_size(run: &mut Run<'_>) -> Outcome {
+    let info = probe("RES-BODY-SIZE");
+    if run.connection.is_stdio() {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "a stdio target has no request body (see RES-ARGUMENT-SIZE)",
+        );
+    }
+    let (tool, params) = call_message(run, Value::String("A".repeat(HUGE_BODY_BYTES)));
+    let body = serde_json::to_vec(
+        &json!({"jsonrpc": "2.0", "id": "mcp-harness-res-body", "method": "tools/call", "params": params}),
+    )
+    .unwrap_or_default();
+    drop(params);
+    let size_mb = body.len() / (1024 * 1024);
+    run.calls += 1;
+    let reply = run.connection.raw(&body, &[], &[]).await;
+    drop(body);
+    let request = format!("POST tools/call {tool} with a {size_mb} MB body");
+    match reply {
+        Ok(reply) if reply.status.is_some_and(|s| (200..300).contains(&s)) => Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("a {size_mb} MB request was read and answered"),
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool),
+            request,
+            reply: format!(
+                "HTTP {} {}",
+                reply.status.unwrap_or(0),
+                excerpt(&reply.excerpt, 300)
+            ),
+            oracle: format!("a 2xx status for a {size_mb} MB body: no request size limit"),
+        }]),
+        Ok(reply) => {
+            let status = reply.status.unwrap_or(0);
+            if alive(run).await {
+                Outcome::new(
+                    info,
+                    Verdict::Pass,
+                    format!("a {size_mb} MB body was refused with HTTP {status}"),
+                )
+            } else {
+                crashed(info, tool, request)
+            }
+        }
+        Err(error) => {
+            if alive(run).await {
+                Outcome::new(
+                    info,
+                    Verdict::Pass,
+                    format!(
+                        "the server stopped reading a {size_mb} MB body ({error}) and still answers"
+                    ),
+                )
+            } else {
+                crashed(info, tool, request)
+            }
+        }
+    }
+}
+
+fn crashed(info: &'static ProbeInfo, tool: String, request: String) -> Outcome {
+    Outcome::new(
+        info,
+        Verdict::Fail,
+        "the target stopped answering after the request",
+    )
+    .with_evidence(vec![Evidence {
+        tool: Some(tool),
+        request,
+        reply: "no answer to a ping afterwards".into(),
+        oracle: "the target crashed or hung (no answer to ping)".into(),
+    }])
+}
+
+async fn argument_size(run: &mut Run<'_>) -> Outcome {
+    let info = probe("RES-ARGUMENT-SIZE");
+    let Connection::Stdio(stdio) = &*run.connection else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "an HTTP target's request size is RES-BODY-SIZE's",
+        );
+    };
+    let Some(group) = stdio.process_group() else {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "the target's process is not known",
+        );
+    };
+    let Some(before) = group_peak_rss_kb(group) else {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "cannot read the target's memory (needs Linux /proc)",
+        );
+    };
+    let (tool, params) = call_message(run, Value::String("A".repeat(HUGE_ARGUMENT_BYTES)));
+    let mut line = serde_json::to_vec(
+        &json!({"jsonrpc": "2.0", "id": "mcp-harness-res-argument", "method": "tools/call", "params": params}),
+    )
+    .unwrap_or_default();
+    drop(params);
+    line.push(b'\n');
+    let size_mb = line.len() / (1024 * 1024);
+    run.calls += 1;
+    // Written without waiting for an answer: a server that drops the line never sends one.
+    let written = run.connection.raw(&line, &[], &[]).await;
+    drop(line);
+    let request = format!("tools/call {tool} with a {size_mb} MB string argument on one line");
+    let still_alive = alive(run).await;
+    if written.is_err() || !still_alive {
+        return crashed(info, tool, request);
+    }
+    let after = group_peak_rss_kb(group).unwrap_or(before);
+    let grown_mb = after.saturating_sub(before) as f64 / 1024.0;
+    if grown_mb >= size_mb as f64 {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            format!(
+                "the target buffered the whole {size_mb} MB line (peak memory +{grown_mb:.0} MB)"
+            ),
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool),
+            request,
+            reply: format!(
+                "peak resident memory of the target's processes: {} MB before, {} MB after",
+                before / 1024,
+                after / 1024
+            ),
+            oracle: format!(
+                "peak memory grew by {grown_mb:.0} MB, at least the {size_mb} MB message"
+            ),
+        }])
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!(
+                "a {size_mb} MB line grew the target's peak memory by {grown_mb:.1} MB; it still answers"
+            ),
+        )
+    }
+}
+
+async fn deep_json(run: &mut Run<'_>) -> Outcome {
+    let info = probe("RES-DEEP-JSON");
+    let depth = if run.profile == Profile::Deep {
+        100_000
+    } else {
+        10_000
+    };
+    let (tool, params) = call_message(run, json!("DEPTH-PLACEHOLDER"));
+    let message = json!({"jsonrpc": "2.0", "id": "mcp-harness-res-deep", "method": "tools/call", "params": params})
+        .to_string()
+        .replace("\"DEPTH-PLACEHOLDER\"", &nested_json(depth));
+    let mut bytes = message.into_bytes();
+    if run.connection.is_stdio() {
+        bytes.push(b'\n');
+    }
+    run.calls += 1;
+    let reply = run.connection.raw(&bytes, &[], &[]).await;
+    let request = format!("tools/call {tool} with an argument nested {depth} levels deep");
+    let answered = match &reply {
+        Ok(reply) => reply
+            .status
+            .map_or("written".to_owned(), |s| format!("HTTP {s}")),
+        Err(TargetError::Timeout(_)) => "no answer in time".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    if alive(run).await {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("nesting {depth} deep: {answered}; the target still answers"),
+        )
+    } else {
+        crashed(info, tool, request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_json_is_valid_and_as_deep_as_asked() {
+        let text = nested_json(50);
+        assert_eq!(text.len(), 101);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let mut depth = 0;
+        let mut cursor = &value;
+        while let Value::Array(items) = cursor {
+            depth += 1;
+            cursor = &items[0];
+        }
+        assert_eq!(depth, 50);
+    }
+
+    #[test]
+    fn this_process_group_has_a_peak_memory() {
+        // SAFETY: getpgrp has no preconditions.
+        let group = unsafe { libc::getpgrp() } as u32;
+        if cfg!(target_os = "linux") {
+            assert!(group_peak_rss_kb(group).is_some_and(|kb| kb > 0));
+        }
+    }
+}
