@@ -33,6 +33,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("wrong-error-codes", "PROTO-UNKNOWN-METHOD"),
     ("rate-none", "RATE-FLOOD"),
     ("no-size-limit", "RES-ARGUMENT-SIZE"),
+    ("rate-unbounded-keys", "RES-KEY-GROWTH"),
 ];
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.

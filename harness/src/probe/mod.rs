@@ -303,6 +303,9 @@ pub struct Run<'a> {
     pub back_off_when_limited: bool,
     /// How many calls were retried after a rate-limit refusal.
     pub rate_limited_retries: u64,
+    /// Whether exchanges go into the transcript; floods turn it off after their first calls,
+    /// so that thousands of identical exchanges do not crowd out the rest of the run.
+    pub recording: bool,
 }
 
 /// Most retries of one call refused by a rate limit.
@@ -380,6 +383,7 @@ impl<'a> Run<'a> {
             notices: None,
             back_off_when_limited: true,
             rate_limited_retries: 0,
+            recording: true,
         }
     }
 
@@ -401,7 +405,7 @@ impl<'a> Run<'a> {
     }
 
     pub fn record(&mut self, request: &str, reply: &str) {
-        if self.transcript.len() < MAX_TRANSCRIPT {
+        if self.recording && self.transcript.len() < MAX_TRANSCRIPT {
             self.transcript.push(Exchange {
                 request: request.to_owned(),
                 reply: excerpt(reply, TRANSCRIPT_REPLY_BYTES),

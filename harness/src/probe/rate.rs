@@ -166,6 +166,8 @@ async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) ->
         {
             break;
         }
+        // The first calls of the flood are enough for the passive leak scan.
+        run.recording = total_calls(&flood) < 20;
         let sent = Instant::now();
         let result = run.call_tool(tool, arguments.clone()).await;
         let latency = sent.elapsed();
@@ -192,9 +194,14 @@ async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) ->
             Fate::Lost => flood.lost += 1,
         }
     }
+    run.recording = true;
     flood.elapsed = started.elapsed();
     flood.since_first_refusal = first_refusal.map_or(Duration::ZERO, |t| t.elapsed());
     flood
+}
+
+fn total_calls(flood: &Flood) -> usize {
+    flood.served_before_refusal + flood.served_after_refusal + flood.refused + flood.lost
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {

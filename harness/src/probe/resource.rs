@@ -7,12 +7,16 @@
 //!   is sampled for peak resident memory (`VmHWM`, Linux) before and after: growth of at least
 //!   the payload's size means the server buffered the whole request. The target must answer a
 //!   ping afterwards.
+//! - RES-KEY-GROWTH (stdio): up to 10,000 calls of a read-only tool, each with a distinct 1 KB
+//!   value, within 10 s; the group's resident memory is sampled four times. Monotonic growth of
+//!   at least 8 MB and 200 bytes per call means per-key state without a cap (a limiter or cache
+//!   keyed on arguments).
 //! - RES-DEEP-JSON (both): an argument nested 10,000 levels deep (100,000 with `deep`). Any
 //!   answer or refusal passes; the finding is a crash or a target that stops answering
 //!   (a recursive parser overflowing its stack: Python's `json` raises `RecursionError`).
 //!
-//! Cost: about 50 MB sent in all, three requests and three pings; memory in the harness is
-//! bounded by the payloads it builds (one at a time).
+//! Cost: about 50 MB sent in all, three requests and three pings, plus RES-KEY-GROWTH's flood
+//! (at most 10 s); memory in the harness is bounded by the payloads it builds (one at a time).
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::discover::{ParamKind, baseline_arguments};
@@ -37,6 +41,15 @@ pub static PROBES: &[ProbeInfo] = &[
         cwe: Some(770),
         enforces: "MCP security best practices, resource limits: bound message size",
         remediation: "Read stdin with a line-length cap and discard longer lines while streaming.",
+    },
+    ProbeInfo {
+        id: "RES-KEY-GROWTH",
+        family: Family::Res,
+        title: "memory stays bounded under a flood of calls with distinct arguments",
+        severity: Severity::Medium,
+        cwe: Some(770),
+        enforces: "MCP security best practices, rate limiting and resource limits: per-key state (limiters, caches) has a hard cap",
+        remediation: "Cap every table keyed by request data (refuse or evict when full); key limiters on the principal, not on arguments.",
     },
     ProbeInfo {
         id: "RES-DEEP-JSON",
@@ -92,6 +105,11 @@ pub fn nested_json(depth: usize) -> String {
 
 /// The summed peak resident memory (`VmHWM`, kB) of every process in a process group.
 pub fn group_peak_rss_kb(group: u32) -> Option<u64> {
+    group_status_kb(group, "VmHWM:")
+}
+
+/// Sums a `/proc/PID/status` field (in kB) over every process in a process group.
+fn group_status_kb(group: u32, field: &str) -> Option<u64> {
     let mut total = 0;
     let mut found = false;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -115,7 +133,7 @@ pub fn group_peak_rss_kb(group: u32) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         if let Some(kb) = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         {
             total += kb;
@@ -125,16 +143,188 @@ pub fn group_peak_rss_kb(group: u32) -> Option<u64> {
     found.then_some(total)
 }
 
-async fn alive(run: &mut Run<'_>) -> bool {
-    run.connection.alive().await
+/// After a probe request: is the target still answering? A stdio target that closed the
+/// session with exit status 0 refused the message (the TypeScript SDK does this for messages
+/// over its size limit); it is restarted so the run goes on, and so is one that crashed.
+async fn after_request(run: &mut Run<'_>) -> Aftermath {
+    if run.connection.alive().await {
+        return Aftermath::Alive;
+    }
+    let clean = match &mut *run.connection {
+        Connection::Stdio(stdio) => {
+            // The exit may lag the closed pipe a little.
+            let mut clean = stdio.exited_cleanly();
+            for _ in 0..20 {
+                if clean {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                clean = stdio.exited_cleanly();
+            }
+            clean
+        }
+        Connection::Http(_) => false,
+    };
+    if run.connection.is_stdio() {
+        let _ = run.connection.restart().await;
+    }
+    if clean {
+        Aftermath::ClosedCleanly
+    } else {
+        Aftermath::Died
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Aftermath {
+    Alive,
+    /// A stdio target exited with status 0: it ended the session rather than read on.
+    ClosedCleanly,
+    Died,
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     outcomes.push(body_size(run).await);
     outcomes.push(argument_size(run).await);
+    outcomes.push(key_growth(run).await);
     outcomes.push(deep_json(run).await);
     outcomes
+}
+
+/// The summed current resident memory (`VmRSS`, kB) of every process in a process group.
+pub fn group_rss_kb(group: u32) -> Option<u64> {
+    group_status_kb(group, "VmRSS:")
+}
+
+/// RES-KEY-GROWTH's flood: this many calls (at most), each with a distinct 1 KB value.
+pub const KEY_FLOOD_CALLS: usize = 10_000;
+/// Growth that counts: at least this much in all, and per call.
+pub const KEY_GROWTH_MIN_MB: f64 = 8.0;
+pub const KEY_GROWTH_MIN_BYTES_PER_CALL: f64 = 200.0;
+
+async fn key_growth(run: &mut Run<'_>) -> Outcome {
+    let info = probe("RES-KEY-GROWTH");
+    let Connection::Stdio(stdio) = &*run.connection else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "an HTTP target's memory cannot be sampled from here",
+        );
+    };
+    let Some(group) = stdio.process_group() else {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "the target's process is not known",
+        );
+    };
+    let Some(tool) = super::rate::cheap_tool(run.tools).cloned() else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "no tool that only reads to flood",
+        );
+    };
+    let Some(param) = tool
+        .params
+        .iter()
+        .find(|p| p.kind != ParamKind::Other)
+        .map(|p| p.name.clone())
+    else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            format!("{} has no string parameter to vary", tool.name),
+        );
+    };
+    let calls = match run.profile {
+        Profile::Quick => KEY_FLOOD_CALLS / 2,
+        Profile::Standard => KEY_FLOOD_CALLS,
+        Profile::Deep => KEY_FLOOD_CALLS * 4,
+    };
+    let Some(first) = group_rss_kb(group) else {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "cannot read the target's memory (needs Linux /proc)",
+        );
+    };
+    let backing_off = run.back_off_when_limited;
+    run.back_off_when_limited = false;
+    let started = std::time::Instant::now();
+    let mut samples = vec![first];
+    let mut made = 0;
+    let nonce: u64 = rand::random();
+    while made < calls && started.elapsed() < super::rate::FLOOD_TIME && run.can_continue() {
+        run.recording = made < 20;
+        let value = format!("mcp-harness-key-{nonce:016x}-{made:08}-{}", "k".repeat(990));
+        let result = run
+            .call_with(&tool.name, &param, Value::String(value))
+            .await;
+        made += 1;
+        if result.reply.is_err() && !run.connection.is_stdio() {
+            break;
+        }
+        if made % (calls / 4) == 0
+            && let Some(rss) = group_rss_kb(group)
+        {
+            samples.push(rss);
+        }
+    }
+    run.back_off_when_limited = backing_off;
+    run.recording = true;
+    if made % (calls / 4) != 0
+        && let Some(rss) = group_rss_kb(group)
+    {
+        samples.push(rss);
+    }
+    let last = *samples.last().unwrap_or(&first);
+    let grown_mb = last.saturating_sub(first) as f64 / 1024.0;
+    let per_call = last.saturating_sub(first) as f64 * 1024.0 / made.max(1) as f64;
+    let monotonic = samples.windows(2).all(|w| w[1] >= w[0]);
+    let request = format!(
+        "{made} tools/call of {} with {param} set to a distinct 1 KB value each, in {:.1} s",
+        tool.name,
+        started.elapsed().as_secs_f64()
+    );
+    let shown: Vec<String> = samples
+        .iter()
+        .map(|kb| format!("{} MB", kb / 1024))
+        .collect();
+    if samples.len() >= 3
+        && monotonic
+        && grown_mb >= KEY_GROWTH_MIN_MB
+        && per_call >= KEY_GROWTH_MIN_BYTES_PER_CALL
+    {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("memory grew with every batch of distinct arguments: +{grown_mb:.0} MB over {made} calls ({per_call:.0} B per call)"),
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool.name.clone()),
+            request,
+            reply: format!("resident memory of the target's processes: {}", shown.join(" -> ")),
+            oracle: format!("resident memory grew monotonically by {grown_mb:.0} MB, {per_call:.0} bytes per distinct key"),
+        }])
+    } else if made < 2_000 {
+        Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("only {made} calls in the time allowed; too few to see growth per key"),
+        )
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!(
+                "{made} calls with distinct values: resident memory {} MB before, {} MB after ({per_call:.0} B per call)",
+                first / 1024,
+                last / 1024
+            ),
+        )
+    }
 }
 
 async fn body_size(run: &mut Run<'_>) -> Outcome {
@@ -175,7 +365,7 @@ async fn body_size(run: &mut Run<'_>) -> Outcome {
         }]),
         Ok(reply) => {
             let status = reply.status.unwrap_or(0);
-            if alive(run).await {
+            if after_request(run).await == Aftermath::Alive {
                 Outcome::new(
                     info,
                     Verdict::Pass,
@@ -186,7 +376,7 @@ async fn body_size(run: &mut Run<'_>) -> Outcome {
             }
         }
         Err(error) => {
-            if alive(run).await {
+            if after_request(run).await == Aftermath::Alive {
                 Outcome::new(
                     info,
                     Verdict::Pass,
@@ -251,11 +441,28 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
     let written = run.connection.raw(&line, &[], &[]).await;
     drop(line);
     let request = format!("tools/call {tool} with a {size_mb} MB string argument on one line");
-    let still_alive = alive(run).await;
-    if written.is_err() || !still_alive {
-        return crashed(info, tool, request);
-    }
+    // Sampled before the liveness check, which restarts a target that exited.
     let after = group_peak_rss_kb(group).unwrap_or(before);
+    match after_request(run).await {
+        Aftermath::Alive => {}
+        Aftermath::ClosedCleanly => {
+            return Outcome::new(
+                info,
+                Verdict::Pass,
+                format!(
+                    "the target ended the session (exit status 0) rather than read a {size_mb} MB line"
+                ),
+            );
+        }
+        Aftermath::Died if written.is_ok() => return crashed(info, tool, request),
+        Aftermath::Died => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the {size_mb} MB line could not be written; the target is gone"),
+            );
+        }
+    }
     let grown_mb = after.saturating_sub(before) as f64 / 1024.0;
     if grown_mb >= size_mb as f64 {
         Outcome::new(
@@ -313,14 +520,18 @@ async fn deep_json(run: &mut Run<'_>) -> Outcome {
         Err(TargetError::Timeout(_)) => "no answer in time".to_owned(),
         Err(error) => error.to_string(),
     };
-    if alive(run).await {
-        Outcome::new(
+    match after_request(run).await {
+        Aftermath::Alive => Outcome::new(
             info,
             Verdict::Pass,
             format!("nesting {depth} deep: {answered}; the target still answers"),
-        )
-    } else {
-        crashed(info, tool, request)
+        ),
+        Aftermath::ClosedCleanly => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("nesting {depth} deep: the target ended the session (exit status 0)"),
+        ),
+        Aftermath::Died => crashed(info, tool, request),
     }
 }
 

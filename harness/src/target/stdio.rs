@@ -404,6 +404,14 @@ impl StdioConnection {
         .into_owned()
     }
 
+    /// Whether the child has exited with status 0 (it closed the session on purpose).
+    pub fn exited_cleanly(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+            .is_some_and(|status| status.success())
+    }
+
     fn exit_description(&mut self) -> String {
         match self
             .child

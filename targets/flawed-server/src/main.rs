@@ -95,6 +95,9 @@ pub enum Flaw {
     JwtNoAudience,
     /// HTTP: any valid key from the keys file runs with every scope (scopes are never checked).
     ScopeUnchecked,
+    /// Tool calls are limited per distinct arguments (caller-chosen data) in a table without a
+    /// cap: every new value adds an entry that is never removed.
+    RateUnboundedKeys,
 }
 
 impl Flaw {
@@ -104,7 +107,7 @@ impl Flaw {
     fn lifted_settings(self) -> Option<(&'static str, toml::Table)> {
         let mut settings = toml::Table::new();
         match self {
-            Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal => {
+            Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal | Flaw::RateUnboundedKeys => {
                 settings.insert("burst".into(), toml::Value::Integer(1_000_000));
                 settings.insert("per_second".into(), toml::Value::Float(1_000_000.0));
                 Some(("rate_limit", settings))
@@ -124,6 +127,8 @@ struct FlawedServer {
     inner: ReferenceServer,
     state: Arc<ServerState>,
     flaw: Flaw,
+    /// The rate-unbounded-keys twin's table: calls per distinct arguments, never pruned.
+    calls_by_arguments: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 fn text(result: &str) -> CallToolResult {
@@ -427,6 +432,22 @@ impl ServerHandler for FlawedServer {
                 None,
             ));
         }
+        if self.flaw == Flaw::RateUnboundedKeys {
+            let key = serde_json::to_string(&request.arguments).unwrap_or_default();
+            let mut table = self
+                .calls_by_arguments
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let count = table.entry(key).or_insert(0);
+            *count += 1;
+            if *count > 20 {
+                return Err(ErrorData::new(
+                    ErrorCode(reference_server::tools::RATE_LIMITED_CODE),
+                    "rate limit exceeded",
+                    None,
+                ));
+            }
+        }
         if let Some(result) = self.flawed_call(&request).await {
             return Ok(result.into());
         }
@@ -500,7 +521,12 @@ fn main() -> ExitCode {
         args,
         move |inner| {
             let state = inner.state().clone();
-            FlawedServer { inner, state, flaw }
+            FlawedServer {
+                inner,
+                state,
+                flaw,
+                calls_by_arguments: Default::default(),
+            }
         },
         move |router| match flaw {
             Flaw::OriginUnchecked => router.layer(axum::middleware::from_fn(strip_origin)),
