@@ -1,0 +1,44 @@
+//! Rate limiter check cost: ours against governor's keyed and direct limiters, in the same run,
+//! with 1, 10,000 and 1,000,000 keys (a random key per check), on the allowed and the denied
+//! path. `cargo bench -p benches --bench limiter`.
+
+use benches::{GovernorDirect, GovernorKeyed, Limiter, Ours, Path, key_sequence, prime};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+
+const SEQUENCE: usize = 1 << 16;
+
+fn bench_path(c: &mut Criterion, path: Path) {
+    let mut group = c.benchmark_group(format!("limiter_{}", path.name()));
+    group.throughput(Throughput::Elements(1));
+    for keys in [1u64, 10_000, 1_000_000] {
+        let sequence = key_sequence(keys, SEQUENCE, keys);
+        let mut limiters: Vec<Box<dyn Limiter>> = vec![
+            Box::new(Ours::new(path, 2 * keys as usize)),
+            Box::new(GovernorKeyed::new(path)),
+        ];
+        if keys == 1 {
+            limiters.push(Box::new(GovernorDirect::new(path)));
+        }
+        for limiter in &limiters {
+            prime(limiter.as_ref(), keys);
+            let mut position = 0;
+            group.bench_with_input(BenchmarkId::new(limiter.name(), keys), &keys, |b, _| {
+                b.iter(|| {
+                    let key = sequence[position];
+                    position = (position + 1) & (SEQUENCE - 1);
+                    black_box(limiter.check(black_box(key)))
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn limiter(c: &mut Criterion) {
+    bench_path(c, Path::Allowed);
+    bench_path(c, Path::Denied);
+}
+
+criterion_group!(benches, limiter);
+criterion_main!(benches);
