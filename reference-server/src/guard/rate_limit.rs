@@ -14,8 +14,10 @@
 //! could only admit it untracked, which fails open. This limiter refuses a new key with
 //! [`RateLimitError::TooManyKeys`] once `max_tracked_keys` keys are live and none is idle.
 //!
-//! Cost: one SipHash of the key, one uncontended mutex on one of 64 shards, one hash-map
-//! lookup: tens of nanoseconds (see benches/). Memory: about `size_of::<K>() + 8` bytes per key
+//! Cost: a TSC clock read, two foldhash hashes of the key (shard, then table; both randomly
+//! seeded), a shared lock on one of 64 shards, one hashbrown lookup and a compare-and-swap on
+//! the key's TAT (a new key takes the shard's exclusive lock once): tens of nanoseconds
+//! (benches/README.md has the figures against governor). Memory: about `size_of::<K>() + 8` bytes per key
 //! plus hash-map overhead, never more than `max_tracked_keys` keys.
 //!
 //! Failure: [`RateLimitError::Limited`] carries the time after which the same request would be
@@ -24,11 +26,11 @@
 //! past is indistinguishable from a new key, so it is evicted first when room is needed.
 //! Time comes from a monotonic clock, so wall-clock jumps cannot reset a limit.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use hashbrown::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 const SHARDS: usize = 64;
 
@@ -59,26 +61,38 @@ pub trait Clock: Send + Sync {
     fn now_nanos(&self) -> u64;
 }
 
-/// Nanoseconds since the clock was made, from [`Instant`].
+/// Nanoseconds since the clock was made, from `quanta` (the CPU's invariant TSC, calibrated
+/// against the OS monotonic clock; the OS clock where there is no usable TSC). Reading it costs a
+/// few nanoseconds, against 20 or more for `Instant::now()` on a virtual machine.
 #[derive(Debug)]
-pub struct MonotonicClock(Instant);
+pub struct MonotonicClock {
+    clock: quanta::Clock,
+    start: quanta::Instant,
+}
 
 impl Default for MonotonicClock {
     fn default() -> Self {
-        Self(Instant::now())
+        let clock = quanta::Clock::new();
+        let start = clock.now();
+        Self { clock, start }
     }
 }
 
 impl Clock for MonotonicClock {
     fn now_nanos(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64
+        self.clock.now().duration_since(self.start).as_nanos() as u64
     }
 }
 
+/// One shard's table, alone on its cache lines: a shared lock writes its lock word, and two
+/// shards on one line would make threads on different shards contend anyway.
+#[repr(align(128))]
+struct Shard<K>(RwLock<HashMap<K, AtomicU64>>);
+
 /// A keyed GCRA limiter with a hard cap on tracked keys.
 pub struct RateLimiter<K = String, C = MonotonicClock> {
-    shards: Box<[Mutex<HashMap<K, u64>>]>,
-    shard_hasher: RandomState,
+    shards: Box<[Shard<K>]>,
+    shard_hasher: foldhash::fast::RandomState,
     tracked: AtomicUsize,
     interval_nanos: u64,
     tolerance_nanos: u64,
@@ -110,8 +124,10 @@ impl<K: Hash + Eq + Clone, C: Clock> RateLimiter<K, C> {
         // Rounded up, so the sustained rate is never above the configured one.
         let interval_nanos = ((1e9 / config.per_second).ceil() as u64).max(1);
         Ok(Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            shard_hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(HashMap::new())))
+                .collect(),
+            shard_hasher: foldhash::fast::RandomState::default(),
             tracked: AtomicUsize::new(0),
             interval_nanos,
             tolerance_nanos: interval_nanos.saturating_mul(u64::from(config.burst - 1)),
@@ -124,40 +140,63 @@ impl<K: Hash + Eq + Clone, C: Clock> RateLimiter<K, C> {
     pub fn check(&self, key: &K) -> Result<(), RateLimitError> {
         let now = self.clock.now_nanos();
         let shard = &self.shards[(self.shard_hasher.hash_one(key) as usize) % SHARDS];
+        // A known key: a shared lock and a compare-and-swap on its TAT, so threads checking
+        // keys of the same shard do not wait for each other.
+        {
+            let table = shard
+                .0
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(tat) = table.get(key) {
+                return self.admit(tat, now);
+            }
+        }
         let mut table = shard
-            .lock()
+            .0
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(tat) = table.get_mut(key) {
+        if let Some(tat) = table.get(key) {
             return self.admit(tat, now);
         }
         if !self.reserve_slot(&mut table, now) {
             return Err(RateLimitError::TooManyKeys);
         }
-        let mut tat = now;
-        let verdict = self.admit(&mut tat, now);
+        let tat = AtomicU64::new(now);
+        let verdict = self.admit(&tat, now);
         table.insert(key.clone(), tat);
         verdict
     }
 
-    fn admit(&self, tat: &mut u64, now: u64) -> Result<(), RateLimitError> {
-        let start = (*tat).max(now);
-        let ahead = start - now;
-        if ahead > self.tolerance_nanos {
-            return Err(RateLimitError::Limited {
-                retry_after: Duration::from_nanos(ahead - self.tolerance_nanos),
-            });
+    /// The GCRA rule on one key's TAT, applied with a compare-and-swap loop.
+    fn admit(&self, tat: &AtomicU64, now: u64) -> Result<(), RateLimitError> {
+        let mut current = tat.load(Ordering::Acquire);
+        loop {
+            let start = current.max(now);
+            let ahead = start - now;
+            if ahead > self.tolerance_nanos {
+                return Err(RateLimitError::Limited {
+                    retry_after: Duration::from_nanos(ahead - self.tolerance_nanos),
+                });
+            }
+            match tat.compare_exchange_weak(
+                current,
+                start + self.interval_nanos,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(seen) => current = seen,
+            }
         }
-        *tat = start + self.interval_nanos;
-        Ok(())
     }
 
     /// Takes one slot of the global key budget, evicting this shard's idle keys if it is full.
-    fn reserve_slot(&self, table: &mut HashMap<K, u64>, now: u64) -> bool {
+    fn reserve_slot(&self, table: &mut HashMap<K, AtomicU64>, now: u64) -> bool {
         if self.try_take_slot() {
             return true;
         }
         let before = table.len();
-        table.retain(|_, tat| *tat > now);
+        table.retain(|_, tat| tat.load(Ordering::Acquire) > now);
         self.tracked
             .fetch_sub(before - table.len(), Ordering::AcqRel);
         self.try_take_slot()
@@ -182,10 +221,11 @@ impl<K: Hash + Eq + Clone, C: Clock> RateLimiter<K, C> {
         let mut dropped = 0;
         for shard in self.shards.iter() {
             let mut table = shard
-                .lock()
+                .0
+                .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let before = table.len();
-            table.retain(|_, tat| *tat > now);
+            table.retain(|_, tat| tat.load(Ordering::Acquire) > now);
             dropped += before - table.len();
         }
         self.tracked.fetch_sub(dropped, Ordering::AcqRel);
@@ -198,7 +238,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicU64;
 
     #[derive(Clone, Default)]
     struct FakeClock(Arc<AtomicU64>);
