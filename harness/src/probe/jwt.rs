@@ -316,33 +316,16 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
             "no low-privilege credential was given (--token-low)",
         );
     };
-    let mut headers: Vec<(String, String)> = http
-        .user_headers()
-        .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
-        .cloned()
-        .collect();
-    headers.push(("Authorization".to_owned(), low.to_owned()));
-    let budget = crate::target::Budget {
-        request_timeout: run.request_timeout,
-        protocol: if http.stateless {
-            crate::target::ProtocolChoice::Stateless
-        } else {
-            crate::target::ProtocolChoice::Negotiate
-        },
-        ..crate::target::Budget::default()
+    let mut low_connection = match http.connect_as(low, run.request_timeout).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the --token-low credential could not connect: {error}"),
+            );
+        }
     };
-    let mut low_connection =
-        match crate::target::http::HttpConnection::connect(&http.url, headers, budget).await {
-            Ok(connection) => connection,
-            Err(error) => {
-                return Outcome::new(
-                    info,
-                    Verdict::Inconclusive,
-                    format!("the --token-low credential could not connect: {error}"),
-                );
-            }
-        };
     let mut refused = Vec::new();
     let mut served = Vec::new();
     for tool in run.tools.iter().take(30) {

@@ -260,25 +260,7 @@ pub async fn run(
     // target has sessions), with its credential in place of the first's.
     let mut second_connection = match (&*run.connection, second_authorization) {
         (Connection::Http(http), Some(credential)) => {
-            let mut headers: Vec<(String, String)> = http
-                .user_headers()
-                .iter()
-                .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
-                .cloned()
-                .collect();
-            headers.push(("Authorization".to_owned(), credential.to_owned()));
-            let budget = crate::target::Budget {
-                request_timeout: run.request_timeout,
-                protocol: if http.stateless {
-                    crate::target::ProtocolChoice::Stateless
-                } else {
-                    crate::target::ProtocolChoice::Negotiate
-                },
-                ..crate::target::Budget::default()
-            };
-            crate::target::http::HttpConnection::connect(&http.url, headers, budget)
-                .await
-                .ok()
+            http.connect_as(credential, run.request_timeout).await.ok()
         }
         _ => None,
     };

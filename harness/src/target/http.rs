@@ -356,6 +356,32 @@ impl HttpConnection {
             .map_err(|_| TargetError::Timeout(timeout))?
     }
 
+    /// A new connection to the same target as another principal: the user's headers with
+    /// `authorization` in place of theirs, the same protocol era, its own session.
+    pub async fn connect_as(
+        &self,
+        authorization: &str,
+        request_timeout: std::time::Duration,
+    ) -> Result<HttpConnection, TargetError> {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("authorization"))
+            .cloned()
+            .collect();
+        headers.push(("Authorization".to_owned(), authorization.to_owned()));
+        let budget = Budget {
+            request_timeout,
+            protocol: if self.stateless {
+                ProtocolChoice::Stateless
+            } else {
+                ProtocolChoice::Negotiate
+            },
+            ..self.budget
+        };
+        HttpConnection::connect(&self.url, headers, budget).await
+    }
+
     pub fn observations(&self) -> Observations {
         Observations::default()
     }

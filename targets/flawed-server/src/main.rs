@@ -784,10 +784,7 @@ fn lift_setting(
 ) -> Result<tempfile::NamedTempFile, String> {
     let position = args.iter().position(|a| a == "--config");
     let mut table: toml::Table = match position.and_then(|p| args.get(p + 1)) {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("{path}: {e}"))?
-            .parse()
-            .map_err(|e| format!("{path}: {e}"))?,
+        Some(path) => read_toml(path)?,
         None => toml::Table::new(),
     };
     table.insert(section.into(), toml::Value::Table(settings));
@@ -900,15 +897,7 @@ struct OAuthSettings {
 
 /// Reads `[oauth] issuer` and the JWKS file from `--config`.
 fn oauth_settings(args: &[String]) -> Result<OAuthSettings, String> {
-    let path = args
-        .iter()
-        .position(|a| a == "--config")
-        .and_then(|p| args.get(p + 1))
-        .ok_or("no --config")?;
-    let table: toml::Table = std::fs::read_to_string(path)
-        .map_err(|e| format!("{path}: {e}"))?
-        .parse()
-        .map_err(|e| format!("{path}: {e}"))?;
+    let table = read_toml(config_path(args)?)?;
     let oauth = table
         .get("oauth")
         .and_then(|v| v.as_table())
@@ -985,23 +974,12 @@ async fn flawed_jwt_check(
 
 /// The `key_sha256` values of the keys file named by `--config`.
 fn keys_file_digests(args: &[String]) -> Result<Vec<String>, String> {
-    let read = |path: &str| -> Result<toml::Table, String> {
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("{path}: {e}"))?
-            .parse()
-            .map_err(|e| format!("{path}: {e}"))
-    };
-    let config = args
-        .iter()
-        .position(|a| a == "--config")
-        .and_then(|p| args.get(p + 1))
-        .ok_or("no --config")?;
-    let keys_file = read(config)?
+    let keys_file = read_toml(config_path(args)?)?
         .get("keys_file")
         .and_then(|v| v.as_str())
         .map(str::to_owned)
         .ok_or("no keys_file in the config")?;
-    Ok(read(&keys_file)?
+    Ok(read_toml(&keys_file)?
         .get("principal")
         .and_then(|v| v.as_array())
         .map(|principals| {
@@ -1035,4 +1013,21 @@ async fn any_key_is_the_operator(
         act_as_operator(&mut request);
     }
     next.run(request).await
+}
+
+/// The value of `--config` in the server's arguments.
+fn config_path(args: &[String]) -> Result<&str, String> {
+    args.iter()
+        .position(|a| a == "--config")
+        .and_then(|p| args.get(p + 1))
+        .map(String::as_str)
+        .ok_or_else(|| "no --config".to_owned())
+}
+
+/// A TOML file as a table; errors name the file.
+fn read_toml(path: &str) -> Result<toml::Table, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .parse()
+        .map_err(|e| format!("{path}: {e}"))
 }
