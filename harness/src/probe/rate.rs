@@ -277,8 +277,9 @@ pub async fn run(
         let mut plain_refused = 0;
         let mut rotated_served = 0;
         for i in 0..ROTATIONS {
-            // Two plain calls: the first takes whatever the bucket refilled since the last
-            // round, the second is the one compared with the forged call right after it.
+            // Each compared call (plain, then forged) comes right after a plain call that takes
+            // whatever the bucket refilled, so both see the same refill: a forged call that
+            // followed a refused one would otherwise get the token the plain call just missed.
             call_with_headers(run, Vec::new(), &tool.name, &arguments).await;
             if matches!(
                 call_with_headers(run, Vec::new(), &tool.name, &arguments).await,
@@ -286,6 +287,7 @@ pub async fn run(
             ) {
                 plain_refused += 1;
             }
+            call_with_headers(run, Vec::new(), &tool.name, &arguments).await;
             let address = format!("203.0.113.{}", 10 + i);
             let forged = vec![
                 ("X-Forwarded-For".to_owned(), address.clone()),
@@ -441,7 +443,7 @@ pub async fn run(
             )
             .with_evidence(vec![Evidence {
                 tool: Some(tool.name.clone()),
-                request: format!("{ROTATIONS} rounds of two plain calls and one call carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
+                request: format!("{ROTATIONS} rounds of plain, plain, plain, and a call carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
                 reply: format!("plain: {plain_refused} of {ROTATIONS} refused; forged: {rotated_served} of {ROTATIONS} served"),
                 oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
             }])
