@@ -5,7 +5,7 @@
 //!   and parsed all of it: the finding, confirmed by the status.
 //! - RES-ARGUMENT-SIZE (stdio): a 16 MB string argument on one line. The child's process group
 //!   is sampled for peak resident memory (`VmHWM`, Linux) before and after: growth of at least
-//!   the payload's size means the server buffered the whole request. The target must answer a
+//!   half the payload's size means the server buffered the whole request. The target must answer a
 //!   ping afterwards.
 //! - RES-KEY-GROWTH (stdio): up to 10,000 calls of a read-only tool, each with a distinct 1 KB
 //!   value, within 10 s; the group's resident memory is sampled four times. Monotonic growth of
@@ -464,7 +464,10 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
         }
     }
     let grown_mb = after.saturating_sub(before) as f64 / 1024.0;
-    if grown_mb >= size_mb as f64 {
+    // Half the message is already far above what a reader that discards long lines keeps
+    // (about 1 MB); the peak before may include earlier spikes, so the full size would be a
+    // flaky bar.
+    if grown_mb >= size_mb as f64 / 2.0 {
         Outcome::new(
             info,
             Verdict::Fail,
@@ -481,7 +484,7 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
                 after / 1024
             ),
             oracle: format!(
-                "peak memory grew by {grown_mb:.0} MB, at least the {size_mb} MB message"
+                "peak memory grew by {grown_mb:.0} MB, at least half the {size_mb} MB message"
             ),
         }])
     } else {
