@@ -316,8 +316,27 @@ impl HttpConnection {
         url: Option<&str>,
     ) -> Result<RawOutcome, TargetError> {
         let target = url.unwrap_or(&self.url).to_owned();
-        let request = self.builder(&target, extra, drop);
-        let received = self.send(request, bytes.to_vec(), None).await?;
+        // A 429 answers nothing the probe asked: wait as told (at most 5 s, 5 times) and ask
+        // again, as the probe engine does for JSON-RPC calls.
+        let mut received = self
+            .send(self.builder(&target, extra, drop), bytes.to_vec(), None)
+            .await?;
+        for _ in 0..5 {
+            if received.status != 429 {
+                break;
+            }
+            let wait = received
+                .headers
+                .iter()
+                .find(|(n, _)| n == "retry-after")
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .clamp(1, 5);
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            received = self
+                .send(self.builder(&target, extra, drop), bytes.to_vec(), None)
+                .await?;
+        }
         Ok(RawOutcome {
             status: Some(received.status),
             headers: received.headers,
