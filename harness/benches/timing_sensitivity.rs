@@ -14,10 +14,9 @@
 //! no more often than alpha. Output is a Markdown table; `TRIALS` sets the trial count.
 
 use harness::probe::Profile;
-use harness::probe::timing::{FIRST, FIRST_CONTROL, LAST, PING, plan, variants};
-use harness::timing::{
-    Comparison, Decision, KeepAliveClient, Look, Rounds, measure_rounds, run_sequential,
-};
+use harness::probe::Verdict;
+use harness::probe::timing::{COMPARISON, FIRST, LAST, PING, plan, variants, verdict_of};
+use harness::timing::{KeepAliveClient, Look, Rounds, measure_rounds, run_sequential};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -124,21 +123,14 @@ fn probe_decision(url: &str, profile: Profile) -> (&'static str, usize) {
         PING,
         &variants,
         &plan,
-        Comparison {
-            main: (FIRST, LAST),
-            control: (FIRST, FIRST_CONTROL),
-        },
+        COMPARISON,
         Instant::now() + budget,
         &mut rand::rng(),
     )
     .expect("measurement");
-    let verdict = match decision {
-        Decision::Differs(_) => "fail",
-        Decision::NoDifference(look)
-            if look.detectable_ns <= harness::probe::timing::RESOLVE_LIMIT_NS =>
-        {
-            "pass"
-        }
+    let verdict = match verdict_of(&decision) {
+        Verdict::Fail => "fail",
+        Verdict::Pass => "pass",
         _ => "inconclusive",
     };
     (verdict, rounds.len())

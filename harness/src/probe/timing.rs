@@ -81,6 +81,22 @@ pub const FIRST_CONTROL: usize = 1;
 pub const LAST: usize = 2;
 pub const SHORT: usize = 3;
 
+/// What the probe compares: the last-byte miss against the first-byte miss, with the two
+/// first-byte misses as the A/A control.
+pub const COMPARISON: Comparison = Comparison {
+    main: (FIRST, LAST),
+    control: (FIRST, FIRST_CONTROL),
+};
+
+/// The verdict a sequential decision leads to (the probe and its sensitivity benchmark share it).
+pub fn verdict_of(decision: &Decision) -> Verdict {
+    match decision {
+        Decision::Differs(_) => Verdict::Fail,
+        Decision::NoDifference(look) if look.detectable_ns <= RESOLVE_LIMIT_NS => Verdict::Pass,
+        _ => Verdict::Inconclusive,
+    }
+}
+
 /// The four requests of a round, in the order of [`FIRST`], [`FIRST_CONTROL`], [`LAST`], [`SHORT`].
 pub fn variants(token: &str, headers: &[(String, String)]) -> Vec<Variant> {
     let with = |label: &'static str, candidate: String| {
@@ -224,10 +240,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 PING,
                 &variants,
                 &plan,
-                Comparison {
-                    main: (FIRST, LAST),
-                    control: (FIRST, FIRST_CONTROL),
-                },
+                COMPARISON,
                 deadline,
                 &mut rand::rng(),
             )
