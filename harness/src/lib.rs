@@ -64,6 +64,8 @@ pub struct CertifyOptions {
     pub low_authorization: Option<String>,
     /// A key the target trusts for JWTs (`--jwt-signing-key`), for AUTH-JWT-CLAIMS.
     pub jwt_signing_key: Option<probe::jwt::SigningKey>,
+    /// A valid key for a stdio target's credential argument (`--argument-key`), for TIME.
+    pub argument_key: Option<String>,
 }
 
 impl Default for CertifyOptions {
@@ -86,6 +88,7 @@ impl Default for CertifyOptions {
             expect: probe::rate::Expectations::default(),
             jwt_signing_key: None,
             low_authorization: None,
+            argument_key: None,
         }
     }
 }
@@ -171,6 +174,11 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         );
         run.request_timeout = options.budget.request_timeout;
         run.notices = options.notices.as_deref();
+        run.selected_ids = probe::registry()
+            .iter()
+            .filter(|info| selected(&options, info))
+            .map(|info| info.id)
+            .collect();
         for family in Family::ALL {
             let any_selected = probe::registry()
                 .iter()
@@ -209,7 +217,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                         outcomes
                     }
                 }
-                Family::Time => probe::timing::run(&mut run).await,
+                Family::Time => probe::timing::run(&mut run, options.argument_key.as_deref()).await,
                 Family::Rate => {
                     probe::rate::run(
                         &mut run,

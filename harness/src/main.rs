@@ -73,6 +73,11 @@ struct CertifyArgs {
     /// those tools refuse it with 403 insufficient_scope.
     #[arg(long, value_name = "TOKEN", requires = "url")]
     token_low: Option<String>,
+    /// A valid key for a stdio target that takes its credential as a tool argument (a parameter
+    /// named api_key, token, password...): TIME-CREDENTIAL-COMPARE times near misses of it
+    /// through that argument, over the pipe.
+    #[arg(long, value_name = "KEY", conflicts_with = "url")]
+    argument_key: Option<String>,
     /// A JWT signing key the target trusts (the seed file `mcp-reference-server dev-token`
     /// writes): AUTH-JWT-CLAIMS signs expired, wrong-audience... copies of the --header token.
     #[arg(long, value_name = "FILE", requires = "url")]
@@ -265,6 +270,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
         max_duration: Duration::from_secs(args.max_duration.max(1)),
         progress,
         jwt_signing_key,
+        argument_key: args.argument_key.clone(),
         low_authorization: args
             .token_low
             .as_ref()

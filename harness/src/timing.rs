@@ -1,5 +1,6 @@
-//! The timing engine: interleaved request rounds over one keep-alive HTTP/1.1 connection, and
-//! the sequential decision the TIME probe and its sensitivity benchmark share.
+//! The timing engine: interleaved request rounds over one keep-alive HTTP/1.1 connection (or
+//! any other [`Exchange`], such as a tool call over a stdio pipe), and the sequential decision
+//! the TIME probe and its sensitivity benchmark share.
 //!
 //! A *round* sends each of a few request variants once, in a fresh random order, back to back
 //! on the same connection, and records each round trip. Only differences within a round are
@@ -278,6 +279,32 @@ impl Rounds {
     }
 }
 
+/// One timed request per call, in one of a few variants: what a round is made of.
+pub trait Exchange {
+    /// How many variants there are.
+    fn variants(&self) -> usize;
+    /// Sends variant `variant` once; returns its status (HTTP status, or 200 for a served and
+    /// 401 for a refused tool call) and the round trip.
+    fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError>;
+}
+
+/// The HTTP exchange: a POST of `body` with each variant's headers, over one keep-alive client.
+pub struct HttpExchange<'a> {
+    pub client: &'a mut KeepAliveClient,
+    pub body: &'a [u8],
+    pub variants: &'a [Variant],
+}
+
+impl Exchange for HttpExchange<'_> {
+    fn variants(&self) -> usize {
+        self.variants.len()
+    }
+
+    fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError> {
+        self.client.post(self.body, &self.variants[variant].headers)
+    }
+}
+
 /// Measures `rounds` more rounds of `variants` into `into`, each round in a random order.
 pub fn measure_rounds(
     client: &mut KeepAliveClient,
@@ -287,12 +314,27 @@ pub fn measure_rounds(
     into: &mut Rounds,
     rng: &mut impl Rng,
 ) -> Result<(), TimingError> {
-    let mut order: Vec<usize> = (0..variants.len()).collect();
-    let mut round = vec![0.0; variants.len()];
+    let mut exchange = HttpExchange {
+        client,
+        body,
+        variants,
+    };
+    measure_rounds_with(&mut exchange, rounds, into, rng)
+}
+
+/// [`measure_rounds`] over any [`Exchange`].
+pub fn measure_rounds_with(
+    exchange: &mut impl Exchange,
+    rounds: usize,
+    into: &mut Rounds,
+    rng: &mut impl Rng,
+) -> Result<(), TimingError> {
+    let mut order: Vec<usize> = (0..exchange.variants()).collect();
+    let mut round = vec![0.0; exchange.variants()];
     for _ in 0..rounds {
         order.shuffle(rng);
         for &v in &order {
-            let (status, elapsed) = client.post(body, &variants[v].headers)?;
+            let (status, elapsed) = exchange.exchange(v)?;
             round[v] = elapsed.as_nanos() as f64;
             if into.statuses[v].len() < 16 && !into.statuses[v].contains(&status) {
                 into.statuses[v].push(status);
@@ -400,13 +442,29 @@ pub fn run_sequential(
     deadline: Instant,
     rng: &mut impl Rng,
 ) -> Result<(Rounds, Decision), TimingError> {
+    let mut exchange = HttpExchange {
+        client,
+        body,
+        variants,
+    };
+    run_sequential_with(&mut exchange, plan, comparison, deadline, rng)
+}
+
+/// [`run_sequential`] over any [`Exchange`].
+pub fn run_sequential_with(
+    exchange: &mut impl Exchange,
+    plan: &SequentialPlan,
+    comparison: Comparison,
+    deadline: Instant,
+    rng: &mut impl Rng,
+) -> Result<(Rounds, Decision), TimingError> {
     let alpha = plan.per_look_alpha();
-    let mut rounds = Rounds::new(variants.len());
+    let mut rounds = Rounds::new(exchange.variants());
     let mut last = Look::of(&[], alpha);
     for &rung in &plan.rungs {
         let started = Instant::now();
         let before = rounds.len();
-        measure_rounds(client, body, variants, rung - before, &mut rounds, rng)?;
+        measure_rounds_with(exchange, rung - before, &mut rounds, rng)?;
         let control = Look::of(
             &rounds.differences(comparison.control.0, comparison.control.1),
             alpha,

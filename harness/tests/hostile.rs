@@ -200,3 +200,65 @@ fn a_naive_python_server_fails_the_resource_probes() {
     );
     assert_eq!(output.status.code(), Some(1));
 }
+
+/// The verdict of each probe in a JSON report.
+fn verdicts(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    let report: serde_json::Value = serde_json::from_str(stdout).expect("a JSON report");
+    report["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                p["verdict"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn rotating_id_verdict(mode: &str) -> String {
+    let output = Command::new(HARNESS)
+        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
+        .args(["--only", "RATE-ROTATING-ID", "--format", "json"])
+        .output()
+        .expect("the harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    verdicts(&stdout)
+        .remove("RATE-ROTATING-ID")
+        .unwrap_or_else(|| panic!("no RATE-ROTATING-ID outcome:\n{stdout}"))
+}
+
+#[test]
+fn a_python_limiter_keyed_on_client_id_fails_and_one_keyed_on_the_session_passes() {
+    // The seed's limiter: check_rate_limit(client_id) with the caller's own word for who it is.
+    assert_eq!(rotating_id_verdict("limited-by-client"), "fail");
+    // The same tool and argument, limited per session: new client_id values change nothing.
+    assert_eq!(rotating_id_verdict("limited"), "pass");
+}
+
+fn concurrent_verdict(mode: &str) -> String {
+    let output = Command::new(HARNESS)
+        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
+        .args([
+            "--only",
+            "RES-CONCURRENT",
+            "--format",
+            "json",
+            "--timeout",
+            "3",
+        ])
+        .output()
+        .expect("the harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    verdicts(&stdout)
+        .remove("RES-CONCURRENT")
+        .unwrap_or_else(|| panic!("no RES-CONCURRENT outcome:\n{stdout}"))
+}
+
+#[test]
+fn a_server_that_queues_calls_without_bound_fails_and_a_prompt_one_passes() {
+    // 0.5 s per call, one at a time, no cap: 64 calls at once wait up to 32 s.
+    assert_eq!(concurrent_verdict("serial"), "fail");
+    assert_eq!(concurrent_verdict("plain"), "pass");
+}

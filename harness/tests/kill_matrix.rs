@@ -34,7 +34,18 @@ const MATRIX: &[(&str, &str)] = &[
     ("rate-none", "RATE-FLOOD"),
     ("no-size-limit", "RES-ARGUMENT-SIZE"),
     ("rate-unbounded-keys", "RES-KEY-GROWTH"),
+    ("rate-client-arg", "RATE-ROTATING-ID"),
+    ("key-argument-early-exit", "TIME-CREDENTIAL-COMPARE"),
 ];
+
+/// What a stdio twin needs beyond its command line: the key-argument twin's valid key (the
+/// constant `ARGUMENT_KEY` in targets/flawed-server).
+fn extra_arguments(flaw: &str) -> &'static [&'static str] {
+    match flaw {
+        "key-argument-early-exit" => &["--argument-key", "flawed-argument-key-0123456789abcdef"],
+        _ => &[],
+    }
+}
 
 /// Flaws in the HTTP layer: certified over Streamable HTTP.
 const HTTP_MATRIX: &[(&str, &str)] = &[
@@ -200,6 +211,7 @@ fn kill_matrix() {
         );
         let mut args = vec!["--stdio", command.as_str()];
         args.extend(skip_slow_families(family));
+        args.extend(extra_arguments(flaw));
         judged.push(certify(&args).judge_twin(&format!("flawed-server --flaw {flaw}"), family));
     }
     for (flaw, family) in HTTP_MATRIX {

@@ -298,6 +298,9 @@ pub struct Run<'a> {
     /// Where a family states something the user should know before it goes on (for example
     /// how long `--profile deep` will take).
     pub notices: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    /// The probes `--only` / `--skip` left in; families whose probes are costly skip the work of
+    /// those left out (the rest run whole and their outcomes are filtered afterwards).
+    pub selected_ids: Vec<&'static str>,
     /// Wait and retry when the target refuses a call for its rate limit (on by default; the
     /// RATE family turns it off to see the refusals).
     pub back_off_when_limited: bool,
@@ -381,10 +384,16 @@ impl<'a> Run<'a> {
             },
             request_timeout: crate::target::Budget::default().request_timeout,
             notices: None,
+            selected_ids: registry().iter().map(|info| info.id).collect(),
             back_off_when_limited: true,
             rate_limited_retries: 0,
             recording: true,
         }
+    }
+
+    /// Whether the user's selection includes the probe `id`.
+    pub fn wants(&self, id: &str) -> bool {
+        self.selected_ids.contains(&id)
     }
 
     pub fn budget_timeout(&self) -> std::time::Duration {

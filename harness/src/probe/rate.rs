@@ -5,8 +5,10 @@
 //! arguments), as fast as the transport allows, with the harness's rate-limit back-off turned
 //! off. Then, while the limit is in force:
 //! - calls that differ only in what a client chooses (`X-Forwarded-For`, `X-Real-IP`,
-//!   `Forwarded`) alternate with plain calls: rotated calls served while plain calls are refused
-//!   prove the limiter keys on client-chosen data;
+//!   `Forwarded` over HTTP; a new value of an identity-like tool argument such as `client_id`,
+//!   on any transport) alternate with plain calls: rotated calls served while plain calls are
+//!   refused prove the limiter keys on client-chosen data. A tool with an identity argument is
+//!   flooded on its own first (with one fixed value) when it is not the flooded tool;
 //! - a second principal (`--token2`), silent so far, calls: refused means one bucket for
 //!   everyone, so one caller can lock out all others.
 //!
@@ -19,7 +21,8 @@
 //!
 //! Cost: a [`REFILL_PAUSE`] when the limit was hit before, at most the profile's flood size
 //! (150 / 400 / 1,500 calls) within [`FLOOD_TIME`], plus
-//! about 20 calls and one wait of at most [`MAX_RECOVERY_WAIT`].
+//! about 20 calls and one wait of at most [`MAX_RECOVERY_WAIT`]; a second flood of the same
+//! size when a tool takes an identity argument.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::discover::{ToolInfo, baseline_arguments};
@@ -40,11 +43,11 @@ pub static PROBES: &[ProbeInfo] = &[
     ProbeInfo {
         id: "RATE-ROTATING-ID",
         family: Family::Rate,
-        title: "a caller cannot reset its limit with client-chosen headers",
+        title: "a caller cannot reset its limit with client-chosen headers or arguments",
         severity: Severity::High,
         cwe: Some(799),
         enforces: "MCP security best practices, rate limiting: limits apply per authenticated principal, not per client-supplied identifier",
-        remediation: "Key the limiter on the authenticated principal; trust X-Forwarded-For only from a configured proxy.",
+        remediation: "Key the limiter on the authenticated principal, never on a tool argument such as client_id; trust X-Forwarded-For only from a configured proxy.",
     },
     ProbeInfo {
         id: "RATE-SECOND-PRINCIPAL",
@@ -106,6 +109,53 @@ fn fate(reply: &Result<Reply, TargetError>) -> Fate {
 const READ_ONLY_WORDS: &[&str] = &[
     "list", "get", "read", "stat", "status", "info", "ping", "echo", "search", "show", "describe",
 ];
+/// Argument names (lowercase, without `_` and `-`) that carry a caller-chosen identity: the
+/// seed's limiter keyed on a `client_id` argument.
+const IDENTITY_ARGUMENTS: &[&str] = &[
+    "clientid",
+    "client",
+    "callerid",
+    "caller",
+    "userid",
+    "user",
+    "username",
+    "requesterid",
+    "requester",
+    "sessionid",
+    "tenantid",
+    "tenant",
+    "accountid",
+    "customerid",
+    "consumerid",
+    "appid",
+];
+
+/// A tool that is safe to flood (see [`cheap_tool`]) and takes a string argument whose name
+/// says it identifies the caller, with that argument's name.
+pub fn identity_tool(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
+    tools
+        .iter()
+        .filter(|t| cheap_tool(std::slice::from_ref(*t)).is_some())
+        .find_map(|tool| {
+            tool.params
+                .iter()
+                .find(|p| {
+                    let name: String = p
+                        .name
+                        .to_ascii_lowercase()
+                        .chars()
+                        .filter(|c| *c != '_' && *c != '-')
+                        .collect();
+                    IDENTITY_ARGUMENTS.contains(&name.as_str())
+                        && p.schema.get("type").is_none_or(|t| t == "string")
+                })
+                .map(|p| (tool, p.name.as_str()))
+        })
+}
+
+/// The value of the identity argument in plain calls.
+const PLAIN_IDENTITY: &str = "harness-client";
+
 /// Names of tools that change things, reach out, or need privileges a second principal may lack.
 const AVOIDED_WORDS: &[&str] = &[
     "write", "delete", "remove", "exec", "run", "fetch", "create", "update", "move", "send",
@@ -211,6 +261,62 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
+/// Rounds of rotation while the limit is in force: how many compared plain calls were refused,
+/// and how many forged calls were served.
+#[derive(Debug, Clone, Copy)]
+struct Rotation {
+    plain_refused: usize,
+    forged_served: usize,
+}
+
+/// [`ROTATIONS`] rounds of plain, plain (compared), plain, forged. Each compared call (plain,
+/// then forged) comes right after a plain call that takes whatever the bucket refilled, so both
+/// see the same refill: a forged call that followed a refused one would otherwise get the token
+/// the plain call just missed.
+async fn rotate(
+    run: &mut Run<'_>,
+    tool: &str,
+    plain: &Value,
+    forge: impl Fn(usize) -> (Vec<(String, String)>, Value),
+) -> Rotation {
+    let mut rotation = Rotation {
+        plain_refused: 0,
+        forged_served: 0,
+    };
+    for i in 0..ROTATIONS {
+        call_with_headers(run, Vec::new(), tool, plain).await;
+        if matches!(
+            call_with_headers(run, Vec::new(), tool, plain).await,
+            Fate::Refused(_)
+        ) {
+            rotation.plain_refused += 1;
+        }
+        call_with_headers(run, Vec::new(), tool, plain).await;
+        let (headers, arguments) = forge(i);
+        if call_with_headers(run, headers, tool, &arguments).await == Fate::Served {
+            rotation.forged_served += 1;
+        }
+    }
+    rotation
+}
+
+/// Forged calls served (nearly) every time, clearly more often than the plain call just before
+/// each: the forged value chose a fresh bucket. Refills under load serve plain and forged calls
+/// alike, so they cannot make this difference.
+fn rotation_verdict(rotation: Rotation) -> Verdict {
+    let Rotation {
+        plain_refused,
+        forged_served,
+    } = rotation;
+    if forged_served + 1 >= ROTATIONS && forged_served >= (ROTATIONS - plain_refused) + 3 {
+        Verdict::Fail
+    } else if forged_served <= (ROTATIONS - plain_refused) + 1 {
+        Verdict::Pass
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
 /// Sends one call with `overrides` replacing the user's headers (HTTP only).
 async fn call_with_headers(
     run: &mut Run<'_>,
@@ -272,33 +378,20 @@ pub async fn run(
     let rate = total as f64 / flood.elapsed.as_secs_f64().max(1e-9);
     let limited = flood.refused > 0;
 
-    // While the limit is in force: rotated identifiers, then the second principal.
-    let rotating = if limited && !run.connection.is_stdio() {
-        let mut plain_refused = 0;
-        let mut rotated_served = 0;
-        for i in 0..ROTATIONS {
-            // Each compared call (plain, then forged) comes right after a plain call that takes
-            // whatever the bucket refilled, so both see the same refill: a forged call that
-            // followed a refused one would otherwise get the token the plain call just missed.
-            call_with_headers(run, Vec::new(), &tool.name, &arguments).await;
-            if matches!(
-                call_with_headers(run, Vec::new(), &tool.name, &arguments).await,
-                Fate::Refused(_)
-            ) {
-                plain_refused += 1;
-            }
-            call_with_headers(run, Vec::new(), &tool.name, &arguments).await;
-            let address = format!("203.0.113.{}", 10 + i);
-            let forged = vec![
-                ("X-Forwarded-For".to_owned(), address.clone()),
-                ("X-Real-IP".to_owned(), address.clone()),
-                ("Forwarded".to_owned(), format!("for={address}")),
-            ];
-            if call_with_headers(run, forged, &tool.name, &arguments).await == Fate::Served {
-                rotated_served += 1;
-            }
-        }
-        Some((plain_refused, rotated_served))
+    // While the limit is in force: rotated identity headers, then the second principal.
+    let header_rotation = if limited && !run.connection.is_stdio() {
+        Some(
+            rotate(run, &tool.name, &arguments, |i| {
+                let address = format!("203.0.113.{}", 10 + i);
+                let forged = vec![
+                    ("X-Forwarded-For".to_owned(), address.clone()),
+                    ("X-Real-IP".to_owned(), address.clone()),
+                    ("Forwarded".to_owned(), format!("for={address}")),
+                ];
+                (forged, arguments.clone())
+            })
+            .await,
+        )
     } else {
         None
     };
@@ -334,6 +427,9 @@ pub async fn run(
     } else {
         None
     };
+    // The identity-argument tool may be limited on its own even when the flooded tool is not
+    // (the seed's limiter guarded only the tools that took a client_id).
+    let argument_rotation = rotate_identity_argument(run, size).await;
     run.back_off_when_limited = backing_off;
 
     // RATE-FLOOD
@@ -417,52 +513,13 @@ pub async fn run(
     });
 
     // RATE-ROTATING-ID
-    let info = probe("RATE-ROTATING-ID");
-    outcomes.push(match rotating {
-        None if run.connection.is_stdio() => Outcome::new(
-            info,
-            Verdict::NotApplicable,
-            "a stdio target has no client-chosen identity headers",
-        ),
-        None => Outcome::new(
-            info,
-            Verdict::NotApplicable,
-            "the flood was never refused, so there is no limit to reset",
-        ),
-        // Forged calls served (nearly) every time, clearly more often than the plain call just
-        // before each: the forged header chose a fresh bucket. Refills under load serve plain
-        // and forged calls alike, so they cannot make this difference.
-        Some((plain_refused, rotated_served))
-            if rotated_served + 1 >= ROTATIONS
-                && rotated_served >= (ROTATIONS - plain_refused) + 3 =>
-        {
-            Outcome::new(
-                info,
-                Verdict::Fail,
-                "a new X-Forwarded-For resets the limit: forged calls are served while plain calls are refused",
-            )
-            .with_evidence(vec![Evidence {
-                tool: Some(tool.name.clone()),
-                request: format!("{ROTATIONS} rounds of plain, plain, plain, and a call carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
-                reply: format!("plain: {plain_refused} of {ROTATIONS} refused; forged: {rotated_served} of {ROTATIONS} served"),
-                oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
-            }])
-        }
-        Some((plain_refused, rotated_served))
-            if rotated_served <= (ROTATIONS - plain_refused) + 1 =>
-        {
-            Outcome::new(
-            info,
-            Verdict::Pass,
-                        format!("forged X-Forwarded-For calls fared like plain ones ({rotated_served} of {ROTATIONS} served; plain: {plain_refused} refused)"),
-        )
-        }
-        Some((plain_refused, rotated_served)) => Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            format!("mixed: plain {plain_refused} of {ROTATIONS} refused, forged {rotated_served} of {ROTATIONS} served"),
-        ),
-    });
+    outcomes.push(rotating_id_outcome(
+        header_rotation,
+        argument_rotation,
+        limited,
+        run.connection.is_stdio(),
+        &tool.name,
+    ));
 
     // RATE-SECOND-PRINCIPAL
     let info = probe("RATE-SECOND-PRINCIPAL");
@@ -505,6 +562,125 @@ pub async fn run(
         ),
     });
     outcomes
+}
+
+/// The identity-argument experiment: the tool that takes one, flooded with a fixed value until
+/// refused (unless the main flood already was that tool's), then rotated. `None` when no tool
+/// takes an identity argument; `Some((tool, argument, None))` when its flood was never refused.
+async fn rotate_identity_argument(
+    run: &mut Run<'_>,
+    size: usize,
+) -> Option<(String, String, Option<Rotation>)> {
+    let (tool, parameter) = identity_tool(run.tools)?;
+    let (tool, parameter) = (tool.clone(), parameter.to_owned());
+    let mut plain = baseline_arguments(&tool, &run.baselines);
+    plain.insert(parameter.clone(), Value::from(PLAIN_IDENTITY));
+    let plain = Value::Object(plain);
+    // The main flood may have used the same tool with another value, and the recovery wait
+    // refilled its bucket: flood again with the fixed value until refused.
+    let flood = flood(run, &tool.name, &plain, size).await;
+    if flood.refused == 0 {
+        return Some((tool.name, parameter, None));
+    }
+    let rotation = rotate(run, &tool.name, &plain, |i| {
+        let mut forged = plain.clone();
+        forged[&parameter] = Value::from(format!("{PLAIN_IDENTITY}-{}", i + 2));
+        (Vec::new(), forged)
+    })
+    .await;
+    Some((tool.name, parameter, Some(rotation)))
+}
+
+fn rotating_id_outcome(
+    headers: Option<Rotation>,
+    argument: Option<(String, String, Option<Rotation>)>,
+    limited: bool,
+    stdio: bool,
+    flooded_tool: &str,
+) -> Outcome {
+    let info = probe("RATE-ROTATING-ID");
+    if let Some(rotation) = headers.filter(|r| rotation_verdict(*r) == Verdict::Fail) {
+        return Outcome::new(
+            info,
+            Verdict::Fail,
+            "a new X-Forwarded-For resets the limit: forged calls are served while plain calls are refused",
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(flooded_tool.to_owned()),
+            request: format!("{ROTATIONS} rounds of plain, plain, plain, and a call carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
+            reply: format!("plain: {} of {ROTATIONS} refused; forged: {} of {ROTATIONS} served", rotation.plain_refused, rotation.forged_served),
+            oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
+        }]);
+    }
+    if let Some((tool, parameter, Some(rotation))) = &argument
+        && rotation_verdict(*rotation) == Verdict::Fail
+    {
+        return Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("a new value of the `{parameter}` argument resets the limit: the limiter keys on what the caller says it is"),
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool.clone()),
+            request: format!("a flood of {tool} with {parameter} = \"{PLAIN_IDENTITY}\" until refused, then {ROTATIONS} rounds of plain, plain, plain, and a call with a new {parameter}"),
+            reply: format!("plain: {} of {ROTATIONS} refused; new {parameter}: {} of {ROTATIONS} served", rotation.plain_refused, rotation.forged_served),
+            oracle: format!("calls differing only in the caller-chosen `{parameter}` served while identical plain calls are refused"),
+        }]);
+    }
+    let mut passed = Vec::new();
+    let mut unclear = Vec::new();
+    if let Some(rotation) = headers {
+        let text = format!(
+            "forged X-Forwarded-For calls fared like plain ones ({} of {ROTATIONS} served; plain: {} refused)",
+            rotation.forged_served, rotation.plain_refused
+        );
+        match rotation_verdict(rotation) {
+            Verdict::Pass => passed.push(text),
+            _ => unclear.push(format!(
+                "headers mixed: plain {} of {ROTATIONS} refused, forged {} of {ROTATIONS} served",
+                rotation.plain_refused, rotation.forged_served
+            )),
+        }
+    }
+    match &argument {
+        Some((_, parameter, Some(rotation))) => {
+            let text = format!(
+                "new `{parameter}` values fared like the fixed one ({} of {ROTATIONS} served; plain: {} refused)",
+                rotation.forged_served, rotation.plain_refused
+            );
+            match rotation_verdict(*rotation) {
+                Verdict::Pass => passed.push(text),
+                _ => unclear.push(format!(
+                    "`{parameter}` mixed: plain {} of {ROTATIONS} refused, new values {} of {ROTATIONS} served",
+                    rotation.plain_refused, rotation.forged_served
+                )),
+            }
+        }
+        Some((tool, parameter, None)) if passed.is_empty() && unclear.is_empty() => {
+            return Outcome::new(
+                info,
+                Verdict::NotApplicable,
+                format!(
+                    "a flood of {tool} with a fixed `{parameter}` was never refused, so there is no limit to reset"
+                ),
+            );
+        }
+        _ => {}
+    }
+    if !unclear.is_empty() {
+        return Outcome::new(info, Verdict::Inconclusive, unclear.join("; "));
+    }
+    if !passed.is_empty() {
+        return Outcome::new(info, Verdict::Pass, passed.join("; "));
+    }
+    let why = if !limited {
+        "the flood was never refused, so there is no limit to reset"
+    } else if stdio {
+        "a stdio target has no client-chosen identity headers, and no tool takes an identity argument"
+    } else {
+        "no rotation was possible"
+    };
+    Outcome::new(info, Verdict::NotApplicable, why)
 }
 
 #[cfg(test)]

@@ -14,9 +14,14 @@
 //! - RES-DEEP-JSON (both): an argument nested 10,000 levels deep (100,000 with `deep`). Any
 //!   answer or refusal passes; the finding is a crash or a target that stops answering
 //!   (a recursive parser overflowing its stack: Python's `json` raises `RecursionError`).
+//! - RES-CONCURRENT (both): 64 calls of a read-only tool sent at once (16 quick, 256 deep):
+//!   pipelined on stdio, on separate connections over HTTP. Each must be answered or refused
+//!   (a JSON-RPC error, 429, 503) within the request timeout, and the target must answer a ping
+//!   afterwards. Calls left unanswered mean the target queues work without bound (no
+//!   concurrency cap, no per-call timeout): one caller holds everyone else off.
 //!
 //! Cost: about 50 MB sent in all, three requests and three pings, plus RES-KEY-GROWTH's flood
-//! (at most 10 s); memory in the harness is bounded by the payloads it builds (one at a time).
+//! (at most 10 s) and RES-CONCURRENT's burst (at most one request timeout); memory in the harness is bounded by the payloads it builds (one at a time).
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::discover::{ParamKind, baseline_arguments};
@@ -59,6 +64,15 @@ pub static PROBES: &[ProbeInfo] = &[
         cwe: Some(674),
         enforces: "MCP security best practices, input validation: bound JSON nesting depth",
         remediation: "Parse with a depth limit (serde_json's default 128; catch RecursionError in Python) and answer an error.",
+    },
+    ProbeInfo {
+        id: "RES-CONCURRENT",
+        family: Family::Res,
+        title: "many concurrent calls are answered or refused, not queued without bound",
+        severity: Severity::Medium,
+        cwe: Some(400),
+        enforces: "MCP security best practices, resource limits: cap concurrent calls per principal and bound each call's time",
+        remediation: "Cap concurrent tool calls per principal and refuse the excess at once (429 or a JSON-RPC error); give every call a timeout.",
     },
 ];
 
@@ -185,11 +199,100 @@ enum Aftermath {
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
-    outcomes.push(body_size(run).await);
-    outcomes.push(argument_size(run).await);
-    outcomes.push(key_growth(run).await);
-    outcomes.push(deep_json(run).await);
+    if run.wants("RES-BODY-SIZE") {
+        outcomes.push(body_size(run).await);
+    }
+    if run.wants("RES-ARGUMENT-SIZE") {
+        outcomes.push(argument_size(run).await);
+    }
+    if run.wants("RES-KEY-GROWTH") {
+        outcomes.push(key_growth(run).await);
+    }
+    if run.wants("RES-DEEP-JSON") {
+        outcomes.push(deep_json(run).await);
+    }
+    if run.wants("RES-CONCURRENT") {
+        outcomes.push(concurrent_calls(run).await);
+    }
     outcomes
+}
+
+/// RES-CONCURRENT: a burst of calls sent at once; every one must be answered in time.
+async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
+    let info = probe("RES-CONCURRENT");
+    let Some(tool) = super::rate::cheap_tool(run.tools).cloned() else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "no tool that only reads to call",
+        );
+    };
+    let count = match run.profile {
+        Profile::Quick => 16,
+        Profile::Standard => 64,
+        Profile::Deep => 256,
+    };
+    let arguments = Value::Object(baseline_arguments(&tool, &run.baselines));
+    let params = vec![json!({"name": tool.name, "arguments": arguments}); count];
+    run.calls += count as u64;
+    let started = std::time::Instant::now();
+    let replies = run.connection.requests_at_once("tools/call", params).await;
+    let elapsed = started.elapsed();
+    let (mut served, mut refused, mut unanswered, mut lost) = (0, 0, 0, 0);
+    for reply in &replies {
+        match reply {
+            Ok(crate::target::Reply::Result(_)) => served += 1,
+            Ok(crate::target::Reply::Error { .. }) | Err(TargetError::HttpStatus { .. }) => {
+                refused += 1
+            }
+            Err(TargetError::Timeout(_)) => unanswered += 1,
+            Err(_) => lost += 1,
+        }
+    }
+    let request = format!(
+        "{count} tools/call of {} with baseline arguments, all sent before any answer was read",
+        tool.name
+    );
+    let tally = format!(
+        "{served} served, {refused} refused, {unanswered} unanswered, {lost} lost, in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+    let aftermath = after_request(run).await;
+    if unanswered > 0 {
+        let afterwards = match aftermath {
+            Aftermath::Alive => "it answered a ping afterwards",
+            _ => "it did not answer a ping afterwards either (restarted)",
+        };
+        return Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("{unanswered} of {count} concurrent calls had no answer within the request timeout: the target queues calls without bound"),
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool.name.clone()),
+            request,
+            reply: format!("{tally}; {afterwards}"),
+            oracle: format!(
+                "no answer (result, error or refusal) within {} s",
+                run.request_timeout.as_secs()
+            ),
+        }]);
+    }
+    match aftermath {
+        Aftermath::Alive if lost == 0 => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("{count} calls at once: {tally}; the target still answers"),
+        ),
+        Aftermath::Alive => Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "{count} calls at once: {tally}; some were lost without an answer, the target still answers"
+            ),
+        ),
+        Aftermath::ClosedCleanly | Aftermath::Died => crashed(info, tool.name, request),
+    }
 }
 
 /// The summed current resident memory (`VmRSS`, kB) of every process in a process group.

@@ -13,14 +13,23 @@
 //! that differed). The one-byte-short token is reported, never judged: the usual constant-time
 //! comparisons (`hmac.compare_digest`, `subtle`) reveal length by design.
 //!
+//! Over stdio there is no per-request credential (the launcher is trusted), unless a tool takes
+//! its credential as an argument (the seed's `api_key` pattern: a parameter named `api_key`,
+//! `token`, `password`...). Given a valid key for it (`--argument-key`), the same rounds are
+//! tool calls over the pipe, with the near misses in that argument; the pipe's jitter (tens of
+//! microseconds through the async reader) makes small leaks inconclusive rather than passed.
+//!
 //! Cost: the default profile takes at most 6,000 rounds (24,000 requests) or 20 s; `deep`
 //! takes up to 60,000 rounds or 5 minutes and states its estimate before it starts.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
-use crate::target::Connection;
+use crate::discover::{ToolInfo, baseline_arguments};
+use crate::target::{Connection, Reply, TargetError};
 use crate::timing::{
-    Comparison, Decision, KeepAliveClient, Look, Rounds, SequentialPlan, Variant, run_sequential,
+    Comparison, Decision, Exchange, KeepAliveClient, Look, Rounds, SequentialPlan, TimingError,
+    Variant, measure_rounds_with, run_sequential, run_sequential_with,
 };
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 pub static PROBES: &[ProbeInfo] = &[ProbeInfo {
@@ -97,6 +106,18 @@ pub fn verdict_of(decision: &Decision) -> Verdict {
     }
 }
 
+/// The near misses of `token`, labelled, in the order of [`FIRST`], [`FIRST_CONTROL`],
+/// [`LAST`], [`SHORT`].
+pub fn near_misses(token: &str) -> [(&'static str, String); 4] {
+    let last = token.len() - 1;
+    [
+        ("wrong first byte", change_byte(token, 0, 0)),
+        ("wrong first byte (A/A control)", change_byte(token, 0, 1)),
+        ("wrong last byte", change_byte(token, last, 0)),
+        ("one byte short", token[..last].to_owned()),
+    ]
+}
+
 /// The four requests of a round, in the order of [`FIRST`], [`FIRST_CONTROL`], [`LAST`], [`SHORT`].
 pub fn variants(token: &str, headers: &[(String, String)]) -> Vec<Variant> {
     let with = |label: &'static str, candidate: String| {
@@ -111,13 +132,172 @@ pub fn variants(token: &str, headers: &[(String, String)]) -> Vec<Variant> {
             headers: all,
         }
     };
-    let last = token.len() - 1;
-    vec![
-        with("wrong first byte", change_byte(token, 0, 0)),
-        with("wrong first byte (A/A control)", change_byte(token, 0, 1)),
-        with("wrong last byte", change_byte(token, last, 0)),
-        with("one byte short", token[..last].to_owned()),
-    ]
+    near_misses(token)
+        .into_iter()
+        .map(|(label, candidate)| with(label, candidate))
+        .collect()
+}
+
+/// Argument names (lowercase, without `_` and `-`) that carry a credential.
+const CREDENTIAL_ARGUMENTS: &[&str] = &[
+    "apikey",
+    "token",
+    "accesstoken",
+    "authtoken",
+    "password",
+    "secret",
+    "credential",
+    "credentials",
+    "authorization",
+    "bearer",
+];
+
+/// The first tool with a string argument named like a credential, and that argument's name.
+pub fn credential_argument(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
+    tools.iter().find_map(|tool| {
+        tool.params
+            .iter()
+            .find(|p| {
+                let name: String = p
+                    .name
+                    .to_ascii_lowercase()
+                    .chars()
+                    .filter(|c| *c != '_' && *c != '-')
+                    .collect();
+                CREDENTIAL_ARGUMENTS.contains(&name.as_str())
+                    && p.schema.get("type").is_none_or(|t| t == "string")
+            })
+            .map(|p| (tool, p.name.as_str()))
+    })
+}
+
+/// A tool call over the stdio pipe with a near miss in the credential argument, timed from the
+/// write to the answer. Runs on a blocking section of the multi-threaded runtime.
+struct StdioArgumentExchange<'a> {
+    connection: &'a mut Connection,
+    runtime: tokio::runtime::Handle,
+    tool: String,
+    arguments: serde_json::Map<String, Value>,
+    parameter: String,
+    candidates: Vec<String>,
+}
+
+impl Exchange for StdioArgumentExchange<'_> {
+    fn variants(&self) -> usize {
+        self.candidates.len()
+    }
+
+    fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError> {
+        let mut arguments = self.arguments.clone();
+        arguments.insert(
+            self.parameter.clone(),
+            Value::from(self.candidates[variant].as_str()),
+        );
+        let params = serde_json::json!({"name": self.tool, "arguments": arguments});
+        let started = Instant::now();
+        let reply = self
+            .runtime
+            .block_on(self.connection.request("tools/call", Some(params)));
+        let elapsed = started.elapsed();
+        match reply {
+            Ok(reply) if reply.is_tool_error() || matches!(reply, Reply::Error { .. }) => {
+                Ok((401, elapsed))
+            }
+            Ok(_) => Ok((200, elapsed)),
+            Err(TargetError::Timeout(_)) => Err(TimingError::Timeout),
+            Err(error) => Err(TimingError::Io(error.to_string())),
+        }
+    }
+}
+
+/// TIME over stdio through a credential argument.
+async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
+    let info = &PROBES[0];
+    let Some((tool, parameter)) = credential_argument(run.tools) else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "a stdio target has no per-request credential to time, and no tool takes one as an argument",
+        );
+    };
+    let (tool, parameter) = (tool.clone(), parameter.to_owned());
+    let Some(key) = argument_key.filter(|k| k.len() >= 2 && k.is_ascii()) else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            format!(
+                "{} takes a credential argument ({parameter}), but no valid key for it was given (--argument-key)",
+                tool.name
+            ),
+        );
+    };
+    if tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "timing over stdio needs the multi-threaded runtime",
+        );
+    }
+    let misses = near_misses(key);
+    let variants: Vec<Variant> = misses
+        .iter()
+        .map(|(label, _)| Variant {
+            label,
+            headers: Vec::new(),
+        })
+        .collect();
+    let (plan, budget) = plan(run.profile);
+    let deadline = (Instant::now() + budget).min(run.deadline);
+    let mut exchange = StdioArgumentExchange {
+        connection: &mut *run.connection,
+        runtime: tokio::runtime::Handle::current(),
+        tool: tool.name.clone(),
+        arguments: baseline_arguments(&tool, &run.baselines),
+        parameter: parameter.clone(),
+        candidates: misses.into_iter().map(|(_, candidate)| candidate).collect(),
+    };
+    let notices = run.notices;
+    let measured = tokio::task::block_in_place(|| {
+        let mut rng = rand::rng();
+        let mut warm = Rounds::new(variants.len());
+        let started = Instant::now();
+        measure_rounds_with(&mut exchange, WARM_UP_ROUNDS, &mut warm, &mut rng)?;
+        let per_round = started.elapsed().as_secs_f64() / WARM_UP_ROUNDS as f64;
+        if let Some(notices) = notices {
+            let expected = Duration::from_secs_f64(per_round * plan.max_rounds() as f64)
+                .min(deadline.saturating_duration_since(Instant::now()));
+            notices(&format!(
+                "TIME: up to {} rounds of {} tool calls over stdio, expected at most {:.0} s",
+                plan.max_rounds(),
+                variants.len(),
+                expected.as_secs_f64().ceil()
+            ));
+        }
+        run_sequential_with(&mut exchange, &plan, COMPARISON, deadline, &mut rng)
+    });
+    let (rounds, decision) = match measured {
+        Ok(measured) => measured,
+        Err(error) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("the timing measurement over stdio stopped: {error}"),
+            );
+        }
+    };
+    run.calls += ((rounds.len() + WARM_UP_ROUNDS) * variants.len()) as u64;
+    let mut outcome = judge(info, &rounds, decision, &plan, &variants);
+    for evidence in &mut outcome.evidence {
+        evidence.tool = Some(tool.name.clone());
+        evidence.request = format!(
+            "{} interleaved rounds over the stdio pipe of tools/call {} with {parameter} = <the key with one byte changed>",
+            rounds.len(),
+            tool.name
+        );
+    }
+    outcome
 }
 
 fn format_ns(ns: f64) -> String {
@@ -130,14 +310,10 @@ fn format_ns(ns: f64) -> String {
     }
 }
 
-pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+pub async fn run(run: &mut Run<'_>, argument_key: Option<&str>) -> Vec<Outcome> {
     let info = &PROBES[0];
     let Connection::Http(http) = &*run.connection else {
-        return vec![Outcome::new(
-            info,
-            Verdict::NotApplicable,
-            "a stdio target has no per-request credential to time",
-        )];
+        return vec![run_stdio(run, argument_key).await];
     };
     let Some(token) = run
         .authorization

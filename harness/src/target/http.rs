@@ -222,6 +222,21 @@ impl HttpConnection {
         message: Value,
         id: Option<&Value>,
     ) -> Result<Received, TargetError> {
+        let received = self.post_message_shared(message, id).await?;
+        if self.session_id.is_none()
+            && let Some((_, session)) = received.headers.iter().find(|(n, _)| n == "mcp-session-id")
+        {
+            self.session_id = Some(session.clone());
+        }
+        Ok(received)
+    }
+
+    /// [`Self::post_message`] without learning a session id: several may run at once.
+    async fn post_message_shared(
+        &self,
+        message: Value,
+        id: Option<&Value>,
+    ) -> Result<Received, TargetError> {
         // 2026-07-28 over HTTP: the method (and the tool or prompt name) also travel as headers.
         let mut routing: Vec<(&str, String)> = Vec::new();
         if self.stateless
@@ -256,12 +271,43 @@ impl HttpConnection {
                     .and_then(|(_, v)| v.trim().parse().ok()),
             });
         }
-        if self.session_id.is_none()
-            && let Some((_, session)) = received.headers.iter().find(|(n, _)| n == "mcp-session-id")
-        {
-            self.session_id = Some(session.clone());
-        }
         Ok(received)
+    }
+
+    /// Sends one request per entry of `params`, all at once (each on its own pooled
+    /// connection), and returns the replies in order; each has the request timeout.
+    pub async fn requests_at_once(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Vec<Result<Reply, TargetError>> {
+        let messages: Vec<(Value, Value)> = params
+            .into_iter()
+            .map(|params| {
+                self.next_id += 1;
+                let id = json!(self.next_id);
+                let params = if self.stateless {
+                    with_request_meta(Some(params))
+                } else {
+                    params
+                };
+                let message =
+                    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+                (id, message)
+            })
+            .collect();
+        let this = &*self;
+        futures::future::join_all(messages.into_iter().map(|(id, message)| async move {
+            let received = this.post_message_shared(message, Some(&id)).await?;
+            received
+                .answer
+                .as_ref()
+                .and_then(Reply::from_message)
+                .ok_or_else(|| {
+                    TargetError::Transport("the reply held no answer to the request".into())
+                })
+        }))
+        .await
     }
 
     pub async fn request(

@@ -191,6 +191,19 @@ impl Connection {
         }
     }
 
+    /// Sends one request per entry of `params` without waiting for any answer first (pipelined
+    /// on stdio, on several connections over HTTP); the replies come back in order.
+    pub async fn requests_at_once(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Vec<Result<Reply, TargetError>> {
+        match self {
+            Connection::Stdio(c) => c.requests_at_once(method, params).await,
+            Connection::Http(c) => c.requests_at_once(method, params).await,
+        }
+    }
+
     pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
         match self {
             Connection::Stdio(c) => c.notify(method, params).await,

@@ -364,6 +364,71 @@ impl StdioConnection {
         }
     }
 
+    /// Writes one request per entry of `params` in a single write, before reading any answer,
+    /// and returns the replies in order; all share one request timeout.
+    pub async fn requests_at_once(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Vec<Result<Reply, TargetError>> {
+        if self.closed.load(Ordering::Acquire) {
+            let why = self.exit_description();
+            return params
+                .iter()
+                .map(|_| Err(TargetError::Closed(why.clone())))
+                .collect();
+        }
+        let mut keys = Vec::new();
+        let mut receivers = Vec::new();
+        let mut lines = Vec::new();
+        for params in params {
+            self.next_id += 1;
+            let id = json!(self.next_id);
+            let params = if self.stateless {
+                with_request_meta(Some(params))
+            } else {
+                params
+            };
+            let (sender, receiver) = oneshot::channel();
+            let key = id_key(&id);
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), sender);
+            keys.push(key);
+            receivers.push(receiver);
+            let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            lines.extend(serde_json::to_vec(&message).unwrap_or_default());
+            lines.push(b'\n');
+        }
+        let pending = self.pending.clone();
+        let forget = |keys: &[String]| {
+            let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+            for key in keys {
+                pending.remove(key);
+            }
+        };
+        if let Err(error) = self.write_line(&lines).await {
+            forget(&keys);
+            return keys.iter().map(|_| Err(error.clone())).collect();
+        }
+        let deadline = tokio::time::Instant::now() + self.budget.request_timeout;
+        let mut replies = Vec::new();
+        for (key, receiver) in keys.iter().zip(receivers) {
+            replies.push(match tokio::time::timeout_at(deadline, receiver).await {
+                Ok(Ok(message)) => Reply::from_message(&message).ok_or_else(|| {
+                    TargetError::Transport("a response with neither result nor error".into())
+                }),
+                Ok(Err(_)) => Err(TargetError::Closed(self.exit_description())),
+                Err(_) => {
+                    forget(std::slice::from_ref(key));
+                    Err(TargetError::Timeout(self.budget.request_timeout))
+                }
+            });
+        }
+        replies
+    }
+
     pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
         let mut message = json!({"jsonrpc": "2.0", "method": method});
         if let Some(params) = params {

@@ -7,8 +7,17 @@ Modes:
   crash     exits on the first tools/call (every time it is restarted)
   plain     behaves, as a naive Python server does: reads whole lines, and json.loads without
             catching RecursionError (deeply nested input kills it)
+  limited   adds `status(client_id)`, rate limited per session (burst 20, then 10/s), as it
+            should be: the session is the caller here, whatever client_id says
+  limited-by-client
+            the same tool limited per client_id, as the seed's limiter does: a new client_id
+            resets the limit
+  keyed     adds `private_status(api_key)`, checked with hmac.compare_digest (constant time)
+  serial    one call at a time, each taking 0.5 s, with no cap on how many wait: a burst of
+            calls queues for as long as the burst is long
 """
 
+import hmac
 import json
 import sys
 import threading
@@ -30,6 +39,24 @@ def flood():
         with lock:
             sys.stdout.write(junk * 100)
         sys.stdout.flush()
+
+
+STATUS_TOOL = {"name": "status", "description": "Service status", "inputSchema": {"type": "object", "properties": {"client_id": {"type": "string"}}, "required": ["client_id"]}}
+KEY_TOOL = {"name": "private_status", "description": "Private status; needs an API key", "inputSchema": {"type": "object", "properties": {"api_key": {"type": "string"}}, "required": ["api_key"]}}
+ARGUMENT_KEY = "fake-argument-key-0123456789abcdef"
+buckets = {}
+
+
+def admit(key, burst=20.0, per_second=10.0):
+    """A token bucket per key."""
+    now = time.monotonic()
+    tokens, last = buckets.get(key, (burst, now))
+    tokens = min(burst, tokens + (now - last) * per_second)
+    if tokens < 1:
+        buckets[key] = (tokens, now)
+        return False
+    buckets[key] = (tokens - 1, now)
+    return True
 
 
 TOOL = {"name": "echo", "description": "Echo text back", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}
@@ -58,11 +85,32 @@ for line in sys.stdin:
                     sys.stdout.write(chunk)
                 sys.stdout.write("\n")
                 sys.stdout.flush()
-        send({"jsonrpc": "2.0", "id": ident, "result": {"tools": [TOOL]}})
+        tools = [TOOL, STATUS_TOOL] if MODE.startswith("limited") else [TOOL]
+        if MODE == "keyed":
+            tools.append(KEY_TOOL)
+        send({"jsonrpc": "2.0", "id": ident, "result": {"tools": tools}})
     elif method == "tools/call":
         if MODE == "crash":
             sys.exit(3)
-        text = str(message.get("params", {}).get("arguments", {}).get("text", ""))
+        params = message.get("params", {})
+        if params.get("name") == "private_status":
+            presented = str(params.get("arguments", {}).get("api_key", ""))
+            if hmac.compare_digest(presented.encode(), ARGUMENT_KEY.encode()):
+                send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "fine"}]}})
+            else:
+                send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "Invalid API key"}]}})
+            continue
+        if params.get("name") == "status":
+            client = str(params.get("arguments", {}).get("client_id", ""))
+            key = client if MODE == "limited-by-client" else "session"
+            if admit(key):
+                send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "up"}]}})
+            else:
+                send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "Rate limit exceeded"}]}})
+            continue
+        if MODE == "serial":
+            time.sleep(0.5)
+        text = str(params.get("arguments", {}).get("text", ""))
         send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": text[:200]}]}})
     elif method == "ping":
         send({"jsonrpc": "2.0", "id": ident, "result": {}})

@@ -103,9 +103,12 @@ fn classify_v6(ip: Ipv6Addr) -> Option<BlockedClass> {
         // 6to4 2002::/16 embeds the IPv4 address in bits 16..48
         [0x2002, high, low, ..] => classify_v4(embedded_v4(high, low)),
         [0x2001, 0, ..] => Some(Teredo),
+        [0x2001, 0x0002, 0, ..] => Some(Benchmarking), // 2001:2::/48
         [0x2001, 0x0db8, ..] => Some(Documentation),
         [0x0100, 0, 0, 0, ..] => Some(Discard),
-        [first, ..] if first & 0xfff0 == 0x3ff0 => Some(Documentation), // 3fff::/20
+        // 3fff::/20 (RFC 9637). The first version tested `first & 0xfff0 == 0x3ff0`, which is
+        // 3ff0::/12 and refused public space too: found by the egress fuzz target's registry.
+        [0x3fff, second, ..] if second & 0xf000 == 0 => Some(Documentation),
         [first, ..] if first & 0xfe00 == 0xfc00 => Some(UniqueLocal),
         [first, ..] if first & 0xffc0 == 0xfe80 => Some(LinkLocal),
         [first, ..] if first & 0xffc0 == 0xfec0 => Some(SiteLocal),
@@ -469,6 +472,11 @@ mod tests {
             ("ff02::1", Some(Multicast)),
             ("100::1", Some(Discard)),
             ("3fff::1", Some(Documentation)),
+            ("3fff:0fff::1", Some(Documentation)),
+            // Found by the egress fuzz target: 3ff0::/12 outside 3fff::/20 is public space.
+            ("3ffc:fc61::", None),
+            ("3fff:1000::1", None),
+            ("2001:2::1", Some(Benchmarking)),
             ("2606:4700::1111", None),
             ("4000::1", Some(Reserved)),
         ];

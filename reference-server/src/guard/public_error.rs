@@ -76,84 +76,96 @@ pub fn report(kind: FailureKind, operation: &str, detail: &dyn fmt::Display) -> 
 
 /// Masks credentials in free text: URL userinfo passwords (`scheme://user:***@host`), bearer
 /// tokens, and values of keys that name a secret (`password=`, `token=`, `secret=`, `api_key=`).
+///
+/// Every credential is found in the *original* text and all of them are masked at once. (The
+/// first version masked one form after another, so masking one value could erase the marker of
+/// the next: `pwd":"access_token: s3cret` kept `s3cret`. The redaction fuzz target found it,
+/// and a `://` before a URL that hid the URL's password.)
 pub fn redact(text: &str) -> String {
-    let mut out = mask_url_passwords(text);
-    out = mask_after_marker(&out, "bearer ", true);
-    for key in [
-        "password",
-        "passwd",
-        "pwd",
-        "token",
-        "secret",
-        "api_key",
-        "apikey",
-        "access_token",
-    ] {
-        out = mask_key_values(&out, key);
+    let mut spans = Vec::new();
+    url_password_spans(text, &mut spans);
+    marker_spans(text, "bearer ", &mut spans);
+    for key in SECRET_KEYS {
+        for separator in ["=", ": ", ":", "\":\"", "\": \""] {
+            marker_spans(text, &format!("{key}{separator}"), &mut spans);
+        }
     }
-    out
+    mask(text, spans)
 }
+
+/// Keys whose values are masked, matched in any letter case.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "access_token",
+];
 
 fn is_value_byte(b: u8) -> bool {
     !(b.is_ascii_whitespace() || matches!(b, b'&' | b';' | b',' | b'"' | b'\'' | b')' | b'>'))
 }
 
-/// `scheme://user:password@host` -> `scheme://user:***@host`.
-fn mask_url_passwords(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (before, after) = rest.split_at(start + 3);
-        out.push_str(before);
-        let authority_end = after
+/// The password of every `scheme://user:password@host`, at every `://` (a `://` without
+/// userinfo may be followed by another URL inside what looked like its authority).
+fn url_password_spans(text: &str, spans: &mut Vec<std::ops::Range<usize>>) {
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        let authority_len = text[start..]
             .find(|c: char| c == '/' || c.is_whitespace() || c == '?' || c == '#')
-            .unwrap_or(after.len());
-        let authority = &after[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..=colon]);
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
+            .unwrap_or(text.len() - start);
+        let authority = &text[start..start + authority_len];
+        if let (Some(at), Some(colon)) = (authority.rfind('@'), authority.find(':'))
+            && colon < at
+        {
+            spans.push(start + colon + 1..start + at);
         }
-        rest = &after[authority_end..];
+        from = start;
     }
-    out.push_str(rest);
-    out
 }
 
-fn mask_after_marker(text: &str, marker: &str, case_insensitive: bool) -> String {
-    let haystack = if case_insensitive {
-        text.to_ascii_lowercase()
-    } else {
-        text.to_owned()
-    };
+/// The value after every occurrence of `marker` (matched in any ASCII letter case), up to the
+/// first byte that ends a value.
+fn marker_spans(text: &str, marker: &str, spans: &mut Vec<std::ops::Range<usize>>) {
+    // ASCII lowercasing keeps every byte offset.
+    let haystack = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = haystack[from..].find(marker) {
+        let value_start = from + found + marker.len();
+        let value_len = text.as_bytes()[value_start..]
+            .iter()
+            .take_while(|b| is_value_byte(**b))
+            .count();
+        if value_len > 0 {
+            spans.push(value_start..value_start + value_len);
+        }
+        from = value_start;
+    }
+}
+
+/// `text` with each run of overlapping or touching spans replaced by `***`. Every span starts
+/// after an ASCII byte and ends before one (or at the end), so each cut is a char boundary.
+fn mask(text: &str, mut spans: Vec<std::ops::Range<usize>>) -> String {
+    spans.sort_by_key(|span| span.start);
     let mut out = String::with_capacity(text.len());
-    let mut cursor = 0;
-    while let Some(found) = haystack[cursor..].find(marker) {
-        let value_start = cursor + found + marker.len();
-        let value_end = value_start
-            + text.as_bytes()[value_start..]
-                .iter()
-                .take_while(|b| is_value_byte(**b))
-                .count();
-        out.push_str(&text[cursor..value_start]);
-        if value_end > value_start {
-            out.push_str("***");
+    let mut copied = 0;
+    let mut spans = spans.into_iter().peekable();
+    while let Some(span) = spans.next() {
+        let mut end = span.end;
+        while let Some(next) = spans.next_if(|next| next.start <= end) {
+            end = end.max(next.end);
         }
-        cursor = value_end;
+        // Merged runs are disjoint and in order: each starts after the last one ended.
+        out.push_str(&text[copied..span.start]);
+        out.push_str("***");
+        copied = end;
     }
-    out.push_str(&text[cursor..]);
+    out.push_str(&text[copied..]);
     out
-}
-
-fn mask_key_values(text: &str, key: &str) -> String {
-    let mut result = text.to_owned();
-    for separator in ["=", ": ", ":", "\":\"", "\": \""] {
-        result = mask_after_marker(&result, &format!("{key}{separator}"), true);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -178,6 +190,16 @@ mod tests {
         assert_eq!(redact("{\"token\":\"t0k\"}"), "{\"token\":\"***\"}");
         assert_eq!(redact("no secrets here"), "no secrets here");
         assert_eq!(redact("http://host/path"), "http://host/path");
+        // Found by the redaction fuzz target: a "://" before the URL hid its password.
+        assert_eq!(
+            redact("://postgres://app:s3cret@db/x"),
+            "://postgres://app:***@db/x"
+        );
+        // Found by the redaction fuzz target: masking one value erased the next one's marker.
+        assert_eq!(
+            redact("xpwd\":\"access_token: s3cret\""),
+            "xpwd\":\"*** ***\""
+        );
     }
 
     #[test]

@@ -82,6 +82,40 @@ pub struct ServerState {
     pub calls: Mutex<BTreeMap<String, u64>>,
 }
 
+impl ServerState {
+    /// A state for a server built in process (the fuzz target of the JSON-RPC surface and the
+    /// end-to-end benchmark): the sandbox at `root` with default limits, the records database at
+    /// `database` (at most 100 rows, 1 s a query), no host allowed for fetches, the stdio
+    /// `principal` and its per-call `limiter`. The binary builds its state from the
+    /// configuration instead (see `cli`).
+    pub fn in_process(
+        root: std::path::PathBuf,
+        database: std::path::PathBuf,
+        limits: Limits,
+        principal: Option<Principal>,
+        limiter: Option<RateLimiter<String>>,
+    ) -> Result<Self, String> {
+        let sandbox = Sandbox::open(&root, crate::guard::sandbox::SandboxLimits::default())
+            .map_err(|e| format!("the sandbox {} cannot be opened: {e}", root.display()))?;
+        let db = ReadOnlyDb::open(&database, 100, std::time::Duration::from_secs(1))
+            .map_err(|e| format!("the database {} cannot be opened: {e}", database.display()))?;
+        Ok(Self {
+            history: history_program(root.clone()),
+            root,
+            database,
+            sandbox,
+            db,
+            egress: EgressPolicy::new(Vec::<String>::new()),
+            limits,
+            gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
+            stdio_principal: principal,
+            call_limiter: limiter,
+            started: Instant::now(),
+            calls: Default::default(),
+        })
+    }
+}
+
 /// The MCP server handler.
 #[derive(Clone)]
 pub struct ReferenceServer {

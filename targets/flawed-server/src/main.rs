@@ -98,7 +98,19 @@ pub enum Flaw {
     /// Tool calls are limited per distinct arguments (caller-chosen data) in a table without a
     /// cap: every new value adds an entry that is never removed.
     RateUnboundedKeys,
+    /// The seed's limiter: an extra tool, `service_status`, takes a `client_id` argument and
+    /// its calls are limited per `client_id`: a caller resets its limit by naming itself anew.
+    RateClientArg,
+    /// The seed's API key check: an extra tool, `private_status`, takes the key as an
+    /// `api_key` argument and compares it byte by byte, stopping at the first wrong byte
+    /// ([`ARGUMENT_KEY_BYTE_COST`] per byte, so the leak shows through a stdio pipe).
+    KeyArgumentEarlyExit,
 }
+
+/// The key the key-argument-early-exit twin's `private_status` tool expects.
+pub const ARGUMENT_KEY: &str = "flawed-argument-key-0123456789abcdef";
+/// What that twin's comparison spends on each matching byte.
+const ARGUMENT_KEY_BYTE_COST: std::time::Duration = std::time::Duration::from_micros(1);
 
 impl Flaw {
     /// The configuration section and settings the twin overrides, if any: the reference
@@ -107,7 +119,11 @@ impl Flaw {
     fn lifted_settings(self) -> Option<(&'static str, toml::Table)> {
         let mut settings = toml::Table::new();
         match self {
-            Flaw::RateNone | Flaw::RateClientId | Flaw::RateGlobal | Flaw::RateUnboundedKeys => {
+            Flaw::RateNone
+            | Flaw::RateClientId
+            | Flaw::RateGlobal
+            | Flaw::RateUnboundedKeys
+            | Flaw::RateClientArg => {
                 settings.insert("burst".into(), toml::Value::Integer(1_000_000));
                 settings.insert("per_second".into(), toml::Value::Float(1_000_000.0));
                 Some(("rate_limit", settings))
@@ -129,6 +145,42 @@ struct FlawedServer {
     flaw: Flaw,
     /// The rate-unbounded-keys twin's table: calls per distinct arguments, never pruned.
     calls_by_arguments: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    /// The rate-client-arg twin's limiter, keyed on the `client_id` argument.
+    client_arg_limiter: Arc<reference_server::guard::rate_limit::RateLimiter<String>>,
+}
+
+/// The key-argument-early-exit twin's extra tool.
+fn private_status_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {"api_key": {"type": "string", "description": "Your API key"}},
+        "required": ["api_key"],
+    });
+    let serde_json::Value::Object(schema) = schema else {
+        unreachable!("a JSON object literal")
+    };
+    Tool::new(
+        "private_status",
+        "Reports private status; needs an API key.",
+        schema,
+    )
+}
+
+/// The rate-client-arg twin's extra tool.
+fn service_status_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {"client_id": {"type": "string", "description": "Who is asking"}},
+        "required": ["client_id"],
+    });
+    let serde_json::Value::Object(schema) = schema else {
+        unreachable!("a JSON object literal")
+    };
+    Tool::new(
+        "service_status",
+        "Reports whether the service is up. Rate limited per client_id.",
+        schema,
+    )
 }
 
 fn text(result: &str) -> CallToolResult {
@@ -394,10 +446,23 @@ impl ServerHandler for FlawedServer {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        self.inner.list_tools(request, context).await
+        let mut tools = self.inner.list_tools(request, context).await?;
+        if self.flaw == Flaw::RateClientArg {
+            tools.tools.push(service_status_tool());
+        }
+        if self.flaw == Flaw::KeyArgumentEarlyExit {
+            tools.tools.push(private_status_tool());
+        }
+        Ok(tools)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
+        if self.flaw == Flaw::RateClientArg && name == "service_status" {
+            return Some(service_status_tool());
+        }
+        if self.flaw == Flaw::KeyArgumentEarlyExit && name == "private_status" {
+            return Some(private_status_tool());
+        }
         self.inner.get_tool(name)
     }
 
@@ -447,6 +512,33 @@ impl ServerHandler for FlawedServer {
                     None,
                 ));
             }
+        }
+        if self.flaw == Flaw::KeyArgumentEarlyExit && request.name == "private_status" {
+            // The seed: verify_api_key(api_key) with a comparison that stops at the first
+            // difference.
+            let presented = argument(&request, "api_key").unwrap_or_default();
+            let valid = early_exit_equal_costing(
+                presented.as_bytes(),
+                ARGUMENT_KEY.as_bytes(),
+                ARGUMENT_KEY_BYTE_COST,
+            );
+            return Ok(if valid {
+                text("status: private and fine")
+            } else {
+                error("Invalid API key")
+            }
+            .into());
+        }
+        if self.flaw == Flaw::RateClientArg && request.name == "service_status" {
+            // The seed: check_rate_limit(client_id) with the caller's own word for who it is.
+            let client_id = argument(&request, "client_id")
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(match self.client_arg_limiter.check(&client_id) {
+                Ok(()) => text("status: up"),
+                Err(_) => error("Rate limit exceeded. Try again later."),
+            }
+            .into());
         }
         if let Some(result) = self.flawed_call(&request).await {
             return Ok(result.into());
@@ -526,6 +618,7 @@ fn main() -> ExitCode {
                 state,
                 flaw,
                 calls_by_arguments: Default::default(),
+                client_arg_limiter: Arc::new(twin_limiter()),
             }
         },
         move |router| match flaw {
@@ -728,14 +821,19 @@ async fn predictable_sessions(
 /// What the auth-early-exit twin spends on each matching byte.
 const EARLY_EXIT_BYTE_COST: std::time::Duration = std::time::Duration::from_nanos(100);
 
-/// Compares byte by byte and returns at the first difference, spending
-/// [`EARLY_EXIT_BYTE_COST`] per byte compared.
+/// [`early_exit_equal_costing`] at [`EARLY_EXIT_BYTE_COST`] per byte.
 fn early_exit_equal(presented: &[u8], expected: &[u8]) -> bool {
+    early_exit_equal_costing(presented, expected, EARLY_EXIT_BYTE_COST)
+}
+
+/// Compares byte by byte, spending `cost` per byte compared, and returns at the first
+/// difference.
+fn early_exit_equal_costing(presented: &[u8], expected: &[u8], cost: std::time::Duration) -> bool {
     if presented.len() != expected.len() {
         return false;
     }
     for (a, b) in presented.iter().zip(expected) {
-        let until = std::time::Instant::now() + EARLY_EXIT_BYTE_COST;
+        let until = std::time::Instant::now() + cost;
         while std::time::Instant::now() < until {
             std::hint::spin_loop();
         }
