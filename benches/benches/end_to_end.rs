@@ -277,9 +277,25 @@ impl Measured {
 
 const ROUNDS: usize = 20;
 
-async fn stdio(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
-    let mut guarded_session = PipeSession::start(guarded(root.clone(), database)).await;
-    let mut bare_session = PipeSession::start(BareServer::new(root)).await;
+/// A session that can make one timed `tools/call`.
+trait Session {
+    async fn call(&mut self);
+}
+
+impl Session for PipeSession {
+    async fn call(&mut self) {
+        PipeSession::call(self).await
+    }
+}
+
+impl Session for HttpSession {
+    async fn call(&mut self) {
+        HttpSession::call(self).await
+    }
+}
+
+/// `batch` calls of one side, then of the other, for a warm-up round and [`ROUNDS`] more.
+async fn alternate(guarded: &mut impl Session, bare: &mut impl Session, batch: usize) -> Measured {
     let mut measured = Measured {
         guarded: Vec::new(),
         bare: Vec::new(),
@@ -287,20 +303,26 @@ async fn stdio(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
     for round in 0..=ROUNDS {
         for _ in 0..batch {
             let started = Instant::now();
-            guarded_session.call().await;
+            guarded.call().await;
             if round > 0 {
                 measured.guarded.push(started.elapsed());
             }
         }
         for _ in 0..batch {
             let started = Instant::now();
-            bare_session.call().await;
+            bare.call().await;
             if round > 0 {
                 measured.bare.push(started.elapsed());
             }
         }
     }
     measured
+}
+
+async fn stdio(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
+    let mut guarded_session = PipeSession::start(guarded(root.clone(), database)).await;
+    let mut bare_session = PipeSession::start(BareServer::new(root)).await;
+    alternate(&mut guarded_session, &mut bare_session, batch).await
 }
 
 async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
@@ -342,27 +364,7 @@ async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
     )
     .await;
     let mut bare_session = HttpSession::start(serve_http(bare_app).await, None).await;
-    let mut measured = Measured {
-        guarded: Vec::new(),
-        bare: Vec::new(),
-    };
-    for round in 0..=ROUNDS {
-        for _ in 0..batch {
-            let started = Instant::now();
-            guarded_session.call().await;
-            if round > 0 {
-                measured.guarded.push(started.elapsed());
-            }
-        }
-        for _ in 0..batch {
-            let started = Instant::now();
-            bare_session.call().await;
-            if round > 0 {
-                measured.bare.push(started.elapsed());
-            }
-        }
-    }
-    measured
+    alternate(&mut guarded_session, &mut bare_session, batch).await
 }
 
 fn main() {

@@ -50,6 +50,20 @@ impl ToolInfo {
     pub fn params_of(&self, kinds: &[ParamKind]) -> impl Iterator<Item = &Param> {
         self.params.iter().filter(move |p| kinds.contains(&p.kind))
     }
+
+    /// The first string parameter whose name, lowercased and without `_` and `-`, is one of
+    /// `names` (`client_id`, `clientId` and `client-id` are all `clientid`).
+    pub fn string_param_named(&self, names: &[&str]) -> Option<&Param> {
+        self.params.iter().find(|p| {
+            let name: String = p
+                .name
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| *c != '_' && *c != '-')
+                .collect();
+            names.contains(&name.as_str()) && p.schema.get("type").is_none_or(|t| t == "string")
+        })
+    }
 }
 
 /// Everything discovery found.

@@ -9,8 +9,11 @@
 //! Oracles: a search returns exactly the records whose name contains the needle as a literal
 //! substring (in the category, if one was given), in id order, at most `min(limit, max_rows)`
 //! of them, as computed here in Rust from the rows read once through a separate connection.
-//! Raw SQL never returns the `secrets` table's value (a random canary planted per process), and afterwards the database file is byte
-//! for byte what it was and its directory holds no new file (no write, no ATTACH).
+//! Raw SQL never returns the `secrets` table's value (a random canary planted per process):
+//! when a reply holds it, the same SQL runs on a twin database whose secret differs, and a reply
+//! that changes with the table's content came from the table (the fuzzer learns the canary from
+//! comparisons and writes it as a literal; the twin tells the two apart). Afterwards the database
+//! file is byte for byte what it was and its directory holds no new file (no write, no ATTACH).
 
 use arbitrary::{Arbitrary, Unstructured};
 use reference_server::guard::db::ReadOnlyDb;
@@ -20,33 +23,53 @@ use std::time::Duration;
 
 const MAX_ROWS: usize = 4;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    directory: PathBuf,
+/// A demo database opened through the guard, with its own random secret.
+struct Planted {
     file: PathBuf,
     original: Vec<u8>,
-    /// The `secrets` table's value: random per process, so no query can write it as a literal.
     secret: String,
+    db: ReadOnlyDb,
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    /// The database under test and its twin, which differs only in the secret.
+    planted: Planted,
+    twin: Planted,
+    directory: PathBuf,
     /// `(id, name, category)` in id order, read without the guard.
     records: Vec<(i64, String, String)>,
-    db: ReadOnlyDb,
+}
+
+fn plant(file: PathBuf, salt: u8) -> Planted {
+    ReadOnlyDb::create_demo(&file).expect("the demo database");
+    let secret = {
+        use std::hash::{BuildHasher, RandomState};
+        format!("canary-{:016x}", RandomState::new().hash_one(salt))
+    };
+    rusqlite::Connection::open(&file)
+        .expect("a plain connection")
+        .execute("UPDATE secrets SET value = ?1", [&secret])
+        .expect("the secret is planted");
+    let original = std::fs::read(&file).expect("the database file");
+    let db =
+        ReadOnlyDb::open(&file, MAX_ROWS, Duration::from_millis(200)).expect("opens read-only");
+    Planted {
+        file,
+        original,
+        secret,
+        db,
+    }
 }
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let file = dir.path().join("demo.sqlite");
-        ReadOnlyDb::create_demo(&file).expect("the demo database");
-        let secret = {
-            use std::hash::{BuildHasher, RandomState};
-            format!("canary-{:016x}", RandomState::new().hash_one(0u8))
-        };
+        let planted = plant(dir.path().join("demo.sqlite"), 0);
+        let twin = plant(dir.path().join("twin.sqlite"), 1);
         let records = {
-            let plain = rusqlite::Connection::open(&file).expect("a plain connection");
-            plain
-                .execute("UPDATE secrets SET value = ?1", [&secret])
-                .expect("the secret is planted");
+            let plain = rusqlite::Connection::open(&planted.file).expect("a plain connection");
             let mut statement = plain
                 .prepare("SELECT id, name, category FROM records ORDER BY id")
                 .expect("the records query");
@@ -56,17 +79,12 @@ fn fixture() -> &'static Fixture {
                 .collect::<Result<Vec<_>, _>>()
                 .expect("the records")
         };
-        let original = std::fs::read(&file).expect("the database file");
-        let db =
-            ReadOnlyDb::open(&file, MAX_ROWS, Duration::from_millis(200)).expect("opens read-only");
         Fixture {
             directory: dir.path().to_path_buf(),
-            file,
-            original,
-            secret,
+            planted,
+            twin,
             records,
             _dir: dir,
-            db,
         }
     })
 }
@@ -166,9 +184,11 @@ pub fn check(data: &[u8]) {
             return;
         };
         let limit = usize::from(search.limit);
-        let Ok(found) = fixture
-            .db
-            .search(&search.needle, search.category.as_deref(), limit)
+        let Ok(found) =
+            fixture
+                .planted
+                .db
+                .search(&search.needle, search.category.as_deref(), limit)
         else {
             // Only the time limit may refuse a search; the demo table is far below it.
             panic!("search {search:?} failed");
@@ -201,18 +221,31 @@ pub fn check(data: &[u8]) {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    if let Ok(rows) = fixture.db.execute_raw_for_tests(&sql) {
-        for row in &rows {
-            assert!(
-                !row.iter().any(|cell| cell.contains(&fixture.secret)),
-                "{sql:?} read the secrets table: {row:?}"
-            );
-        }
+    let holds = |rows: &[Vec<String>], secret: &str| {
+        rows.iter()
+            .any(|row| row.iter().any(|cell| cell.contains(secret)))
+    };
+    if let Ok(rows) = fixture.planted.db.execute_raw_for_tests(&sql)
+        && holds(&rows, &fixture.planted.secret)
+    {
+        // The same SQL on the twin: a literal gives the same canary, a read of the table gives
+        // the twin's.
+        let twin_rows = fixture
+            .twin
+            .db
+            .execute_raw_for_tests(&sql)
+            .unwrap_or_default();
+        assert!(
+            holds(&twin_rows, &fixture.planted.secret),
+            "{sql:?} read the secrets table: {rows:?}"
+        );
     }
-    let now = std::fs::read(&fixture.file).expect("the database file");
-    assert!(now == fixture.original, "{sql:?} changed the database file");
+    for planted in [&fixture.planted, &fixture.twin] {
+        let now = std::fs::read(&planted.file).expect("the database file");
+        assert!(now == planted.original, "{sql:?} changed the database file");
+    }
     let entries = std::fs::read_dir(&fixture.directory)
         .expect("the directory")
         .count();
-    assert_eq!(entries, 1, "{sql:?} created a file beside the database");
+    assert_eq!(entries, 2, "{sql:?} created a file beside the databases");
 }

@@ -137,18 +137,7 @@ pub fn identity_tool(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
         .iter()
         .filter(|t| cheap_tool(std::slice::from_ref(*t)).is_some())
         .find_map(|tool| {
-            tool.params
-                .iter()
-                .find(|p| {
-                    let name: String = p
-                        .name
-                        .to_ascii_lowercase()
-                        .chars()
-                        .filter(|c| *c != '_' && *c != '-')
-                        .collect();
-                    IDENTITY_ARGUMENTS.contains(&name.as_str())
-                        && p.schema.get("type").is_none_or(|t| t == "string")
-                })
+            tool.string_param_named(IDENTITY_ARGUMENTS)
                 .map(|p| (tool, p.name.as_str()))
         })
 }

@@ -155,18 +155,7 @@ const CREDENTIAL_ARGUMENTS: &[&str] = &[
 /// The first tool with a string argument named like a credential, and that argument's name.
 pub fn credential_argument(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
     tools.iter().find_map(|tool| {
-        tool.params
-            .iter()
-            .find(|p| {
-                let name: String = p
-                    .name
-                    .to_ascii_lowercase()
-                    .chars()
-                    .filter(|c| *c != '_' && *c != '-')
-                    .collect();
-                CREDENTIAL_ARGUMENTS.contains(&name.as_str())
-                    && p.schema.get("type").is_none_or(|t| t == "string")
-            })
+        tool.string_param_named(CREDENTIAL_ARGUMENTS)
             .map(|p| (tool, p.name.as_str()))
     })
 }

@@ -10,7 +10,7 @@
 
 use super::{
     Budget, Observations, ProtocolChoice, RawOutcome, Reply, STATELESS_PROTOCOL_VERSION,
-    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, with_request_meta,
+    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, request_message,
 };
 use serde_json::{Value, json};
 
@@ -286,13 +286,7 @@ impl HttpConnection {
             .map(|params| {
                 self.next_id += 1;
                 let id = json!(self.next_id);
-                let params = if self.stateless {
-                    with_request_meta(Some(params))
-                } else {
-                    params
-                };
-                let message =
-                    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+                let message = request_message(&id, method, Some(params), self.stateless);
                 (id, message)
             })
             .collect();
@@ -330,15 +324,7 @@ impl HttpConnection {
         method: &str,
         params: Option<Value>,
     ) -> Result<Value, TargetError> {
-        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
-        let params = if self.stateless {
-            Some(with_request_meta(params))
-        } else {
-            params
-        };
-        if let Some(params) = params {
-            message["params"] = params;
-        }
+        let message = request_message(&id, method, params, self.stateless);
         let received = self.post_message(message, Some(&id)).await?;
         received
             .answer

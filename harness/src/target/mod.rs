@@ -291,6 +291,20 @@ impl Connection {
 /// handshake.
 pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
 
+/// A JSON-RPC request; speaking statelessly, its params carry the per-request metadata.
+pub fn request_message(id: &Value, method: &str, params: Option<Value>, stateless: bool) -> Value {
+    let params = if stateless {
+        Some(with_request_meta(params))
+    } else {
+        params
+    };
+    let mut message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+    if let Some(params) = params {
+        message["params"] = params;
+    }
+    message
+}
+
 /// `params` with the per-request metadata a stateless (2026-07-28) server requires.
 pub fn with_request_meta(params: Option<Value>) -> Value {
     let mut params = match params {

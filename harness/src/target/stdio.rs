@@ -13,7 +13,7 @@
 
 use super::{
     Budget, Observations, ProtocolChoice, RawOutcome, Reply, STATELESS_PROTOCOL_VERSION,
-    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, with_request_meta,
+    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, request_message,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -280,21 +280,13 @@ impl StdioConnection {
         if self.closed.load(Ordering::Acquire) {
             return Err(TargetError::Closed(self.exit_description()));
         }
-        let params = if self.stateless {
-            Some(with_request_meta(params))
-        } else {
-            params
-        };
+        let message = request_message(&id, method, params, self.stateless);
         let (sender, receiver) = oneshot::channel();
         let key = id_key(&id);
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), sender);
-        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
-        if let Some(params) = params {
-            message["params"] = params;
-        }
         let mut line = serde_json::to_vec(&message).unwrap_or_default();
         line.push(b'\n');
         if let Err(error) = self.write_line(&line).await {
@@ -384,11 +376,7 @@ impl StdioConnection {
         for params in params {
             self.next_id += 1;
             let id = json!(self.next_id);
-            let params = if self.stateless {
-                with_request_meta(Some(params))
-            } else {
-                params
-            };
+            let message = request_message(&id, method, Some(params), self.stateless);
             let (sender, receiver) = oneshot::channel();
             let key = id_key(&id);
             self.pending
@@ -397,7 +385,6 @@ impl StdioConnection {
                 .insert(key.clone(), sender);
             keys.push(key);
             receivers.push(receiver);
-            let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
             lines.extend(serde_json::to_vec(&message).unwrap_or_default());
             lines.push(b'\n');
         }

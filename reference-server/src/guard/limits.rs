@@ -75,7 +75,29 @@ pub enum LimitError {
 /// Checks nesting depth, string lengths and array lengths of a JSON value without recursion
 /// (a hostile depth cannot overflow the stack here).
 pub fn check_json_shape(value: &Value, limits: &Limits) -> Result<(), LimitError> {
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    check_shapes(vec![(value, 1)], limits)
+}
+
+/// [`check_json_shape`] of an object given as its map (a tool call's arguments), without
+/// building a `Value` around it: the object itself is level 1.
+pub fn check_json_object_shape(
+    object: &serde_json::Map<String, Value>,
+    limits: &Limits,
+) -> Result<(), LimitError> {
+    if limits.max_json_depth == 0 {
+        return Err(LimitError::TooDeep(0));
+    }
+    let mut stack = Vec::with_capacity(object.len());
+    for (key, item) in object {
+        if key.len() > limits.max_string_bytes {
+            return Err(LimitError::StringTooLong(limits.max_string_bytes));
+        }
+        stack.push((item, 2));
+    }
+    check_shapes(stack, limits)
+}
+
+fn check_shapes(mut stack: Vec<(&Value, usize)>, limits: &Limits) -> Result<(), LimitError> {
     while let Some((value, depth)) = stack.pop() {
         if depth > limits.max_json_depth {
             return Err(LimitError::TooDeep(limits.max_json_depth));
@@ -140,10 +162,14 @@ impl ConcurrencyGate {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         // Drop entries with no call in flight so the map cannot grow with idle principals.
         map.retain(|_, semaphore| semaphore.available_permits() < self.per_principal);
-        let semaphore = map
-            .entry(principal.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_principal)))
-            .clone();
+        let semaphore = match map.get(principal) {
+            Some(semaphore) => semaphore.clone(),
+            None => {
+                let semaphore = Arc::new(Semaphore::new(self.per_principal));
+                map.insert(principal.to_owned(), semaphore.clone());
+                semaphore
+            }
+        };
         semaphore
             .try_acquire_owned()
             .map(|permit| CallSlot { _permit: permit })
@@ -155,6 +181,36 @@ impl ConcurrencyGate {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_object_checked_as_its_map_gets_the_same_answer_as_the_whole_value() {
+        let limits = Limits {
+            max_json_depth: 3,
+            max_string_bytes: 4,
+            max_array_items: 2,
+            ..Limits::default()
+        };
+        for value in [
+            json!({}),
+            json!({"a": 1}),
+            json!({"a": {"b": 1}}),
+            json!({"a": {"b": {"c": 1}}}),
+            json!({"a": "12345"}),
+            json!({"12345": 1}),
+            json!({"a": [1, 2, 3]}),
+            json!({"a": [[1]]}),
+            json!({"a": [[[1]]]}),
+        ] {
+            let serde_json::Value::Object(map) = &value else {
+                unreachable!()
+            };
+            assert_eq!(
+                check_json_object_shape(map, &limits),
+                check_json_shape(&value, &limits),
+                "{value}"
+            );
+        }
+    }
 
     #[test]
     fn shape_checks_name_the_bound() {

@@ -94,7 +94,7 @@ pub fn redact(text: &str) -> String {
 }
 
 /// Keys whose values are masked, matched in any letter case.
-const SECRET_KEYS: &[&str] = &[
+pub const SECRET_KEYS: &[&str] = &[
     "password",
     "passwd",
     "pwd",

@@ -26,7 +26,9 @@
 use crate::guard::api_keys::Principal;
 use crate::guard::db::{DbError, ReadOnlyDb};
 use crate::guard::egress::{EgressError, EgressPolicy};
-use crate::guard::limits::{ConcurrencyGate, LimitError, Limits, check_json_shape, with_timeout};
+use crate::guard::limits::{
+    CallSlot, ConcurrencyGate, LimitError, Limits, check_json_object_shape, with_timeout,
+};
 use crate::guard::program::{FixedProgram, ProgramError};
 use crate::guard::public_error::{self, FailureKind};
 use crate::guard::rate_limit::{RateLimitError, RateLimiter};
@@ -510,19 +512,21 @@ impl ReferenceServer {
 
 impl ReferenceServer {
     /// The caller: set by the HTTP auth layer in the request's extensions, or the stdio launcher.
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Option<Principal> {
+    fn principal<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> Option<&'a Principal> {
         context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
-            .or_else(|| self.state.stdio_principal.clone())
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .or(self.state.stdio_principal.as_ref())
     }
 
     fn count_call(&self, tool: &str) {
         let mut calls = self.state.calls.lock().unwrap_or_else(|p| p.into_inner());
         // Only known tools are counted, so the map is bounded by the tool list.
-        if self.tool_router.get(tool).is_some() {
-            *calls.entry(tool.to_owned()).or_default() += 1;
+        if let Some(count) = calls.get_mut(tool) {
+            *count += 1;
+        } else if self.tool_router.get(tool).is_some() {
+            calls.insert(tool.to_owned(), 1);
         }
     }
 }
@@ -567,62 +571,12 @@ impl ServerHandler for ReferenceServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let principal = self.principal(&context).ok_or_else(|| {
-            ErrorData::new(ErrorCode::INVALID_REQUEST, "authentication required", None)
-        })?;
-        if self.tool_router.get(&request.name).is_none() {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool: {}", request.name),
-                None,
-            ));
-        }
-        if let Some(scope) = required_scope(&request.name)
-            && !principal.has_scope(scope)
-        {
-            return Ok(failure(
-                FailureKind::Denied,
-                &request.name,
-                &format!("principal lacks scope {scope}"),
-            )
-            .into());
-        }
-        if let Some(limiter) = &self.state.call_limiter {
-            match limiter.check(&principal.name) {
-                Ok(()) => {}
-                Err(RateLimitError::Limited { retry_after }) => {
-                    return Err(refused(
-                        RATE_LIMITED_CODE,
-                        "rate limit exceeded",
-                        serde_json::json!({"retry_after_ms": retry_after.as_millis() as u64}),
-                    ));
-                }
-                Err(_) => {
-                    return Err(refused(
-                        RATE_LIMITED_CODE,
-                        "rate limit exceeded",
-                        serde_json::json!({}),
-                    ));
-                }
-            }
-        }
-        if let Some(arguments) = &request.arguments {
-            let value = serde_json::Value::Object(arguments.clone());
-            if let Err(error) = check_json_shape(&value, &self.state.limits) {
-                return Ok(invalid_arguments(error).into());
-            }
-        }
-        let _slot = self
-            .state
-            .gate
-            .try_enter(&principal.name)
-            .map_err(|e| match e {
-                LimitError::TooManyConcurrentCalls(limit) => refused(
-                    RATE_LIMITED_CODE,
-                    "too many calls in flight",
-                    serde_json::json!({"limit": limit}),
-                ),
-                other => ErrorData::internal_error(other.to_string(), None),
-            })?;
+        // The principal is borrowed from the request (or the state) until the call holds its
+        // slot; the context then moves into the tool call.
+        let _slot = match self.admit(&request, &context) {
+            Ok(slot) => slot,
+            Err(refusal) => return *refusal,
+        };
         self.count_call(&request.name);
         let name = request.name.clone();
         let call = ToolCallContext::new(self, request, context);
@@ -630,5 +584,77 @@ impl ServerHandler for ReferenceServer {
             Ok(result) => result,
             Err(error) => Ok(failure(FailureKind::TimedOut, &name, &error).into()),
         }
+    }
+}
+
+/// Why a call may not run: the error, or the tool result, to answer with.
+type Refusal = Box<Result<CallToolResponse, ErrorData>>;
+
+impl ReferenceServer {
+    /// Every check before a tool runs: authentication, the tool's existence and scope, the rate
+    /// limit, the arguments' shape and a concurrency slot (held by the caller while it runs).
+    /// A refusal is the error or the tool result to answer with.
+    fn admit(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallSlot, Refusal> {
+        let principal = self.principal(context).ok_or_else(|| {
+            Box::new(Err(ErrorData::new(
+                ErrorCode::INVALID_REQUEST,
+                "authentication required",
+                None,
+            )))
+        })?;
+        if self.tool_router.get(&request.name).is_none() {
+            return Err(Box::new(Err(ErrorData::invalid_params(
+                format!("unknown tool: {}", request.name),
+                None,
+            ))));
+        }
+        if let Some(scope) = required_scope(&request.name)
+            && !principal.has_scope(scope)
+        {
+            return Err(Box::new(Ok(failure(
+                FailureKind::Denied,
+                &request.name,
+                &format!("principal lacks scope {scope}"),
+            )
+            .into())));
+        }
+        if let Some(limiter) = &self.state.call_limiter {
+            match limiter.check(&principal.name) {
+                Ok(()) => {}
+                Err(RateLimitError::Limited { retry_after }) => {
+                    return Err(Box::new(Err(refused(
+                        RATE_LIMITED_CODE,
+                        "rate limit exceeded",
+                        serde_json::json!({"retry_after_ms": retry_after.as_millis() as u64}),
+                    ))));
+                }
+                Err(_) => {
+                    return Err(Box::new(Err(refused(
+                        RATE_LIMITED_CODE,
+                        "rate limit exceeded",
+                        serde_json::json!({}),
+                    ))));
+                }
+            }
+        }
+        if let Some(arguments) = &request.arguments
+            && let Err(error) = check_json_object_shape(arguments, &self.state.limits)
+        {
+            return Err(Box::new(Ok(invalid_arguments(error).into())));
+        }
+        self.state.gate.try_enter(&principal.name).map_err(|e| {
+            Box::new(Err(match e {
+                LimitError::TooManyConcurrentCalls(limit) => refused(
+                    RATE_LIMITED_CODE,
+                    "too many calls in flight",
+                    serde_json::json!({"limit": limit}),
+                ),
+                other => ErrorData::internal_error(other.to_string(), None),
+            }))
+        })
     }
 }
