@@ -6,9 +6,10 @@
 //! off. Then, while the limit is in force:
 //! - calls that differ only in what a client chooses (`X-Forwarded-For`, `X-Real-IP`,
 //!   `Forwarded` over HTTP; a new value of an identity-like tool argument such as `client_id`,
-//!   on any transport) alternate with plain calls: rotated calls served while plain calls are
-//!   refused prove the limiter keys on client-chosen data. A tool with an identity argument is
-//!   flooded on its own first (with one fixed value) when it is not the flooded tool;
+//!   on any transport) are paired with plain calls in 16 rounds (see [`rotate`]): rounds where
+//!   only the rotated call was served, and none the other way, prove the limiter keys on
+//!   client-chosen data. A tool with an identity argument is flooded on its own first (with one
+//!   fixed value) when it is not the flooded tool;
 //! - a second principal (`--token2`), silent so far, calls: refused means one bucket for
 //!   everyone, so one caller can lock out all others.
 //!
@@ -71,7 +72,10 @@ const SUSTAIN_TIME: Duration = Duration::from_secs(2);
 /// The pause before the flood when the target has refused calls for its limit already.
 pub const REFILL_PAUSE: Duration = Duration::from_secs(3);
 /// Alternations of plain and rotated calls.
-const ROTATIONS: usize = 6;
+const ROTATIONS: usize = 16;
+/// Rounds in which the forged call alone was served that RATE-ROTATING-ID needs to fail, with
+/// no round the other way: by symmetry a correct server does that with probability 2^-10.
+const DISCORDANT_TO_FAIL: usize = 10;
 
 fn probe(id: &str) -> &'static ProbeInfo {
     PROBES
@@ -250,56 +254,73 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Rounds of rotation while the limit is in force: how many compared plain calls were refused,
-/// and how many forged calls were served.
-#[derive(Debug, Clone, Copy)]
+/// Rounds of rotation while the limit is in force, counted as pairs: rounds where only the
+/// forged call was served, rounds where only the plain one was, and how many forged calls were
+/// served in all.
+#[derive(Debug, Clone, Copy, Default)]
 struct Rotation {
-    plain_refused: usize,
+    forged_only: usize,
+    plain_only: usize,
     forged_served: usize,
 }
 
-/// [`ROTATIONS`] rounds of plain, plain (compared), plain, forged. Each compared call (plain,
-/// then forged) comes right after a plain call that takes whatever the bucket refilled, so both
-/// see the same refill: a forged call that followed a refused one would otherwise get the token
-/// the plain call just missed.
+impl Rotation {
+    fn describe(&self, forged: &str) -> String {
+        format!(
+            "{forged} served and the plain call refused in {} of {ROTATIONS} rounds, the reverse in {}; {forged} served {} times in all",
+            self.forged_only, self.plain_only, self.forged_served
+        )
+    }
+}
+
+/// [`ROTATIONS`] rounds of four calls: plain, compared, plain, compared, where the two compared
+/// calls are one plain and one forged call in a random order. Each compared call comes right
+/// after a plain call that takes whatever the bucket refilled, so both see the same refill (a
+/// forged call that followed a refused one would otherwise get the token the plain call just
+/// missed). The order is random and each round starts after a random pause of up to 2 ms,
+/// because a round that lasts about as long as the limiter's refill interval locks in phase
+/// with it and hands every refilled token to the same position: with a fixed order that was a
+/// false positive on the reference server under load. The rounds are judged as pairs (see
+/// [`rotation_verdict`]).
 async fn rotate(
     run: &mut Run<'_>,
     tool: &str,
     plain: &Value,
     forge: impl Fn(usize) -> (Vec<(String, String)>, Value),
 ) -> Rotation {
-    let mut rotation = Rotation {
-        plain_refused: 0,
-        forged_served: 0,
-    };
-    for i in 0..ROTATIONS {
-        call_with_headers(run, Vec::new(), tool, plain).await;
-        if matches!(
-            call_with_headers(run, Vec::new(), tool, plain).await,
-            Fate::Refused(_)
-        ) {
-            rotation.plain_refused += 1;
-        }
-        call_with_headers(run, Vec::new(), tool, plain).await;
+    let mut rotation = Rotation::default();
+    let rounds: Vec<(bool, u64)> = (0..ROTATIONS)
+        .map(|_| (rand::random::<bool>(), rand::random_range(0..2_000u64)))
+        .collect();
+    for (i, (forged_first, pause_us)) in rounds.into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_micros(pause_us)).await;
         let (headers, arguments) = forge(i);
-        if call_with_headers(run, headers, tool, &arguments).await == Fate::Served {
-            rotation.forged_served += 1;
+        let (mut plain_served, mut forged_served) = (false, false);
+        for forged_turn in [forged_first, !forged_first] {
+            call_with_headers(run, Vec::new(), tool, plain).await;
+            if forged_turn {
+                forged_served =
+                    call_with_headers(run, headers.clone(), tool, &arguments).await == Fate::Served;
+            } else {
+                plain_served =
+                    call_with_headers(run, Vec::new(), tool, plain).await == Fate::Served;
+            }
         }
+        rotation.forged_served += usize::from(forged_served);
+        rotation.forged_only += usize::from(forged_served && !plain_served);
+        rotation.plain_only += usize::from(plain_served && !forged_served);
     }
     rotation
 }
 
-/// Forged calls served (nearly) every time, clearly more often than the plain call just before
-/// each: the forged value chose a fresh bucket. Refills under load serve plain and forged calls
-/// alike, so they cannot make this difference.
+/// A sign test on the discordant rounds: on a server that ignores the forged value, "only the
+/// forged call served" and "only the plain call served" are equally likely (the order within a
+/// round is random). Fail when at least [`DISCORDANT_TO_FAIL`] rounds went the forged way and
+/// none the other; pass when the forged way is not ahead by more than 3.
 fn rotation_verdict(rotation: Rotation) -> Verdict {
-    let Rotation {
-        plain_refused,
-        forged_served,
-    } = rotation;
-    if forged_served + 1 >= ROTATIONS && forged_served >= (ROTATIONS - plain_refused) + 3 {
+    if rotation.plain_only == 0 && rotation.forged_only >= DISCORDANT_TO_FAIL {
         Verdict::Fail
-    } else if forged_served <= (ROTATIONS - plain_refused) + 1 {
+    } else if rotation.forged_only <= rotation.plain_only + 3 {
         Verdict::Pass
     } else {
         Verdict::Inconclusive
@@ -596,8 +617,8 @@ fn rotating_id_outcome(
         )
         .with_evidence(vec![Evidence {
             tool: Some(flooded_tool.to_owned()),
-            request: format!("{ROTATIONS} rounds of plain, plain, plain, and a call carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x, right after the flood"),
-            reply: format!("plain: {} of {ROTATIONS} refused; forged: {} of {ROTATIONS} served", rotation.plain_refused, rotation.forged_served),
+            request: format!("{ROTATIONS} rounds of four calls right after the flood: plain, then (in a random order, each after a plain call) a plain call and one carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x"),
+            reply: rotation.describe("the forged call"),
             oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
         }]);
     }
@@ -611,8 +632,8 @@ fn rotating_id_outcome(
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.clone()),
-            request: format!("a flood of {tool} with {parameter} = \"{PLAIN_IDENTITY}\" until refused, then {ROTATIONS} rounds of plain, plain, plain, and a call with a new {parameter}"),
-            reply: format!("plain: {} of {ROTATIONS} refused; new {parameter}: {} of {ROTATIONS} served", rotation.plain_refused, rotation.forged_served),
+            request: format!("a flood of {tool} with {parameter} = \"{PLAIN_IDENTITY}\" until refused, then {ROTATIONS} rounds of four calls: plain, then (in a random order, each after a plain call) a plain call and one with a new {parameter}"),
+            reply: rotation.describe(&format!("the call with a new {parameter}")),
             oracle: format!("calls differing only in the caller-chosen `{parameter}` served while identical plain calls are refused"),
         }]);
     }
@@ -620,28 +641,28 @@ fn rotating_id_outcome(
     let mut unclear = Vec::new();
     if let Some(rotation) = headers {
         let text = format!(
-            "forged X-Forwarded-For calls fared like plain ones ({} of {ROTATIONS} served; plain: {} refused)",
-            rotation.forged_served, rotation.plain_refused
+            "forged X-Forwarded-For calls fared like plain ones ({})",
+            rotation.describe("the forged call")
         );
         match rotation_verdict(rotation) {
             Verdict::Pass => passed.push(text),
             _ => unclear.push(format!(
-                "headers mixed: plain {} of {ROTATIONS} refused, forged {} of {ROTATIONS} served",
-                rotation.plain_refused, rotation.forged_served
+                "headers mixed: {}",
+                rotation.describe("the forged call")
             )),
         }
     }
     match &argument {
         Some((_, parameter, Some(rotation))) => {
             let text = format!(
-                "new `{parameter}` values fared like the fixed one ({} of {ROTATIONS} served; plain: {} refused)",
-                rotation.forged_served, rotation.plain_refused
+                "new `{parameter}` values fared like the fixed one ({})",
+                rotation.describe("the new value")
             );
             match rotation_verdict(*rotation) {
                 Verdict::Pass => passed.push(text),
                 _ => unclear.push(format!(
-                    "`{parameter}` mixed: plain {} of {ROTATIONS} refused, new values {} of {ROTATIONS} served",
-                    rotation.plain_refused, rotation.forged_served
+                    "`{parameter}` mixed: {}",
+                    rotation.describe("the new value")
                 )),
             }
         }
