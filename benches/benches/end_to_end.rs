@@ -253,6 +253,10 @@ struct Measured {
 
 impl Measured {
     fn report(&self, transport: &str) {
+        self.report_as(transport, "guarded");
+    }
+
+    fn report_as(&self, transport: &str, guarded_label: &str) {
         let summary = |latencies: &[Duration]| {
             let mut sorted = latencies.to_vec();
             sorted.sort();
@@ -264,7 +268,7 @@ impl Measured {
         let (guarded_rate, guarded_p50, guarded_p99) = summary(&self.guarded);
         let (bare_rate, bare_p50, bare_p99) = summary(&self.bare);
         println!(
-            "{transport:5}  guarded {guarded_rate:8.0} calls/s  p50 {:6.1} us  p99 {:6.1} us | bare {bare_rate:8.0} calls/s  p50 {:6.1} us  p99 {:6.1} us | ratio {:.2} ({} calls each)",
+            "{transport:5}  {guarded_label} {guarded_rate:8.0} calls/s  p50 {:6.1} us  p99 {:6.1} us | bare {bare_rate:8.0} calls/s  p50 {:6.1} us  p99 {:6.1} us | ratio {:.2} ({} calls each)",
             guarded_p50.as_secs_f64() * 1e6,
             guarded_p99.as_secs_f64() * 1e6,
             bare_p50.as_secs_f64() * 1e6,
@@ -325,39 +329,66 @@ async fn stdio(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
     alternate(&mut guarded_session, &mut bare_session, batch).await
 }
 
-async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
+/// The HTTP layers alone (Host/Origin, body limit, timeout, authentication, rate limit, scope
+/// and session binding) around the bare server, against the bare server: where the HTTP cost
+/// goes.
+async fn http_layers_only(root: PathBuf, batch: usize) -> Measured {
+    let app = router(
+        BareServer::new(root.clone()),
+        bench_authenticator(),
+        generous_limiter(),
+        bench_settings(),
+    );
+    let mut layered =
+        HttpSession::start(serve_http(app).await, Some(format!("Bearer {API_KEY}"))).await;
+    let mut bare = HttpSession::start(serve_http(bare_app(root)).await, None).await;
+    alternate(&mut layered, &mut bare, batch).await
+}
+
+fn bench_authenticator() -> Authenticator {
     let keys = ApiKeys::from_plain_keys(
         [(Principal::new("bench", ["files:read"]), API_KEY.as_bytes())],
         "bench",
     )
     .expect("a valid key");
-    let settings = HttpSettings {
+    Authenticator {
+        api_keys: Some(keys),
+        jwt: None,
+        insecure_dev_principal: None,
+    }
+}
+
+fn bench_settings() -> HttpSettings {
+    HttpSettings {
         allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
         allowed_origins: Vec::new(),
         public_url: "http://127.0.0.1/mcp".into(),
         authorization_servers: Vec::new(),
         max_body_bytes: Limits::default().max_body_bytes,
         response_timeout: Duration::from_secs(30),
-    };
-    let guarded_app = router(
-        guarded(root.clone(), database),
-        Authenticator {
-            api_keys: Some(keys),
-            jwt: None,
-            insecure_dev_principal: None,
-        },
-        generous_limiter(),
-        settings,
-    );
-    let bare_root = root.clone();
-    let bare_service = rmcp::transport::StreamableHttpService::new(
-        move || Ok(BareServer::new(bare_root.clone())),
+    }
+}
+
+/// rmcp's Streamable HTTP service alone, serving the bare server.
+fn bare_app(root: PathBuf) -> axum::Router {
+    let service = rmcp::transport::StreamableHttpService::new(
+        move || Ok(BareServer::new(root.clone())),
         std::sync::Arc::new(
             rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default(),
         ),
         rmcp::transport::StreamableHttpServerConfig::default(),
     );
-    let bare_app = axum::Router::new().route_service("/mcp", bare_service);
+    axum::Router::new().route_service("/mcp", service)
+}
+
+async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
+    let guarded_app = router(
+        guarded(root.clone(), database),
+        bench_authenticator(),
+        generous_limiter(),
+        bench_settings(),
+    );
+    let bare_app = bare_app(root);
     let mut guarded_session = HttpSession::start(
         serve_http(guarded_app).await,
         Some(format!("Bearer {API_KEY}")),
@@ -387,5 +418,10 @@ fn main() {
     runtime
         .block_on(stdio(root.clone(), database.clone(), 500))
         .report("stdio");
-    runtime.block_on(http(root, database, 200)).report("HTTP");
+    runtime
+        .block_on(http(root.clone(), database, 200))
+        .report("HTTP");
+    runtime
+        .block_on(http_layers_only(root, 200))
+        .report_as("HTTP", "layers only");
 }
