@@ -21,7 +21,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 declare -A dictionary=([sandbox]=traversal [egress]=url [sql]=sql [jsonrpc]=jsonrpc)
 
-cargo +nightly fuzz build -O "${targets[@]:0:1}" >/dev/null 2>&1 || cargo +nightly fuzz build -O
+echo "building the targets (cargo +nightly fuzz build -O; minutes the first time)" >&2
+cargo +nightly fuzz build -O >/dev/null
 printf '%-14s %10s %9s %7s %7s %7s  %s\n' target execs execs/s cov ft corpus result
 for target in "${targets[@]}"; do
     work="corpus-work/$target"
