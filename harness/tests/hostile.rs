@@ -217,48 +217,51 @@ fn verdicts(stdout: &str) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-fn rotating_id_verdict(mode: &str) -> String {
+/// The verdict of `probe` when the fake server runs in `mode`, with `extra` certify arguments.
+fn fake_verdict(mode: &str, probe: &str, extra: &[&str]) -> String {
     let output = Command::new(HARNESS)
         .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
-        .args(["--only", "RATE-ROTATING-ID", "--format", "json"])
+        .args(["--only", probe, "--format", "json"])
+        .args(extra)
         .output()
         .expect("the harness runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     verdicts(&stdout)
-        .remove("RATE-ROTATING-ID")
-        .unwrap_or_else(|| panic!("no RATE-ROTATING-ID outcome:\n{stdout}"))
+        .remove(probe)
+        .unwrap_or_else(|| panic!("no {probe} outcome:\n{stdout}"))
 }
 
 #[test]
 fn a_python_limiter_keyed_on_client_id_fails_and_one_keyed_on_the_session_passes() {
     // The seed's limiter: check_rate_limit(client_id) with the caller's own word for who it is.
-    assert_eq!(rotating_id_verdict("limited-by-client"), "fail");
+    assert_eq!(
+        fake_verdict("limited-by-client", "RATE-ROTATING-ID", &[]),
+        "fail"
+    );
     // The same tool and argument, limited per session: new client_id values change nothing.
-    assert_eq!(rotating_id_verdict("limited"), "pass");
-}
-
-fn concurrent_verdict(mode: &str) -> String {
-    let output = Command::new(HARNESS)
-        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
-        .args([
-            "--only",
-            "RES-CONCURRENT",
-            "--format",
-            "json",
-            "--timeout",
-            "3",
-        ])
-        .output()
-        .expect("the harness runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    verdicts(&stdout)
-        .remove("RES-CONCURRENT")
-        .unwrap_or_else(|| panic!("no RES-CONCURRENT outcome:\n{stdout}"))
+    assert_eq!(fake_verdict("limited", "RATE-ROTATING-ID", &[]), "pass");
 }
 
 #[test]
 fn a_server_that_queues_calls_without_bound_fails_and_a_prompt_one_passes() {
     // 0.5 s per call, one at a time, no cap: 64 calls at once wait up to 32 s.
-    assert_eq!(concurrent_verdict("serial"), "fail");
-    assert_eq!(concurrent_verdict("plain"), "pass");
+    let short_timeout = ["--timeout", "3"];
+    assert_eq!(
+        fake_verdict("serial", "RES-CONCURRENT", &short_timeout),
+        "fail"
+    );
+    assert_eq!(
+        fake_verdict("plain", "RES-CONCURRENT", &short_timeout),
+        "pass"
+    );
+}
+
+#[test]
+fn a_key_argument_checked_with_compare_digest_passes_the_timing_probe_over_stdio() {
+    // The failing side is the key-argument-early-exit twin in the kill matrix.
+    let key = ["--argument-key", "fake-argument-key-0123456789abcdef"];
+    assert_eq!(
+        fake_verdict("keyed", "TIME-CREDENTIAL-COMPARE", &key),
+        "pass"
+    );
 }

@@ -256,6 +256,16 @@ impl StdioConnection {
         }
     }
 
+    /// Registers the request id `key`: the reader task sends its answer to the receiver.
+    fn expect_answer(&self, key: &str) -> oneshot::Receiver<Value> {
+        let (sender, receiver) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), sender);
+        receiver
+    }
+
     async fn write_line(&self, message: &[u8]) -> Result<(), TargetError> {
         let mut stdin = self.stdin.lock().await;
         let Some(pipe) = stdin.as_mut() else {
@@ -281,12 +291,8 @@ impl StdioConnection {
             return Err(TargetError::Closed(self.exit_description()));
         }
         let message = request_message(&id, method, params, self.stateless);
-        let (sender, receiver) = oneshot::channel();
         let key = id_key(&id);
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), sender);
+        let receiver = self.expect_answer(&key);
         let mut line = serde_json::to_vec(&message).unwrap_or_default();
         line.push(b'\n');
         if let Err(error) = self.write_line(&line).await {
@@ -377,12 +383,8 @@ impl StdioConnection {
             self.next_id += 1;
             let id = json!(self.next_id);
             let message = request_message(&id, method, Some(params), self.stateless);
-            let (sender, receiver) = oneshot::channel();
             let key = id_key(&id);
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone(), sender);
+            let receiver = self.expect_answer(&key);
             keys.push(key);
             receivers.push(receiver);
             lines.extend(serde_json::to_vec(&message).unwrap_or_default());
