@@ -149,37 +149,41 @@ struct FlawedServer {
     client_arg_limiter: Arc<reference_server::guard::rate_limit::RateLimiter<String>>,
 }
 
-/// The key-argument-early-exit twin's extra tool.
-fn private_status_tool() -> Tool {
+/// A twin's extra tool with one required string argument.
+fn one_argument_tool(
+    name: &'static str,
+    description: &'static str,
+    argument: &str,
+    argument_description: &str,
+) -> Tool {
     let schema = json!({
         "type": "object",
-        "properties": {"api_key": {"type": "string", "description": "Your API key"}},
-        "required": ["api_key"],
+        "properties": {argument: {"type": "string", "description": argument_description}},
+        "required": [argument],
     });
     let serde_json::Value::Object(schema) = schema else {
         unreachable!("a JSON object literal")
     };
-    Tool::new(
+    Tool::new(name, description, schema)
+}
+
+/// The key-argument-early-exit twin's extra tool.
+fn private_status_tool() -> Tool {
+    one_argument_tool(
         "private_status",
         "Reports private status; needs an API key.",
-        schema,
+        "api_key",
+        "Your API key",
     )
 }
 
 /// The rate-client-arg twin's extra tool.
 fn service_status_tool() -> Tool {
-    let schema = json!({
-        "type": "object",
-        "properties": {"client_id": {"type": "string", "description": "Who is asking"}},
-        "required": ["client_id"],
-    });
-    let serde_json::Value::Object(schema) = schema else {
-        unreachable!("a JSON object literal")
-    };
-    Tool::new(
+    one_argument_tool(
         "service_status",
         "Reports whether the service is up. Rate limited per client_id.",
-        schema,
+        "client_id",
+        "Who is asking",
     )
 }
 
