@@ -278,16 +278,44 @@ mod tests {
         assert!(effect.is_finite() && effect > 0.0);
     }
 
+    /// The smallest `k` with P(X > k) < `tail` for X ~ Binomial(`trials`, `p`), summed exactly
+    /// (the probabilities stay above f64's smallest normal for the sizes used here).
+    fn binomial_upper_quantile(trials: usize, p: f64, tail: f64) -> usize {
+        let mut probability = (1.0 - p).powi(trials as i32);
+        let mut at_or_below = probability;
+        for k in 0..trials {
+            if 1.0 - at_or_below < tail {
+                return k;
+            }
+            probability *= (trials - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+            at_or_below += probability;
+        }
+        trials
+    }
+
+    #[test]
+    fn the_binomial_quantile_matches_known_values() {
+        // Binomial(400, 0.05): P(X > 33) is about 0.0021, P(X > 40) below 1e-4 (summed exactly in
+        // rational arithmetic).
+        assert!(binomial_upper_quantile(400, 0.05, 0.01) <= 33);
+        assert!(binomial_upper_quantile(400, 0.05, 0.001) > 33);
+        assert!(binomial_upper_quantile(400, 0.05, 1e-4) <= 40);
+        assert_eq!(binomial_upper_quantile(2_000, 0.05, 1e-7), 154);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(8))]
 
         /// On A/A data (both sides from the same distribution) neither test rejects more often
-        /// than alpha, over 400 independent experiments (with a binomial allowance).
+        /// than alpha, over 2,000 independent experiments. The allowance is the binomial
+        /// quantile with a tail of 1e-7, so a correct test fails this about once in 10^6 runs
+        /// (a 3-sigma allowance failed about once in 30 runs); a test whose false-positive rate
+        /// were twice alpha would still exceed it (200 expected against a ceiling near 150).
         #[test]
         fn a_over_a_false_positives_stay_at_or_below_alpha(seed in any::<u64>()) {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let alpha = 0.05;
-            let experiments = 400;
+            let experiments = 2_000;
             let (mut sign_rejections, mut rank_rejections) = (0, 0);
             for _ in 0..experiments {
                 let a = noise(&mut rng, 60);
@@ -296,8 +324,9 @@ mod tests {
                 sign_rejections += usize::from(sign_test(&differences).p_value < alpha);
                 rank_rejections += usize::from(wilcoxon_signed_rank(&differences).p_value < alpha);
             }
-            // Expected 20 of 400; 3 standard deviations above is about 33.
-            let ceiling = (experiments as f64 * alpha + 3.0 * (experiments as f64 * alpha * (1.0 - alpha)).sqrt()) as usize;
+            let ceiling = binomial_upper_quantile(experiments, alpha, 1e-7);
+            // The check has teeth: twice alpha (200 expected) lies above the ceiling.
+            prop_assert!(ceiling < 2 * experiments / 20, "ceiling {}", ceiling);
             prop_assert!(sign_rejections <= ceiling, "sign test: {} of {}", sign_rejections, experiments);
             prop_assert!(rank_rejections <= ceiling, "Wilcoxon: {} of {}", rank_rejections, experiments);
         }
