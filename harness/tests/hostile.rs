@@ -257,6 +257,15 @@ fn a_server_that_queues_calls_without_bound_fails_and_a_prompt_one_passes() {
 }
 
 #[test]
+fn a_python_limiter_that_reads_awaits_and_writes_back_fails_the_concurrent_burst_and_a_locked_one_passes()
+ {
+    // The failing side also has a Rust twin in the kill matrix (rate-race); here the same
+    // mistake in another language, and its fix.
+    assert_eq!(fake_verdict("racy", "RATE-CONCURRENT-BURST", &[]), "fail");
+    assert_eq!(fake_verdict("locked", "RATE-CONCURRENT-BURST", &[]), "pass");
+}
+
+#[test]
 fn a_key_argument_checked_with_compare_digest_passes_the_timing_probe_over_stdio() {
     // The failing side is the key-argument-early-exit twin in the kill matrix.
     let key = ["--argument-key", "fake-argument-key-0123456789abcdef"];

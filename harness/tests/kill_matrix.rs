@@ -35,6 +35,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("no-size-limit", "RES-ARGUMENT-SIZE"),
     ("rate-unbounded-keys", "RES-KEY-GROWTH"),
     ("rate-client-arg", "RATE-ROTATING-ID"),
+    ("rate-race", "RATE-CONCURRENT-BURST"),
     ("key-argument-early-exit", "TIME-CREDENTIAL-COMPARE"),
 ];
 

@@ -15,6 +15,12 @@
 //!
 //! Finally the limit must lift after the advertised wait (reported).
 //!
+//! RATE-CONCURRENT-BURST then compares calls sent at once with calls sent one by one, under the
+//! same conditions (see [`concurrent_bursts`]): after a wait that refills the bucket, calls one
+//! by one until refused (the sequential burst); after the same wait, twice, a burst of about
+//! twice as many calls all sent before any answer is read. A limiter that checks, awaits and
+//! then counts serves every concurrent call; an atomic one serves about the sequential burst.
+//!
 //! Oracles: counts of served and refused calls (a refusal is HTTP 429, JSON-RPC -32029, or an
 //! error saying "rate limit"). A flood of hundreds of calls in a few seconds with no refusal is
 //! the finding for RATE-FLOOD; a flood the target could not be driven hard enough for (fewer
@@ -23,7 +29,9 @@
 //! Cost: a [`REFILL_PAUSE`] when the limit was hit before, at most the profile's flood size
 //! (150 / 400 / 1,500 calls) within [`FLOOD_TIME`], plus
 //! about 20 calls and one wait of at most [`MAX_RECOVERY_WAIT`]; a second flood of the same
-//! size when a tool takes an identity argument.
+//! size when a tool takes an identity argument; for the concurrent bursts three refill waits of
+//! at most [`LONGEST_REFILL_WAIT`] and up to three times the profile's burst cap (64 / 256 /
+//! 256 calls) in calls.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::discover::{ToolInfo, baseline_arguments};
@@ -59,6 +67,15 @@ pub static PROBES: &[ProbeInfo] = &[
         enforces: "MCP security best practices, rate limiting: per-principal limits, so one caller cannot deny service to the rest",
         remediation: "Keep one bucket per principal (bounded in number) rather than one for the whole server.",
     },
+    ProbeInfo {
+        id: "RATE-CONCURRENT-BURST",
+        family: Family::Rate,
+        title: "calls sent at once are limited like calls sent one by one",
+        severity: Severity::Medium,
+        cwe: Some(367),
+        enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations (a limit that concurrent calls pass is no limit)",
+        remediation: "Take the token and decide in one atomic step (a compare-and-swap, a lock held across check and update, or the store's atomic increment), never read, await, then write back.",
+    },
 ];
 
 /// Below this many calls per second the flood proves nothing about a limit.
@@ -71,6 +88,12 @@ pub const MAX_RECOVERY_WAIT: Duration = Duration::from_secs(5);
 const SUSTAIN_TIME: Duration = Duration::from_secs(2);
 /// The pause before the flood when the target has refused calls for its limit already.
 pub const REFILL_PAUSE: Duration = Duration::from_secs(3);
+/// The longest wait for the bucket to refill before a burst.
+pub const LONGEST_REFILL_WAIT: Duration = Duration::from_secs(4);
+/// Concurrent bursts: every one must exceed the allowance for RATE-CONCURRENT-BURST to fail,
+/// since a fixed-window limiter serves up to two windows' worth once when a burst straddles a
+/// window boundary, and cannot do so twice in a row.
+const CONCURRENT_BURSTS: usize = 2;
 /// Alternations of plain and rotated calls.
 const ROTATIONS: usize = 16;
 /// Rounds in which the forged call alone was served that RATE-ROTATING-ID needs to fail, with
@@ -440,6 +463,14 @@ pub async fn run(
     // The identity-argument tool may be limited on its own even when the flooded tool is not
     // (the seed's limiter guarded only the tools that took a client_id).
     let argument_rotation = rotate_identity_argument(run, size).await;
+    let sustained =
+        flood.served_after_refusal as f64 / flood.since_first_refusal.as_secs_f64().max(1e-3);
+    let concurrent = if limited && run.wants("RATE-CONCURRENT-BURST") {
+        let plan = BurstPlan::new(flood.served_before_refusal, sustained, run.profile);
+        Some(concurrent_bursts(run, &tool.name, &arguments, plan).await)
+    } else {
+        None
+    };
     run.back_off_when_limited = backing_off;
 
     // RATE-FLOOD
@@ -474,8 +505,6 @@ pub async fn run(
         latencies.sort();
         let refusal_time: Duration = latencies.iter().sum();
         let rejection_rate = latencies.len() as f64 / refusal_time.as_secs_f64().max(1e-9);
-        let sustained = flood.served_after_refusal as f64
-            / flood.since_first_refusal.as_secs_f64().max(1e-3);
         let burst = flood.served_before_refusal;
         let mut summary = format!(
             "first refusal after {burst} calls; then {} served in {:.1} s (about {sustained:.0}/s sustained); {} refusals at {rejection_rate:.0}/s, latency p50 {} us, p99 {} us",
@@ -571,7 +600,236 @@ pub async fn run(
             format!("the second principal was served {served} of 3 times (first principal refused just before: {first_refused})"),
         ),
     });
+
+    // RATE-CONCURRENT-BURST
+    outcomes.push(concurrent_outcome(concurrent, &tool.name));
     outcomes
+}
+
+/// How the concurrent bursts are sized and spaced, from the main flood.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BurstPlan {
+    /// Calls per concurrent burst: about twice the flood's burst, within the profile's cap.
+    size: usize,
+    /// The wait before each burst: the flood's burst over its sustained rate (the time to
+    /// refill), within [`LONGEST_REFILL_WAIT`], plus 200 ms.
+    refill_wait: Duration,
+    /// The sustained rate the flood measured, calls per second.
+    sustained: f64,
+}
+
+impl BurstPlan {
+    fn new(flood_burst: usize, sustained: f64, profile: Profile) -> BurstPlan {
+        let cap = match profile {
+            Profile::Quick => 64,
+            Profile::Standard | Profile::Deep => 256,
+        };
+        let refill = if sustained > 0.1 {
+            (flood_burst as f64 / sustained).clamp(0.3, LONGEST_REFILL_WAIT.as_secs_f64())
+        } else {
+            LONGEST_REFILL_WAIT.as_secs_f64()
+        };
+        BurstPlan {
+            size: (2 * flood_burst + 10).clamp(16, cap),
+            refill_wait: Duration::from_secs_f64(refill) + Duration::from_millis(200),
+            sustained,
+        }
+    }
+
+    /// The most calls a correct limiter serves in a burst lasting `elapsed`, given that one by
+    /// one it served `sequential` after the same wait: those, what refills meanwhile, and a
+    /// quarter more plus four for jitter.
+    fn ceiling(&self, sequential: usize, elapsed: Duration) -> f64 {
+        1.25 * (sequential as f64 + self.sustained * elapsed.as_secs_f64() + 1.0) + 4.0
+    }
+}
+
+/// One burst of calls sent at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Burst {
+    served: usize,
+    refused: usize,
+    lost: usize,
+    elapsed: Duration,
+}
+
+/// What RATE-CONCURRENT-BURST measured.
+#[derive(Debug, Clone, PartialEq)]
+enum Concurrency {
+    /// The run ran out of time or the target stopped answering before the bursts.
+    Stopped,
+    /// One by one, the calls were never refused within the burst's size: nothing to compare.
+    SequentialUnrefused { plan: BurstPlan },
+    Measured {
+        plan: BurstPlan,
+        sequential: usize,
+        bursts: Vec<Burst>,
+    },
+}
+
+/// The sequential burst, then [`CONCURRENT_BURSTS`] concurrent ones, each after the plan's
+/// refill wait. The sequential burst is measured here rather than taken from the flood because
+/// earlier families may have left the bucket partly drained, and its refill rate is only an
+/// estimate: the same wait before both makes them comparable.
+async fn concurrent_bursts(
+    run: &mut Run<'_>,
+    tool: &str,
+    arguments: &Value,
+    plan: BurstPlan,
+) -> Concurrency {
+    tokio::time::sleep(plan.refill_wait).await;
+    let mut sequential = 0;
+    let mut refused = false;
+    let mut lost = 0;
+    for _ in 0..plan.size {
+        if !run.can_continue() || lost >= 3 {
+            return Concurrency::Stopped;
+        }
+        match fate(&run.call_tool(tool, arguments.clone()).await.reply) {
+            Fate::Served => sequential += 1,
+            Fate::Refused(_) => {
+                refused = true;
+                break;
+            }
+            Fate::Lost => lost += 1,
+        }
+    }
+    if !refused {
+        return Concurrency::SequentialUnrefused { plan };
+    }
+    let mut bursts = Vec::new();
+    for _ in 0..CONCURRENT_BURSTS {
+        tokio::time::sleep(plan.refill_wait).await;
+        if !run.can_continue() {
+            return Concurrency::Stopped;
+        }
+        let params = vec![serde_json::json!({"name": tool, "arguments": arguments}); plan.size];
+        run.calls += plan.size as u64;
+        let started = Instant::now();
+        let replies = run.connection.requests_at_once("tools/call", params).await;
+        let mut burst = Burst {
+            elapsed: started.elapsed(),
+            ..Burst::default()
+        };
+        for reply in &replies {
+            match fate(reply) {
+                Fate::Served => burst.served += 1,
+                Fate::Refused(_) => burst.refused += 1,
+                Fate::Lost => burst.lost += 1,
+            }
+        }
+        bursts.push(burst);
+    }
+    Concurrency::Measured {
+        plan,
+        sequential,
+        bursts,
+    }
+}
+
+fn concurrent_outcome(concurrency: Option<Concurrency>, tool: &str) -> Outcome {
+    let info = probe("RATE-CONCURRENT-BURST");
+    let (plan, sequential, bursts) = match concurrency {
+        None => {
+            return Outcome::new(
+                info,
+                Verdict::NotApplicable,
+                "the flood was never refused, so there is no limit to compare bursts with",
+            );
+        }
+        Some(Concurrency::Stopped) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                "the run's time ran out, or the target stopped answering, before the bursts",
+            );
+        }
+        Some(Concurrency::SequentialUnrefused { plan }) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!(
+                    "after a {:.1} s refill wait, {} calls one by one were all served: the limit is too loose for bursts of this size to test",
+                    plan.refill_wait.as_secs_f64(),
+                    plan.size
+                ),
+            );
+        }
+        Some(Concurrency::Measured {
+            plan,
+            sequential,
+            bursts,
+        }) => (plan, sequential, bursts),
+    };
+    let tallies: Vec<String> = bursts
+        .iter()
+        .map(|b| {
+            format!(
+                "{} served, {} refused, {} lost in {} ms (at most {:.0} expected)",
+                b.served,
+                b.refused,
+                b.lost,
+                b.elapsed.as_millis(),
+                plan.ceiling(sequential, b.elapsed)
+            )
+        })
+        .collect();
+    let summary = format!(
+        "one by one, {sequential} calls were served before the first refusal; {} calls at once, twice, after the same {:.1} s wait: {}",
+        plan.size,
+        plan.refill_wait.as_secs_f64(),
+        tallies.join("; ")
+    );
+    if (plan.size as f64) <= plan.ceiling(sequential, Duration::ZERO) {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "{summary}: a burst of {} cannot serve more than a correct limiter would",
+                plan.size
+            ),
+        );
+    }
+    if bursts.iter().any(|b| b.lost * 4 > plan.size) {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("{summary}: too many calls were lost to tell"),
+        );
+    }
+    let over = bursts
+        .iter()
+        .filter(|b| b.served as f64 > plan.ceiling(sequential, b.elapsed))
+        .count();
+    if over == bursts.len() {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            "calls sent at once get past the rate limit: the limiter checks and counts in separate steps (or limits per connection)",
+        )
+        .with_evidence(vec![Evidence {
+            tool: Some(tool.to_owned()),
+            request: format!(
+                "after a {:.1} s wait, calls one by one until refused; then, twice after the same wait, {} tools/call of {tool} with baseline arguments, all sent before any answer was read",
+                plan.refill_wait.as_secs_f64(),
+                plan.size
+            ),
+            reply: summary,
+            oracle: format!(
+                "every burst served more than 1.25 x ({sequential} served one by one + refill during the burst + 1) + 4"
+            ),
+        }])
+    } else if over == 0 {
+        Outcome::new(info, Verdict::Pass, summary)
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "{summary}: one burst exceeded the limit and one did not (a fixed window's boundary?)"
+            ),
+        )
+    }
 }
 
 /// The identity-argument experiment: the tool that takes one, flooded with a fixed value until
@@ -741,5 +999,58 @@ mod tests {
         ));
         assert_eq!(fate(&served), Fate::Served);
         assert_eq!(fate(&Err(TargetError::Timeout(Duration::ZERO))), Fate::Lost);
+    }
+
+    #[test]
+    fn bursts_are_about_twice_the_flood_burst_and_wait_for_a_refill() {
+        let plan = BurstPlan::new(20, 10.0, Profile::Standard);
+        assert_eq!(plan.size, 50);
+        assert_eq!(plan.refill_wait, Duration::from_millis(2_200));
+        // Capped by the profile; a limit that never refilled waits the longest.
+        let plan = BurstPlan::new(1_000, 0.0, Profile::Quick);
+        assert_eq!(plan.size, 64);
+        assert_eq!(
+            plan.refill_wait,
+            LONGEST_REFILL_WAIT + Duration::from_millis(200)
+        );
+        assert_eq!(BurstPlan::new(1, 1_000.0, Profile::Deep).size, 16);
+    }
+
+    fn measured(sequential: usize, served: &[usize]) -> Concurrency {
+        let plan = BurstPlan::new(20, 10.0, Profile::Standard);
+        Concurrency::Measured {
+            plan,
+            sequential,
+            bursts: served
+                .iter()
+                .map(|&served| Burst {
+                    served,
+                    refused: plan.size - served,
+                    lost: 0,
+                    elapsed: Duration::from_millis(50),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_every_burst_past_the_ceiling_fails() {
+        let verdict = |c| concurrent_outcome(Some(c), "list_directory").verdict;
+        // One by one 20; at once the ceiling is 1.25 x (20 + 0.5 + 1) + 4 = 30.9.
+        assert_eq!(verdict(measured(20, &[50, 50])), Verdict::Fail);
+        assert_eq!(verdict(measured(20, &[20, 30])), Verdict::Pass);
+        assert_eq!(verdict(measured(20, &[31, 31])), Verdict::Fail);
+        // A fixed window's boundary can lift one burst, not both.
+        assert_eq!(verdict(measured(20, &[40, 20])), Verdict::Inconclusive);
+        // A sequential burst so large that 50 at once cannot exceed its ceiling proves nothing.
+        assert_eq!(verdict(measured(40, &[50, 50])), Verdict::Inconclusive);
+        let unrefused = Concurrency::SequentialUnrefused {
+            plan: BurstPlan::new(20, 10.0, Profile::Standard),
+        };
+        assert_eq!(verdict(unrefused), Verdict::Inconclusive);
+        assert_eq!(
+            concurrent_outcome(None, "list_directory").verdict,
+            Verdict::NotApplicable
+        );
     }
 }

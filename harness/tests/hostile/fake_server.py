@@ -15,6 +15,11 @@ Modes:
   keyed     adds `private_status(api_key)`, checked with hmac.compare_digest (constant time)
   serial    one call at a time, each taking 0.5 s, with no cap on how many wait: a burst of
             calls queues for as long as the burst is long
+  racy      each call on its own thread, limited (burst 20, then 10/s) by a bucket kept in a
+            "store": read, a 2 ms round trip, write back; calls that arrive together all read
+            the same bucket and all pass
+  locked    the same, with one lock held from the read to the write (the store's atomic
+            increment): calls that arrive together are limited like calls one by one
 """
 
 import hmac
@@ -57,6 +62,34 @@ def admit(key, burst=20.0, per_second=10.0):
         return False
     buckets[key] = (tokens - 1, now)
     return True
+
+
+store_lock = threading.Lock()
+
+
+def admit_from_store(atomic):
+    """A token bucket read from and written back to a store, with a round trip in between."""
+    if atomic:
+        store_lock.acquire()
+    try:
+        now = time.monotonic()
+        tokens, last = buckets.get("store", (20.0, now))
+        tokens = min(20.0, tokens + (now - last) * 10.0)
+        if tokens < 1:
+            return False
+        time.sleep(0.002)
+        buckets["store"] = (tokens - 1, now)
+        return True
+    finally:
+        if atomic:
+            store_lock.release()
+
+
+def echo_if_admitted(ident, text, atomic):
+    if admit_from_store(atomic):
+        send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": text[:200]}]}})
+    else:
+        send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "Rate limit exceeded"}]}})
 
 
 TOOL = {"name": "echo", "description": "Echo text back", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}
@@ -111,6 +144,9 @@ for line in sys.stdin:
         if MODE == "serial":
             time.sleep(0.5)
         text = str(params.get("arguments", {}).get("text", ""))
+        if MODE in ("racy", "locked"):
+            threading.Thread(target=echo_if_admitted, args=(ident, text, MODE == "locked")).start()
+            continue
         send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": text[:200]}]}})
     elif method == "ping":
         send({"jsonrpc": "2.0", "id": ident, "result": {}})

@@ -101,6 +101,10 @@ pub enum Flaw {
     /// The seed's limiter: an extra tool, `service_status`, takes a `client_id` argument and
     /// its calls are limited per `client_id`: a caller resets its limit by naming itself anew.
     RateClientArg,
+    /// Tool calls are limited (20 at once, 20 per second) by a limiter that reads the bucket,
+    /// awaits its store ([`RACY_STORE_DELAY`]), then writes back what it read minus one: one
+    /// by one the limit holds; calls that arrive together all read the same bucket and all pass.
+    RateRace,
     /// The seed's API key check: an extra tool, `private_status`, takes the key as an
     /// `api_key` argument and compares it byte by byte, stopping at the first wrong byte
     /// ([`ARGUMENT_KEY_BYTE_COST`] per byte, so the leak shows through a stdio pipe).
@@ -123,7 +127,8 @@ impl Flaw {
             | Flaw::RateClientId
             | Flaw::RateGlobal
             | Flaw::RateUnboundedKeys
-            | Flaw::RateClientArg => {
+            | Flaw::RateClientArg
+            | Flaw::RateRace => {
                 settings.insert("burst".into(), toml::Value::Integer(1_000_000));
                 settings.insert("per_second".into(), toml::Value::Float(1_000_000.0));
                 Some(("rate_limit", settings))
@@ -147,6 +152,45 @@ struct FlawedServer {
     calls_by_arguments: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
     /// The rate-client-arg twin's limiter, keyed on the `client_id` argument.
     client_arg_limiter: Arc<reference_server::guard::rate_limit::RateLimiter<String>>,
+    /// The rate-race twin's limiter.
+    racy_limiter: Arc<RacyLimiter>,
+}
+
+/// What the rate-race twin's limiter spends between reading its bucket and writing it back,
+/// as a round trip to a shared store (Redis, a database) would.
+const RACY_STORE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A token bucket (burst 20, 20 per second) kept as a read-modify-write with an await in the
+/// middle: the lost update of a limiter whose check and count are separate store calls.
+struct RacyLimiter {
+    /// Tokens left and when they were counted.
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl RacyLimiter {
+    const BURST: f64 = 20.0;
+    const PER_SECOND: f64 = 20.0;
+
+    fn new() -> RacyLimiter {
+        RacyLimiter {
+            bucket: std::sync::Mutex::new((Self::BURST, std::time::Instant::now())),
+        }
+    }
+
+    async fn admit(&self) -> bool {
+        let now = std::time::Instant::now();
+        let read = {
+            let bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let elapsed = now.duration_since(bucket.1).as_secs_f64();
+            (bucket.0 + elapsed * Self::PER_SECOND).min(Self::BURST)
+        };
+        if read < 1.0 {
+            return false;
+        }
+        tokio::time::sleep(RACY_STORE_DELAY).await;
+        *self.bucket.lock().unwrap_or_else(|p| p.into_inner()) = (read - 1.0, now);
+        true
+    }
 }
 
 /// A twin's extra tool with one required string argument.
@@ -517,6 +561,13 @@ impl ServerHandler for FlawedServer {
                 ));
             }
         }
+        if self.flaw == Flaw::RateRace && !self.racy_limiter.admit().await {
+            return Err(ErrorData::new(
+                ErrorCode(reference_server::tools::RATE_LIMITED_CODE),
+                "rate limit exceeded",
+                None,
+            ));
+        }
         if self.flaw == Flaw::KeyArgumentEarlyExit && request.name == "private_status" {
             // The seed: verify_api_key(api_key) with a comparison that stops at the first
             // difference.
@@ -623,6 +674,7 @@ fn main() -> ExitCode {
                 flaw,
                 calls_by_arguments: Default::default(),
                 client_arg_limiter: Arc::new(twin_limiter()),
+                racy_limiter: Arc::new(RacyLimiter::new()),
             }
         },
         move |router| match flaw {
