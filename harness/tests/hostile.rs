@@ -266,6 +266,18 @@ fn a_python_limiter_that_reads_awaits_and_writes_back_fails_the_concurrent_burst
 }
 
 #[test]
+fn a_python_server_that_answers_id_zero_with_null_fails_the_id_echo_and_a_plain_one_passes() {
+    assert_eq!(fake_verdict("falsy-ids", "PROTO-ID-ECHO", &[]), "fail");
+    assert_eq!(fake_verdict("plain", "PROTO-ID-ECHO", &[]), "pass");
+}
+
+#[test]
+fn a_python_server_that_dies_on_a_malformed_line_fails_proto_garbage_and_a_plain_one_passes() {
+    assert_eq!(fake_verdict("fragile", "PROTO-GARBAGE", &[]), "fail");
+    assert_eq!(fake_verdict("plain", "PROTO-GARBAGE", &[]), "pass");
+}
+
+#[test]
 fn a_key_argument_checked_with_compare_digest_passes_the_timing_probe_over_stdio() {
     // The failing side is the key-argument-early-exit twin in the kill matrix.
     let key = ["--argument-key", "fake-argument-key-0123456789abcdef"];

@@ -69,6 +69,7 @@ const HTTP_MATRIX: &[(&str, &str)] = &[
 const OAUTH_MATRIX: &[(&str, &str)] = &[
     ("jwt-unverified", "AUTH-JWT-FORGED"),
     ("jwt-no-audience", "AUTH-JWT-CLAIMS"),
+    ("metadata-unserved", "AUTH-METADATA"),
 ];
 
 /// Every server in the matrix runs with this limit: low enough for the RATE flood to trip,

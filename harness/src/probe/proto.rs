@@ -1,9 +1,14 @@
 //! PROTO: JSON-RPC and MCP protocol behaviour: error codes, id echo, surviving garbage, stdout
 //! hygiene on stdio, and staying alive through the run.
+//!
+//! PROTO-ID-ECHO's oracle: a response that answers no pending request (the connections keep
+//! the ids of such stray responses) and carries the ping's id altered (a number turned into a
+//! string or a float, a string re-encoded). A ping that gets no answer at all costs the request
+//! timeout.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::target::{Reply, TargetError, excerpt};
-use serde_json::json;
+use crate::target::{Reply, excerpt};
+use serde_json::{Value, json};
 
 pub static PROBES: &[ProbeInfo] = &[
     ProbeInfo {
@@ -130,34 +135,34 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let info = probe("PROTO-ID-ECHO");
     let mut mismatches = Vec::new();
     let mut answered = 0;
-    for id in [
-        json!("mcp-harness-id-\u{e9}-\u{2713}"),
-        json!(9007199254740993u64),
-        json!(0),
-    ] {
-        match run
+    for id in ECHOED_IDS.iter().map(|make| make()) {
+        let before = run.connection.observations();
+        let reply = run
             .connection
             .request_with_id(id.clone(), "ping", None)
-            .await
+            .await;
+        if reply.is_ok() {
+            answered += 1;
+            continue;
+        }
+        // No answer under the id sent: was there one under an altered id?
+        let after = run.connection.observations();
+        if let Some(altered) = after
+            .stray_ids_since(&before)
+            .iter()
+            .find(|received| altered_echo(&id, received))
         {
-            Ok(message) => {
-                answered += 1;
-                if message.get("id") != Some(&id) {
-                    mismatches.push(evidence(
-                        &format!("ping with id {id}"),
-                        &message.to_string(),
-                        "the response id differs from the request id",
-                    ));
-                }
-            }
-            Err(TargetError::Timeout(_)) => {}
-            Err(_) => {}
+            mismatches.push(evidence(
+                &format!("ping with id {id}"),
+                &format!("a response with id {altered}"),
+                "the response id differs from the request id",
+            ));
         }
     }
     outcomes.push(if !mismatches.is_empty() {
         Outcome::new(info, Verdict::Fail, "a response id did not match its request id").with_evidence(mismatches)
-    } else if answered == 0 {
-        Outcome::new(info, Verdict::Inconclusive, "no answer to ping with a chosen id (a reply with another id would not be matched either)")
+    } else if answered < ECHOED_IDS.len() {
+        Outcome::new(info, Verdict::Inconclusive, format!("{answered} of {} pings with chosen ids were answered; the others got no answer at all", ECHOED_IDS.len()))
     } else {
         Outcome::new(info, Verdict::Pass, format!("{answered} ids echoed exactly"))
     });
@@ -202,6 +207,36 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )])
     });
     outcomes
+}
+
+/// The ids PROTO-ID-ECHO pings with: a string with non-ASCII characters, an integer beyond 32
+/// bits (but within 2^53, which every JSON number parser, JavaScript's included, keeps
+/// exactly), and zero (falsy in many languages).
+const ECHOED_IDS: [fn() -> Value; 3] = [
+    || json!("mcp-harness-id-\u{e9}-\u{2713}"),
+    || json!(1_099_511_627_777u64),
+    || json!(0),
+];
+
+/// Whether `received`, the id of a response that answered nothing pending, is `sent` altered:
+/// a number turned into a string or a float, or the string re-encoded. Anything else is
+/// another request's late answer.
+fn altered_echo(sent: &Value, received: &Value) -> bool {
+    if sent == received {
+        return false;
+    }
+    match (sent, received) {
+        (Value::Number(sent), Value::Number(received)) => sent.as_f64() == received.as_f64(),
+        (Value::Number(sent), Value::String(received)) => received.trim() == sent.to_string(),
+        (Value::String(sent), Value::String(received)) => {
+            let prefix = "mcp-harness-id-";
+            sent.starts_with(prefix) && received.starts_with(prefix)
+        }
+        (Value::String(sent), Value::Number(received)) => sent == &received.to_string(),
+        // `message.get("id") or None`: a falsy id answered as null.
+        (Value::Number(sent), Value::Null) => sent.as_f64() == Some(0.0),
+        _ => false,
+    }
 }
 
 /// The stdout hygiene verdict, from what the connection saw during the whole run.
@@ -255,4 +290,27 @@ pub fn alive(crashes: &[Evidence], deaths: &[(String, String)]) -> Outcome {
         deaths.len()
     );
     Outcome::new(info, Verdict::Fail, summary).with_evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn altered_ids_are_told_from_other_requests_late_answers() {
+        let [text, large, zero] = ECHOED_IDS.map(|make| make());
+        assert!(altered_echo(&zero, &Value::Null));
+        assert!(altered_echo(&zero, &json!("0")));
+        assert!(altered_echo(&zero, &json!(0.0)));
+        assert!(altered_echo(&large, &json!("1099511627777")));
+        assert!(altered_echo(&large, &json!(1_099_511_627_777.0)));
+        assert!(altered_echo(&text, &json!("mcp-harness-id-\u{c3}\u{a9}-?")));
+        // The same id, or another request's answer, is no alteration.
+        assert!(!altered_echo(&zero, &json!(0)));
+        assert!(!altered_echo(&zero, &json!(17)));
+        assert!(!altered_echo(&large, &json!(12)));
+        assert!(!altered_echo(&large, &Value::Null));
+        assert!(!altered_echo(&text, &json!("other")));
+        assert!(!altered_echo(&text, &Value::Null));
+    }
 }

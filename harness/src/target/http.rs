@@ -29,6 +29,8 @@ pub struct HttpConnection {
     /// request until cleared: the RATE family sends a second principal's credential or a
     /// forged `X-Forwarded-For` this way.
     pub override_headers: Vec<(String, String)>,
+    /// What the replies showed besides their answers (stray responses).
+    observations: std::sync::Mutex<Observations>,
 }
 
 /// A reply read under the budget.
@@ -40,34 +42,41 @@ struct Received {
     answer: Option<Value>,
 }
 
-fn find_answer(text: &str, id: &Value, event_stream: bool) -> Option<Value> {
-    let matches = |message: &Value| {
-        message.get("id") == Some(id)
-            && (message.get("result").is_some() || message.get("error").is_some())
-    };
+/// The JSON-RPC responses (messages with a result or an error) in a reply body: one message
+/// or a batch, or the `data` of each server-sent event.
+fn responses(text: &str, event_stream: bool) -> Vec<Value> {
+    let is_response =
+        |message: &Value| message.get("result").is_some() || message.get("error").is_some();
     if !event_stream {
-        return match serde_json::from_str::<Value>(text).ok()? {
-            Value::Array(items) => items.into_iter().find(matches),
-            message => matches(&message).then_some(message),
+        return match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items.into_iter().filter(is_response).collect(),
+            Ok(message) if is_response(&message) => vec![message],
+            _ => Vec::new(),
         };
     }
     let normalized = text.replace("\r\n", "\n");
-    for event in normalized.split("\n\n") {
-        let data: Vec<&str> = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if data.is_empty() {
-            continue;
-        }
-        if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
-            && matches(&message)
-        {
-            return Some(message);
-        }
-    }
-    None
+    normalized
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                return None;
+            }
+            serde_json::from_str::<Value>(&data.join("\n"))
+                .ok()
+                .filter(is_response)
+        })
+        .collect()
+}
+
+fn find_answer(text: &str, id: &Value, event_stream: bool) -> Option<Value> {
+    responses(text, event_stream)
+        .into_iter()
+        .find(|message| message.get("id") == Some(id))
 }
 
 impl HttpConnection {
@@ -95,6 +104,7 @@ impl HttpConnection {
             server_info: Value::Null,
             stateless: false,
             override_headers: Vec::new(),
+            observations: Default::default(),
         };
         let handshake = match budget.protocol {
             ProtocolChoice::Stateless => Err(TargetError::Handshake(
@@ -203,7 +213,17 @@ impl HttpConnection {
             if answer.is_none()
                 && let Some(id) = wanted
             {
-                answer = find_answer(&String::from_utf8_lossy(&body), id, event_stream);
+                let text = String::from_utf8_lossy(&body);
+                answer = find_answer(&text, id, event_stream);
+                if answer.is_none() {
+                    let mut observations =
+                        self.observations.lock().unwrap_or_else(|p| p.into_inner());
+                    for response in responses(&text, event_stream) {
+                        if let Some(stray) = response.get("id") {
+                            observations.note_stray_response(stray.clone());
+                        }
+                    }
+                }
             }
             Ok(Received {
                 status,
@@ -434,7 +454,10 @@ impl HttpConnection {
     }
 
     pub fn observations(&self) -> Observations {
-        Observations::default()
+        self.observations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The headers the user gave (e.g. to build a request without them).

@@ -156,6 +156,34 @@ pub struct Observations {
     pub server_requests: u64,
     /// Times the target was restarted after dying.
     pub restarts: u64,
+    /// Responses that answered no request the harness was waiting for: a late answer to a
+    /// timed-out request, or an answer under an altered id.
+    pub stray_responses: u64,
+    /// The ids of the last [`STRAY_ID_SAMPLES`] of those, for the probes (not in the report:
+    /// an id is whatever the target chose to send).
+    #[serde(skip)]
+    pub stray_response_ids: Vec<Value>,
+}
+
+/// How many stray response ids [`Observations`] keeps.
+pub const STRAY_ID_SAMPLES: usize = 16;
+
+impl Observations {
+    /// Counts a response that answered nothing pending, keeping the latest ids.
+    pub fn note_stray_response(&mut self, id: Value) {
+        self.stray_responses += 1;
+        if self.stray_response_ids.len() == STRAY_ID_SAMPLES {
+            self.stray_response_ids.remove(0);
+        }
+        self.stray_response_ids.push(id);
+    }
+
+    /// The ids of the stray responses seen since `earlier` was taken (at most the samples kept).
+    pub fn stray_ids_since(&self, earlier: &Observations) -> &[Value] {
+        let new = (self.stray_responses - earlier.stray_responses) as usize;
+        let kept = self.stray_response_ids.len();
+        &self.stray_response_ids[kept - new.min(kept)..]
+    }
 }
 
 /// A live connection to the target.
@@ -410,4 +438,25 @@ pub fn excerpt(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stray_ids_since_keeps_the_latest_samples() {
+        let mut observations = Observations::default();
+        observations.note_stray_response(json!(1));
+        let before = observations.clone();
+        assert!(observations.stray_ids_since(&before).is_empty());
+        for id in 0..20 {
+            observations.note_stray_response(json!(100 + id));
+        }
+        let since = observations.stray_ids_since(&before);
+        assert_eq!(since.len(), STRAY_ID_SAMPLES);
+        assert_eq!(since.last(), Some(&json!(119)));
+        assert_eq!(since.first(), Some(&json!(104)));
+    }
 }

@@ -564,8 +564,15 @@ async fn read_stdout(
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&id_key(&id));
-                    if let Some(sender) = sender {
-                        let _ = sender.send(message);
+                    match sender {
+                        Some(sender) => {
+                            let _ = sender.send(message);
+                        }
+                        None => shared
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .observations
+                            .note_stray_response(id),
                     }
                 }
                 (Some(id), Some(_)) => {

@@ -15,6 +15,10 @@ Modes:
   keyed     adds `private_status(api_key)`, checked with hmac.compare_digest (constant time)
   serial    one call at a time, each taking 0.5 s, with no cap on how many wait: a burst of
             calls queues for as long as the burst is long
+  falsy-ids answers with `"id": message.get("id") or None`, so a request with id 0 gets a
+            response with id null (a pattern of hand-written servers)
+  fragile   parses every line with json.loads and lets the exception end the process: one
+            malformed line kills the server (as the Python SDK of mid-2025 could)
   racy      each call on its own thread, limited (burst 20, then 10/s) by a bucket kept in a
             "store": read, a 2 ms round trip, write back; calls that arrive together all read
             the same bucket and all pass
@@ -101,13 +105,18 @@ if MODE == "flood":
     threading.Thread(target=flood, daemon=True).start()
 
 for line in sys.stdin:
-    try:
+    if MODE == "fragile":
         message = json.loads(line)
-    except ValueError:
-        continue
+    else:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
     if not isinstance(message, dict) or "id" not in message:
         continue
     method, ident = message.get("method"), message["id"]
+    if MODE == "falsy-ids":
+        ident = message.get("id") or None
     if method == "initialize":
         send({"jsonrpc": "2.0", "id": ident, "result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile-" + MODE, "version": "0"}}})
     elif method == "tools/list":

@@ -72,6 +72,10 @@ pub enum Flaw {
     AuthNone,
     /// HTTP: a 401 carries no WWW-Authenticate challenge.
     AuthNoChallenge,
+    /// HTTP (OAuth): the challenge advertises `resource_metadata`, but the document is never
+    /// routed: every `/.well-known/oauth-protected-resource` path answers 404, so a client
+    /// cannot discover the authorization server.
+    MetadataUnserved,
     /// HTTP: the token is compared byte by byte and the check stops at the first wrong byte
     /// (each byte made slow enough to see on loopback; a plain `==` leaks the same way, only
     /// in smaller steps).
@@ -684,6 +688,7 @@ fn main() -> ExitCode {
             Flaw::AuthEmptyKey => router.layer(axum::middleware::from_fn(empty_token_matches)),
             Flaw::AuthNone => router.layer(axum::middleware::from_fn(missing_token_passes)),
             Flaw::AuthNoChallenge => router.layer(axum::middleware::from_fn(drop_challenge)),
+            Flaw::MetadataUnserved => router.layer(axum::middleware::from_fn(hide_metadata)),
             Flaw::AuthEarlyExit => router.layer(axum::middleware::from_fn(early_exit_compare)),
             Flaw::SessionUnbound => {
                 let owners = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
@@ -817,6 +822,21 @@ async fn drop_challenge(
         .headers_mut()
         .remove(axum::http::header::WWW_AUTHENTICATE);
     response
+}
+
+/// The metadata-unserved twin: the well-known metadata paths are not found.
+async fn hide_metadata(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request
+        .uri()
+        .path()
+        .starts_with("/.well-known/oauth-protected-resource")
+    {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 /// The session-predictable twin: clients see `session-N` for the real (random) session ids.
