@@ -415,13 +415,22 @@ fn main() {
     println!(
         "tools/call read_file round trips, {ROUNDS} alternating rounds (after one warm-up round)"
     );
-    runtime
-        .block_on(stdio(root.clone(), database.clone(), 500))
-        .report("stdio");
-    runtime
-        .block_on(http(root.clone(), database, 200))
-        .report("HTTP");
-    runtime
-        .block_on(http_layers_only(root, 200))
-        .report_as("HTTP", "layers only");
+    // One section alone, e.g. under a profiler: END_TO_END_ONLY=stdio, http or layers.
+    let only = std::env::var("END_TO_END_ONLY").ok();
+    let wanted = |section: &str| only.as_deref().is_none_or(|o| o == section);
+    if wanted("stdio") {
+        runtime
+            .block_on(stdio(root.clone(), database.clone(), 500))
+            .report("stdio");
+    }
+    if wanted("http") {
+        runtime
+            .block_on(http(root.clone(), database, 200))
+            .report("HTTP");
+    }
+    if wanted("layers") {
+        runtime
+            .block_on(http_layers_only(root, 200))
+            .report_as("HTTP", "layers only");
+    }
 }

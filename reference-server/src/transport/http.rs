@@ -16,9 +16,10 @@
 //! 7. the rmcp Streamable HTTP service: 2025-11-25 clients get sessions, 2026-07-28 requests
 //!    are served statelessly.
 //!
-//! Cost: per request, one header parse, one key check or signature verification, one limiter
-//! check, one JSON parse of the (already bounded) body for the scope check, and a mutex-guarded
-//! map lookup for sessions.
+//! Layers 4 to 6 are one middleware ([`guard_request`]). Cost: per request, one header parse,
+//! one key check or signature verification, one limiter check, one read of the (already
+//! bounded) body for the scope check that builds only the method and tool names, and a
+//! mutex-guarded map lookup for sessions.
 //!
 //! Failure: every refusal is an HTTP status with a short JSON body and no detail; the detail
 //! goes to the log with the correlation id of [`crate::guard::public_error`].
@@ -140,9 +141,7 @@ pub fn router<H: ServerHandler + Clone + Send + Sync + 'static>(
         sessions: Mutex::new(SessionOwners::default()),
     });
     let mcp_route = ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), authenticate))
-        .layer(from_fn_with_state(state.clone(), rate_limit))
-        .layer(from_fn_with_state(state.clone(), scope_and_session))
+        .layer(from_fn_with_state(state.clone(), guard_request))
         .service(mcp);
     let metadata_path = url::Url::parse(&state.settings.public_url)
         .map(|u| {
@@ -272,14 +271,28 @@ fn unauthorized(state: &HttpState, error: Option<(&str, &str)>) -> Response {
     response
 }
 
-async fn authenticate(
+/// Layers 4 to 6 in one middleware: authentication, then the rate limit, then scope and
+/// session binding (one boxed future and one clone of the inner service per request, where
+/// three middlewares cost three of each; measured in benches/README.md).
+async fn guard_request(
     State(state): State<Arc<HttpState>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    let principal = match authenticate(&state, &request) {
+        Ok(principal) => principal,
+        Err(refusal) => return *refusal,
+    };
+    if let Err(refusal) = rate_limit(&state, &principal) {
+        return *refusal;
+    }
+    scope_and_session(&state, principal, request, next).await
+}
+
+/// The principal the request's bearer token names, or the 401 to send.
+fn authenticate(state: &HttpState, request: &Request) -> Result<Principal, Box<Response>> {
     if let Some(dev) = &state.auth.insecure_dev_principal {
-        request.extensions_mut().insert(dev.clone());
-        return next.run(request).await;
+        return Ok(dev.clone());
     }
     let header_value = request
         .headers()
@@ -287,13 +300,13 @@ async fn authenticate(
         .map(HeaderValue::as_bytes);
     let token = match parse_bearer(header_value) {
         Ok(token) => token,
-        Err(BearerError::Missing) => return unauthorized(&state, None),
+        Err(BearerError::Missing) => return Err(Box::new(unauthorized(state, None))),
         Err(error) => {
             tracing::info!(%error, "malformed Authorization header");
-            return unauthorized(
-                &state,
+            return Err(Box::new(unauthorized(
+                state,
                 Some(("invalid_request", "malformed Authorization header")),
-            );
+            )));
         }
     };
     let looks_like_jwt = token.split('.').count() == 3;
@@ -305,27 +318,19 @@ async fn authenticate(
             .map_err(|e| e.to_string()),
         _ => Err("no credential of this kind is accepted".to_owned()),
     };
-    match principal {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(reason) => {
-            tracing::info!(reason, "authentication failed");
-            unauthorized(
-                &state,
-                Some(("invalid_token", "the access token is invalid")),
-            )
-        }
-    }
+    principal.map_err(|reason| {
+        tracing::info!(reason, "authentication failed");
+        Box::new(unauthorized(
+            state,
+            Some(("invalid_token", "the access token is invalid")),
+        ))
+    })
 }
 
-async fn rate_limit(State(state): State<Arc<HttpState>>, request: Request, next: Next) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>() else {
-        return unauthorized(&state, None);
-    };
+/// One token from the principal's bucket, or the 429 (503 when the key table is full) to send.
+fn rate_limit(state: &HttpState, principal: &Principal) -> Result<(), Box<Response>> {
     match state.limiter.check(&principal.name) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => Ok(()),
         Err(RateLimitError::Limited { retry_after }) => {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             let mut response = json_error(
@@ -336,7 +341,7 @@ async fn rate_limit(State(state): State<Arc<HttpState>>, request: Request, next:
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            response
+            Err(Box::new(response))
         }
         Err(_) => {
             let mut response = json_error(
@@ -347,15 +352,145 @@ async fn rate_limit(State(state): State<Arc<HttpState>>, request: Request, next:
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
-            response
+            Err(Box::new(response))
         }
     }
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
+/// The fields of a JSON-RPC message the scope check reads; every other field is skipped
+/// without being built. Read from a JSON object only (a derived `Deserialize` would also take
+/// an array, positionally, which the slow path does not).
+struct CallShape {
+    method: Option<String>,
+    params: Option<CallParamsShape>,
+}
+
+/// The `params` of a [`CallShape`]: only the tool name.
+struct CallParamsShape {
+    name: Option<String>,
+}
+
+/// The keys [`CallShape`] and [`CallParamsShape`] read.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ShapeKey {
+    Method,
+    Params,
+    Name,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads an object's `wanted` keys with `read` and skips the others; a repeated wanted key is
+/// an error (the slow path decides those).
+fn visit_object<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+    mut read: impl FnMut(ShapeKey, &mut A) -> Result<bool, A::Error>,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<ShapeKey>()? {
+        if !read(key, &mut map)? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+fn read_once<'de, T: serde::Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+    slot: &mut Option<Option<T>>,
+    field: &'static str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
+    if slot.is_some() {
+        return Err(serde::de::Error::duplicate_field(field));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(true)
+}
+
+impl<'de> serde::Deserialize<'de> for CallShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = CallShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON-RPC message object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CallShape, A::Error> {
+                let (mut method, mut params) = (None, None);
+                visit_object(map, |key, map| match key {
+                    ShapeKey::Method => read_once(&mut method, "method", map),
+                    ShapeKey::Params => read_once(&mut params, "params", map),
+                    _ => Ok(false),
+                })?;
+                Ok(CallShape {
+                    method: method.flatten(),
+                    params: params.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CallParamsShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = CallParamsShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a params object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CallParamsShape, A::Error> {
+                let mut name = None;
+                visit_object(map, |key, map| match key {
+                    ShapeKey::Name => read_once(&mut name, "name", map),
+                    _ => Ok(false),
+                })?;
+                Ok(CallParamsShape {
+                    name: name.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly)
+    }
+}
+
 /// The tools a JSON-RPC body calls (one message or a batch).
+///
+/// Fast path: the body read into [`CallShape`]s, which build nothing but the method and tool
+/// names (the arguments, usually the bulk of a call, are skipped). Any body that shape does not
+/// fit (a `method` that is not a string, `params` that is not an object, a duplicate field)
+/// takes the slow path, a whole [`serde_json::Value`], so the answer is always the slow path's
+/// (a property test checks it): the scope check never sees fewer tools than the server will run.
 fn called_tools(body: &[u8]) -> Vec<String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let shapes = if first == Some(&b'[') {
+        serde_json::from_slice::<Vec<CallShape>>(body).ok()
+    } else {
+        serde_json::from_slice::<CallShape>(body)
+            .ok()
+            .map(|one| vec![one])
+    };
+    match shapes {
+        Some(shapes) => shapes
+            .into_iter()
+            .filter(|m| m.method.as_deref() == Some("tools/call"))
+            .filter_map(|m| m.params?.name)
+            .collect(),
+        None => called_tools_from_value(body),
+    }
+}
+
+/// [`called_tools`]'s slow path: the body as a whole JSON value.
+fn called_tools_from_value(body: &[u8]) -> Vec<String> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return vec![];
     };
@@ -381,15 +516,17 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Refuses a call to a tool outside the principal's scopes (403) and a session id the
+/// principal did not open (404); otherwise serves the request with the principal in its
+/// extensions (where the tools find it) and remembers who opened a new session (or forgets one
+/// that was deleted).
 async fn scope_and_session(
-    State(state): State<Arc<HttpState>>,
+    state: &HttpState,
+    principal: Principal,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        return unauthorized(&state, None);
-    };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes = match to_bytes(body, state.settings.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -437,12 +574,14 @@ async fn scope_and_session(
         }
     }
     let is_delete = parts.method == Method::DELETE;
+    let name = principal.name.clone();
+    parts.extensions.insert(principal);
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
     match (&presented, session_id(response.headers())) {
-        (None, Some(created)) => sessions.bind(created, principal.name.clone()),
+        (None, Some(created)) => sessions.bind(created, name),
         (Some(session), _) if is_delete && response.status().is_success() => {
             sessions.unbind(session)
         }
@@ -534,5 +673,88 @@ mod tests {
             vec!["a"]
         );
         assert!(called_tools(b"not json").is_empty());
+        // Shapes the fast path does not fit fall back to the whole value, with its answer.
+        assert_eq!(
+            called_tools(
+                br#"{"method":"tools/call","params":{"name":"a"},"params":{"name":"admin_stats"}}"#
+            ),
+            vec!["admin_stats"]
+        );
+        assert_eq!(
+            called_tools(br#"[{"method":"tools\/call","params":{"name":"admin\u005fstats"}},7]"#),
+            vec!["admin_stats"]
+        );
+    }
+
+    /// JSON text built from pieces a scope check cares about: JSON-RPC messages whose fields
+    /// may repeat, be of the wrong type or have escaped names or values, alone or in batches,
+    /// and arbitrary nesting. Duplicate keys are allowed (serde_json::Value cannot hold them, so the text is
+    /// written by hand).
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        fn object(fields: Vec<(&'static str, String)>) -> String {
+            let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("7".to_owned()),
+            Just(r#""tools/call""#.to_owned()),
+            Just(r#""tools\/call""#.to_owned()),
+            Just(r#""admin_stats""#.to_owned()),
+            Just(r#""read_\u0066ile""#.to_owned()),
+            Just(r#""ping""#.to_owned()),
+        ];
+        let value = leaf.clone().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                proptest::collection::vec((Just("name"), inner), 0..3).prop_map(object),
+            ]
+        });
+        let params = prop_oneof![
+            4 => proptest::collection::vec(
+                prop_oneof![
+                    (Just("name"), leaf.clone()),
+                    (Just("arguments"), value.clone()),
+                ],
+                0..3,
+            )
+            .prop_map(object),
+            1 => value.clone(),
+        ];
+        let method = prop_oneof![
+            3 => Just(r#""tools/call""#.to_owned()),
+            1 => leaf,
+        ];
+        let message = proptest::collection::vec(
+            prop_oneof![
+                (Just("method"), method.clone()),
+                (Just(r"met\u0068od"), method),
+                (Just("params"), params.clone()),
+                (Just(r"p\u0061rams"), params),
+                (Just("id"), Just("1".to_owned())),
+                (Just("other"), value.clone()),
+            ],
+            0..5,
+        )
+        .prop_map(object);
+        prop_oneof![
+            3 => message.clone(),
+            3 => proptest::collection::vec(prop_oneof![4 => message, 1 => value.clone()], 0..4)
+                .prop_map(|items| format!("[{}]", items.join(","))),
+            1 => value,
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// The fast path never disagrees with reading the whole value: a scope check that saw
+        /// fewer tools than the server runs would let a call through unchecked.
+        #[test]
+        fn called_tools_agrees_with_the_whole_value(text in json_text()) {
+            proptest::prop_assert_eq!(called_tools(text.as_bytes()), called_tools_from_value(text.as_bytes()));
+        }
     }
 }
