@@ -3,7 +3,8 @@
 //! Each module has one `check(data: &[u8])` that turns the fuzzer's bytes into operations on one
 //! guard and panics when the guard breaks a promise it makes, judged by something other than
 //! the guard itself: a canary file read or changed, an independent address classifier, a model
-//! of the rate limiter, a plain re-implementation of the SQL filter, a planted secret. "It did
+//! of the rate limiter, a plain re-implementation of the SQL filter, a planted secret, rmcp's own
+//! reading of a request body. "It did
 //! not panic" is never the whole oracle.
 //!
 //! The same functions replay the committed corpora and every regression file under plain
@@ -20,6 +21,7 @@ pub mod jwt;
 pub mod rate_limiter;
 pub mod redaction;
 pub mod sandbox;
+pub mod scope_body;
 pub mod sql;
 
 /// An oracle: panics when the input broke the guard's promise.
@@ -35,5 +37,6 @@ pub const TARGETS: &[(&str, Oracle)] = &[
     ("rate_limiter", rate_limiter::check),
     ("redaction", redaction::check),
     ("sandbox", sandbox::check),
+    ("scope_body", scope_body::check),
     ("sql", sql::check),
 ];

@@ -468,14 +468,22 @@ impl<'de> serde::Deserialize<'de> for CallParamsShape {
 /// Fast path: the body read into [`CallShape`]s, which build nothing but the method and tool
 /// names (the arguments, usually the bulk of a call, are skipped). Any body that shape does not
 /// fit (a `method` that is not a string, `params` that is not an object, a duplicate field)
-/// takes the slow path, a whole [`serde_json::Value`], so the answer is always the slow path's
-/// (a property test checks it): the scope check never sees fewer tools than the server will run.
-fn called_tools(body: &[u8]) -> Vec<String> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    let shapes = if first == Some(&b'[') {
-        serde_json::from_slice::<Vec<CallShape>>(body).ok()
+/// takes the slow path, a whole [`serde_json::Value`], so for every body that is JSON the answer
+/// is the slow path's (a property test and the `scope_body` fuzz target check it, the latter
+/// also against rmcp's own reading): the scope check never sees fewer tools than the server
+/// will run. A body that is not JSON only because of something in a skipped field (a number
+/// out of range) may still name its tool here; rmcp refuses such a body (415), so at worst the
+/// refusal is a 403.
+pub fn called_tools(body: &[u8]) -> Vec<String> {
+    // serde_json skips an ignored string without checking its UTF-8, where reading the whole
+    // value refuses the body (found by the scope_body fuzz target): check it first.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return called_tools_from_value(body);
+    };
+    let shapes = if text.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<CallShape>>(text).ok()
     } else {
-        serde_json::from_slice::<CallShape>(body)
+        serde_json::from_str::<CallShape>(text)
             .ok()
             .map(|one| vec![one])
     };
@@ -684,6 +692,9 @@ mod tests {
             called_tools(br#"[{"method":"tools\/call","params":{"name":"admin\u005fstats"}},7]"#),
             vec!["admin_stats"]
         );
+        // Invalid UTF-8 in a skipped field: not JSON, for the fast path either.
+        let body = b"{\"method\":\"tools/call\",\"params\":{\"name\":\"a\"},\"x\":\"\xe5\"}";
+        assert!(called_tools(body).is_empty());
     }
 
     /// JSON text built from pieces a scope check cares about: JSON-RPC messages whose fields
