@@ -231,29 +231,31 @@ fn fake_verdict(mode: &str, probe: &str, extra: &[&str]) -> String {
         .unwrap_or_else(|| panic!("no {probe} outcome:\n{stdout}"))
 }
 
+/// Proves `probe` both ways on the fake server: it fails in `flawed` mode and passes in `fixed`.
+fn fails_then_passes(flawed: &str, fixed: &str, probe: &str, extra: &[&str]) {
+    assert_eq!(
+        fake_verdict(flawed, probe, extra),
+        "fail",
+        "{probe} on {flawed}"
+    );
+    assert_eq!(
+        fake_verdict(fixed, probe, extra),
+        "pass",
+        "{probe} on {fixed}"
+    );
+}
+
 #[test]
 fn a_python_limiter_keyed_on_client_id_fails_and_one_keyed_on_the_session_passes() {
-    // The seed's limiter: check_rate_limit(client_id) with the caller's own word for who it is.
-    assert_eq!(
-        fake_verdict("limited-by-client", "RATE-ROTATING-ID", &[]),
-        "fail"
-    );
-    // The same tool and argument, limited per session: new client_id values change nothing.
-    assert_eq!(fake_verdict("limited", "RATE-ROTATING-ID", &[]), "pass");
+    // The seed's limiter: check_rate_limit(client_id) with the caller's own word for who it is;
+    // the same tool and argument limited per session, where new client_id values change nothing.
+    fails_then_passes("limited-by-client", "limited", "RATE-ROTATING-ID", &[]);
 }
 
 #[test]
 fn a_server_that_queues_calls_without_bound_fails_and_a_prompt_one_passes() {
     // 0.5 s per call, one at a time, no cap: 64 calls at once wait up to 32 s.
-    let short_timeout = ["--timeout", "3"];
-    assert_eq!(
-        fake_verdict("serial", "RES-CONCURRENT", &short_timeout),
-        "fail"
-    );
-    assert_eq!(
-        fake_verdict("plain", "RES-CONCURRENT", &short_timeout),
-        "pass"
-    );
+    fails_then_passes("serial", "plain", "RES-CONCURRENT", &["--timeout", "3"]);
 }
 
 #[test]
@@ -261,20 +263,17 @@ fn a_python_limiter_that_reads_awaits_and_writes_back_fails_the_concurrent_burst
  {
     // The failing side also has a Rust twin in the kill matrix (rate-race); here the same
     // mistake in another language, and its fix.
-    assert_eq!(fake_verdict("racy", "RATE-CONCURRENT-BURST", &[]), "fail");
-    assert_eq!(fake_verdict("locked", "RATE-CONCURRENT-BURST", &[]), "pass");
+    fails_then_passes("racy", "locked", "RATE-CONCURRENT-BURST", &[]);
 }
 
 #[test]
 fn a_python_server_that_answers_id_zero_with_null_fails_the_id_echo_and_a_plain_one_passes() {
-    assert_eq!(fake_verdict("falsy-ids", "PROTO-ID-ECHO", &[]), "fail");
-    assert_eq!(fake_verdict("plain", "PROTO-ID-ECHO", &[]), "pass");
+    fails_then_passes("falsy-ids", "plain", "PROTO-ID-ECHO", &[]);
 }
 
 #[test]
 fn a_python_server_that_dies_on_a_malformed_line_fails_proto_garbage_and_a_plain_one_passes() {
-    assert_eq!(fake_verdict("fragile", "PROTO-GARBAGE", &[]), "fail");
-    assert_eq!(fake_verdict("plain", "PROTO-GARBAGE", &[]), "pass");
+    fails_then_passes("fragile", "plain", "PROTO-GARBAGE", &[]);
 }
 
 #[test]
