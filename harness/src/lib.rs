@@ -9,6 +9,7 @@ pub mod discover;
 pub mod oracle;
 pub mod probe;
 pub mod report;
+pub mod schema;
 pub mod stage;
 pub mod stats;
 pub mod target;

@@ -2,6 +2,7 @@
 //! ([`Canaries`]), a loopback listener that records every hit ([`listener`]), and the leak
 //! scanner that reads every reply ([`leak`]).
 
+pub mod access;
 pub mod leak;
 pub mod listener;
 
