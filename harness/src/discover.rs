@@ -9,7 +9,7 @@
 //! Cost: one `tools/list` (up to 20 pages), plus `resources/list` and `prompts/list` when the
 //! server advertises them.
 
-use crate::target::{Connection, Reply, TargetError};
+use crate::connection::{Connection, Reply, TargetError};
 use serde_json::{Map, Value, json};
 
 /// How a parameter looks to an attacker.

@@ -2,9 +2,10 @@
 //! it with probes whose findings are confirmed by oracles, and reports what it proved.
 //!
 //! The library never prints: [`certify`] returns a [`report::Report`], and the binary renders it.
-//! Layers: [`target`] reaches the server, [`stage`] plants canaries around it, [`discover`]
+//! Layers: [`connection`] reaches the server, [`stage`] plants canaries around it, [`discover`]
 //! classifies its tools' parameters, [`probe`] attacks, [`oracle`] decides, [`report`] tells.
 
+pub mod connection;
 pub mod discover;
 pub mod oracle;
 pub mod probe;
@@ -12,14 +13,13 @@ pub mod report;
 pub mod schema;
 pub mod stage;
 pub mod stats;
-pub mod target;
 pub mod timing;
 
+use connection::{Budget, Connection, TargetError};
 use probe::{Family, Outcome, Profile, Run, Severity};
 use stage::{Stage, StageError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use target::{Budget, Connection, TargetError};
 
 /// How to reach the target.
 #[derive(Debug, Clone)]
@@ -136,9 +136,11 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
     let (mut connection, address, authorization) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);
-            let mut spec = target::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
+            let mut spec =
+                connection::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
             spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
-            let connection = target::stdio::StdioConnection::connect(spec, options.budget).await?;
+            let connection =
+                connection::stdio::StdioConnection::connect(spec, options.budget).await?;
             (Connection::Stdio(Box::new(connection)), filled, None)
         }
         TargetOptions::Http { url, headers } => {
@@ -149,7 +151,8 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                 .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
                 .map(|(_, v)| v.clone());
             let connection =
-                target::http::HttpConnection::connect(url, headers.clone(), options.budget).await?;
+                connection::http::HttpConnection::connect(url, headers.clone(), options.budget)
+                    .await?;
             (
                 Connection::Http(Box::new(connection)),
                 url.clone(),

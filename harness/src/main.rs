@@ -5,8 +5,8 @@
 //! do its job (bad arguments, the target would not start).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::connection::Budget;
 use harness::probe::{Profile, Severity};
-use harness::target::Budget;
 use harness::{CertifyOptions, TargetOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -262,8 +262,8 @@ fn certify(args: CertifyArgs) -> ExitCode {
             request_timeout: Duration::from_secs(args.timeout.max(1)),
             startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
             protocol: match args.protocol {
-                ProtocolArg::Negotiate => harness::target::ProtocolChoice::Negotiate,
-                ProtocolArg::Stateless => harness::target::ProtocolChoice::Stateless,
+                ProtocolArg::Negotiate => harness::connection::ProtocolChoice::Negotiate,
+                ProtocolArg::Stateless => harness::connection::ProtocolChoice::Stateless,
             },
             ..Budget::default()
         },

@@ -6,7 +6,7 @@
 //! is a failure, confirmed by the status itself.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::target::{Connection, RawOutcome, excerpt};
+use crate::connection::{Connection, RawOutcome, excerpt};
 
 pub static PROBES: &[ProbeInfo] = &[
     ProbeInfo {

@@ -20,7 +20,7 @@
 //! requests.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::target::{Connection, RawOutcome, excerpt};
+use crate::connection::{Connection, RawOutcome, excerpt};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -289,8 +289,10 @@ fn evidence(described: &str, outcome: &RawOutcome, oracle: &str) -> Evidence {
 }
 
 /// Whether a reply refuses the call for a missing scope.
-fn refused_for_scope(reply: &Result<crate::target::Reply, crate::target::TargetError>) -> bool {
-    use crate::target::{Reply, TargetError};
+fn refused_for_scope(
+    reply: &Result<crate::connection::Reply, crate::connection::TargetError>,
+) -> bool {
+    use crate::connection::{Reply, TargetError};
     let mentions = |text: &str| text.to_ascii_lowercase().contains("scope");
     match reply {
         Err(TargetError::HttpStatus { status, body, .. }) => *status == 403 || mentions(body),

@@ -4,9 +4,9 @@
 //! URLs with passwords and internal paths.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
+use crate::connection::excerpt;
 use crate::discover::{ParamKind, arguments_with, baseline_arguments};
 use crate::oracle::leak::{LeakKind, LeakScanner};
-use crate::target::excerpt;
 use serde_json::{Value, json};
 
 const PRACTICE: &str = "Secure error messages: return a generic message to the client and log the detail (MCP security best practices; CWE-209)";

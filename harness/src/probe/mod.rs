@@ -20,10 +20,10 @@ pub mod ssrf;
 pub mod timing;
 pub mod trav;
 
+use crate::connection::{Connection, Reply, TargetError, excerpt};
 use crate::discover::ToolInfo;
 use crate::oracle::leak::decoded_strings;
 use crate::stage::Stage;
-use crate::target::{Connection, Reply, TargetError, excerpt};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -382,7 +382,7 @@ impl<'a> Run<'a> {
             baselines: crate::discover::Baselines {
                 sandbox: connection_is_stdio.then(|| stage.sandbox.to_string_lossy().into_owned()),
             },
-            request_timeout: crate::target::Budget::default().request_timeout,
+            request_timeout: crate::connection::Budget::default().request_timeout,
             notices: None,
             selected_ids: registry().iter().map(|info| info.id).collect(),
             back_off_when_limited: true,

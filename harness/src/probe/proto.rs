@@ -7,7 +7,7 @@
 //! timeout.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::target::{Reply, excerpt};
+use crate::connection::{Reply, excerpt};
 use serde_json::{Value, json};
 
 pub static PROBES: &[ProbeInfo] = &[

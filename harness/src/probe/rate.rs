@@ -34,8 +34,8 @@
 //! 256 calls) in calls.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::connection::{Connection, Reply, TargetError, excerpt};
 use crate::discover::{ToolInfo, baseline_arguments};
-use crate::target::{Connection, Reply, TargetError, excerpt};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

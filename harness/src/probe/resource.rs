@@ -24,8 +24,8 @@
 //! (at most 10 s) and RES-CONCURRENT's burst (at most one request timeout); memory in the harness is bounded by the payloads it builds (one at a time).
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::connection::{Connection, TargetError, excerpt};
 use crate::discover::{ParamKind, baseline_arguments};
-use crate::target::{Connection, TargetError, excerpt};
 use serde_json::{Value, json};
 
 pub static PROBES: &[ProbeInfo] = &[
@@ -241,8 +241,8 @@ async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
     let (mut served, mut refused, mut unanswered, mut lost) = (0, 0, 0, 0);
     for reply in &replies {
         match reply {
-            Ok(crate::target::Reply::Result(_)) => served += 1,
-            Ok(crate::target::Reply::Error { .. }) | Err(TargetError::HttpStatus { .. }) => {
+            Ok(crate::connection::Reply::Result(_)) => served += 1,
+            Ok(crate::connection::Reply::Error { .. }) | Err(TargetError::HttpStatus { .. }) => {
                 refused += 1
             }
             Err(TargetError::Timeout(_)) => unanswered += 1,

@@ -23,8 +23,8 @@
 //! takes up to 60,000 rounds or 5 minutes and states its estimate before it starts.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::connection::{Connection, Reply, TargetError};
 use crate::discover::{ToolInfo, baseline_arguments};
-use crate::target::{Connection, Reply, TargetError};
 use crate::timing::{
     Comparison, Decision, Exchange, KeepAliveClient, Look, Rounds, SequentialPlan, TimingError,
     Variant, measure_rounds_with, run_sequential, run_sequential_with,

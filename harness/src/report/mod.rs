@@ -11,9 +11,9 @@ pub mod human;
 pub mod junit;
 pub mod sarif;
 
+use crate::connection::Observations;
 use crate::discover::Discovery;
 use crate::probe::{Evidence, Family, Outcome, Profile, Severity, Verdict};
-use crate::target::Observations;
 
 /// The version of the JSON report format. Bumped on any incompatible change.
 pub const REPORT_VERSION: &str = "1";
