@@ -1,40 +1,75 @@
-//! What the target offers, and what each tool parameter looks like to an attacker.
+//! What the target offers, and where in each tool's input a payload can go.
 //!
-//! Every parameter of every tool is classified from its JSON Schema (type, `format`), its name
-//! and its description as a path, URL, SQL/filter, command/argument, identifier or free text.
-//! The classification decides which probe families attack it and appears in the report.
-//! [`baseline_arguments`] builds a call that satisfies the schema, into which a probe puts one
-//! payload at a time.
+//! Every string leaf of every tool's input, at any depth (`path`, `request.path`,
+//! `files[0].path`, `filter.category`), is an attack point addressed by a JSON pointer. Points
+//! come from the [`crate::schema`] engine, which reads `$ref`s, nested objects, arrays and
+//! combinators; each point is classified from its own name, the names above it, its
+//! description, its schema and the tool's name and description as a path, URL, SQL/filter,
+//! command/argument, identifier or free text. The classification orders and tailors payloads;
+//! it does not decide whether a point is attacked.
 //!
-//! Cost: one `tools/list` (up to 20 pages), plus `resources/list` and `prompts/list` when the
-//! server advertises them.
+//! [`ToolInfo::arguments`] builds a call that satisfies the tool's schema and contains one
+//! point, with every string taken from [`Baselines`] where the constraints allow it (sandbox
+//! paths for paths, the canary listener for URLs), so that a payload in one point meets a call
+//! that is otherwise valid.
+//!
+//! Cost: one `tools/list` (up to 20 pages), plus `resources/list` and `prompts/list`; the
+//! schema engine's work per tool is bounded by [`SchemaLimits`]. A schema the engine refuses
+//! is kept on the tool as `schema_problem`, and the tool's points are still listed where it
+//! could read them.
 
 use crate::connection::{Connection, Reply, TargetError};
-use serde_json::{Map, Value, json};
+use crate::schema::{LeafView, Schema, SchemaError, SchemaLimits, Step};
+use serde_json::{Value, json};
+use std::sync::Arc;
 
-/// How a parameter looks to an attacker.
+/// How an attack point looks to an attacker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ParamKind {
+pub enum PointKind {
     Path,
     Url,
     Sql,
     Command,
     Identifier,
     FreeText,
-    /// Not a string: numbers, booleans, objects, arrays.
-    Other,
 }
 
+impl PointKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PointKind::Path => "path",
+            PointKind::Url => "url",
+            PointKind::Sql => "sql",
+            PointKind::Command => "command",
+            PointKind::Identifier => "identifier",
+            PointKind::FreeText => "free_text",
+        }
+    }
+}
+
+/// A string leaf of a tool's input: where a payload goes.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Param {
-    pub name: String,
-    pub kind: ParamKind,
+pub struct Point {
+    /// The JSON pointer of the leaf in the tool's arguments (`/request/path`).
+    pub pointer: String,
+    pub kind: PointKind,
+    /// True when the leaf is in every call the schema allows.
     pub required: bool,
-    /// True when the tool declared no parameters and this one was inferred from its name and
+    /// True when the tool declared no input and this point was inferred from its name and
     /// description (some servers publish an empty input schema).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub inferred: bool,
+    /// True for a path that names a directory or repository rather than a file.
+    #[serde(skip)]
+    pub directory: bool,
+    /// The nearest property name (an array's name for its items).
+    #[serde(skip)]
+    pub name: String,
+    /// How the schema engine reaches the leaf.
+    #[serde(skip)]
+    pub route: Vec<Step>,
+    /// The leaf's own schema.
     #[serde(skip)]
     pub schema: Value,
 }
@@ -43,27 +78,76 @@ pub struct Param {
 pub struct ToolInfo {
     pub name: String,
     pub description: String,
-    pub params: Vec<Param>,
+    pub points: Vec<Point>,
+    /// Why the schema engine could not read the input schema or build a call from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_problem: Option<String>,
+    #[serde(skip)]
+    pub schema: Option<Arc<Schema>>,
 }
 
 impl ToolInfo {
-    pub fn params_of(&self, kinds: &[ParamKind]) -> impl Iterator<Item = &Param> {
-        self.params.iter().filter(move |p| kinds.contains(&p.kind))
+    pub fn points_of(&self, kinds: &[PointKind]) -> impl Iterator<Item = &Point> {
+        self.points.iter().filter(move |p| kinds.contains(&p.kind))
     }
 
-    /// The first string parameter whose name, lowercased and without `_` and `-`, is one of
-    /// `names` (`client_id`, `clientId` and `client-id` are all `clientid`).
-    pub fn string_param_named(&self, names: &[&str]) -> Option<&Param> {
-        self.params.iter().find(|p| {
+    /// The first point whose own name, lowercased and without `_` and `-`, is one of `names`
+    /// (`client_id`, `clientId` and `client-id` are all `clientid`), at any depth.
+    pub fn point_named(&self, names: &[&str]) -> Option<&Point> {
+        self.points.iter().find(|p| {
             let name: String = p
                 .name
                 .to_ascii_lowercase()
                 .chars()
                 .filter(|c| *c != '_' && *c != '-')
                 .collect();
-            names.contains(&name.as_str()) && p.schema.get("type").is_none_or(|t| t == "string")
+            names.contains(&name.as_str())
         })
     }
+
+    pub fn point(&self, pointer: &str) -> Option<&Point> {
+        self.points.iter().find(|p| p.pointer == pointer)
+    }
+
+    /// Arguments that satisfy the schema and contain `point` (the minimal call without one),
+    /// with strings from `baselines` in its `variant`. A tool whose schema the engine cannot
+    /// read gets `{}` and the reason.
+    pub fn arguments(
+        &self,
+        point: Option<&Point>,
+        baselines: &Baselines,
+        variant: usize,
+    ) -> Result<Value, SchemaError> {
+        let Some(schema) = &self.schema else {
+            return Err(SchemaError::Unsatisfiable {
+                pointer: "/".into(),
+                reason: self
+                    .schema_problem
+                    .clone()
+                    .unwrap_or_else(|| "no schema".into()),
+            });
+        };
+        let route: &[Step] = point.map_or(&[], |p| p.route.as_slice());
+        let preferences = |leaf: &LeafView<'_>| baselines.preferences(self, leaf, variant);
+        let value = schema.instance(route, &preferences)?;
+        // An empty input must still be an object for `tools/call`.
+        Ok(if value.is_object() { value } else { json!({}) })
+    }
+}
+
+/// `arguments` with the string at `pointer` replaced by `value` (created if missing).
+pub fn with_value_at(mut arguments: Value, pointer: &str, value: Value) -> Value {
+    if let Some(slot) = arguments.pointer_mut(pointer) {
+        *slot = value;
+        return arguments;
+    }
+    // The pointer's parent exists (an instance for the point was built): insert the last token.
+    if let Some((parent, token)) = pointer.rsplit_once('/')
+        && let Some(Value::Object(map)) = arguments.pointer_mut(parent)
+    {
+        map.insert(token.replace("~1", "/").replace("~0", "~"), value);
+    }
+    arguments
 }
 
 /// Everything discovery found.
@@ -72,6 +156,13 @@ pub struct Discovery {
     pub tools: Vec<ToolInfo>,
     pub resources: usize,
     pub prompts: usize,
+}
+
+impl Discovery {
+    /// String points of every tool.
+    pub fn point_count(&self) -> usize {
+        self.tools.iter().map(|t| t.points.len()).sum()
+    }
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -96,168 +187,206 @@ fn words(text: &str) -> Vec<String> {
     if !current.is_empty() {
         out.push(current);
     }
+    // Plurals read as their singular too: `paths`, `files`, `directories`, `urls`.
+    let singulars: Vec<String> = out
+        .iter()
+        .filter_map(|w| {
+            if let Some(stem) = w.strip_suffix("ies") {
+                Some(format!("{stem}y"))
+            } else {
+                w.strip_suffix('s')
+                    .filter(|stem| stem.len() >= 3 && !stem.ends_with('s'))
+                    .map(str::to_owned)
+            }
+        })
+        .collect();
+    out.extend(singulars);
     out
 }
 
-/// Classifies one parameter from its schema, name and description.
-pub fn classify(name: &str, schema: &Value) -> ParamKind {
-    let json_type = schema
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("string");
-    let is_string = json_type == "string"
-        || schema
-            .get("type")
-            .and_then(Value::as_array)
-            .is_some_and(|t| t.iter().any(|v| v == "string"));
-    if !is_string || schema.get("enum").is_some() {
-        return ParamKind::Other;
-    }
-    if let Some(format) = schema.get("format").and_then(Value::as_str)
-        && matches!(format, "uri" | "url" | "iri" | "uri-reference")
-    {
-        return ParamKind::Url;
-    }
-    let name_words = words(name);
-    let description = schema
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let description_words = words(description);
-    let has = |list: &[String], wanted: &[&str]| list.iter().any(|w| wanted.contains(&w.as_str()));
-    const PATH: &[&str] = &[
-        "path",
-        "file",
-        "filename",
-        "filepath",
-        "dir",
-        "directory",
-        "folder",
-        "repo",
-        "repository",
-        "cwd",
-        "root",
-        "source",
-        "destination",
-        "dest",
-        "src",
-    ];
-    const URL: &[&str] = &[
-        "url", "uri", "endpoint", "href", "link", "webhook", "website", "homepage",
-    ];
-    const SQL: &[&str] = &[
-        "sql",
-        "query",
-        "filter",
-        "where",
-        "condition",
-        "search",
-        "needle",
-        "contains",
-        "pattern",
-        "keyword",
-        "term",
-    ];
-    const COMMAND: &[&str] = &[
-        "command",
-        "cmd",
-        "args",
-        "arg",
-        "argument",
-        "arguments",
-        "shell",
-        "exec",
-        "script",
-        "program",
-        "flags",
-        "options",
-    ];
-    const IDENTIFIER: &[&str] = &[
-        "id", "name", "key", "ref", "branch", "revision", "rev", "tag", "commit", "user",
-        "username", "slug", "category",
-    ];
-    const FREE_TEXT: &[&str] = &[
-        "content",
-        "contents",
-        "text",
-        "data",
-        "body",
-        "message",
-        "payload",
-        "note",
-        "comment",
-        "description",
-        "title",
-        "input",
-    ];
-    if has(&name_words, URL) {
-        return ParamKind::Url;
-    }
-    if has(&name_words, PATH) {
-        return ParamKind::Path;
-    }
-    if has(&name_words, COMMAND) {
-        return ParamKind::Command;
-    }
-    if has(&name_words, SQL) {
-        return ParamKind::Sql;
-    }
-    if has(&name_words, IDENTIFIER) {
-        return ParamKind::Identifier;
-    }
-    if has(&name_words, FREE_TEXT) {
-        return ParamKind::FreeText;
-    }
-    // The name said nothing: let the description decide.
-    if has(&description_words, URL) {
-        ParamKind::Url
-    } else if has(&description_words, &["path", "file", "directory", "folder"]) {
-        ParamKind::Path
-    } else if has(&description_words, &["sql", "query"]) {
-        ParamKind::Sql
-    } else if has(&description_words, &["command", "shell"]) {
-        ParamKind::Command
+const PATH_WORDS: &[&str] = &[
+    "path",
+    "file",
+    "filename",
+    "filepath",
+    "dir",
+    "directory",
+    "folder",
+    "repo",
+    "repository",
+    "cwd",
+    "root",
+    "source",
+    "destination",
+    "dest",
+    "src",
+    "workbook",
+    "document",
+    "location",
+];
+const URL_WORDS: &[&str] = &[
+    "url", "uri", "endpoint", "href", "link", "webhook", "website", "homepage",
+];
+const SQL_WORDS: &[&str] = &[
+    "sql",
+    "query",
+    "filter",
+    "where",
+    "condition",
+    "search",
+    "needle",
+    "contains",
+    "pattern",
+    "keyword",
+    "term",
+    "sort",
+    "order",
+];
+const COMMAND_WORDS: &[&str] = &[
+    "command",
+    "cmd",
+    "args",
+    "arg",
+    "argument",
+    "arguments",
+    "shell",
+    "exec",
+    "script",
+    "program",
+    "flags",
+    "options",
+    "host",
+    "hostname",
+];
+const IDENTIFIER_WORDS: &[&str] = &[
+    "id", "name", "key", "ref", "branch", "revision", "rev", "tag", "commit", "user", "username",
+    "slug", "category", "title", "label", "type",
+];
+const FREE_TEXT_WORDS: &[&str] = &[
+    "content",
+    "contents",
+    "text",
+    "data",
+    "body",
+    "message",
+    "payload",
+    "note",
+    "comment",
+    "description",
+    "input",
+    "value",
+];
+
+fn has(list: &[String], wanted: &[&str]) -> bool {
+    list.iter().any(|w| wanted.contains(&w.as_str()))
+}
+
+/// The kind a list of words names, if any (URL, path, command, SQL, identifier, free text,
+/// in that order).
+fn kind_named(list: &[String]) -> Option<PointKind> {
+    if has(list, URL_WORDS) {
+        Some(PointKind::Url)
+    } else if has(list, PATH_WORDS) {
+        Some(PointKind::Path)
+    } else if has(list, COMMAND_WORDS) {
+        Some(PointKind::Command)
+    } else if has(list, SQL_WORDS) {
+        Some(PointKind::Sql)
+    } else if has(list, IDENTIFIER_WORDS) {
+        Some(PointKind::Identifier)
+    } else if has(list, FREE_TEXT_WORDS) {
+        Some(PointKind::FreeText)
     } else {
-        ParamKind::FreeText
+        None
     }
 }
 
-/// Replaces a `$ref` into the schema's own `$defs`/`definitions` by what it names (one level),
-/// and a single-branch `allOf`/`anyOf` by its branch, keeping the description.
-fn resolve(schema: &Value, root: &Value) -> Value {
-    let mut resolved = schema.clone();
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let pointer = reference.trim_start_matches('#');
-        if let Some(target) = root.pointer(pointer) {
-            resolved = target.clone();
-            if let (Some(description), Some(object)) =
-                (schema.get("description"), resolved.as_object_mut())
-            {
-                object.insert("description".into(), description.clone());
-            }
+/// The kind a description names: only the strong kinds, from a few telling words.
+fn kind_described(list: &[String]) -> Option<PointKind> {
+    if has(list, URL_WORDS) {
+        Some(PointKind::Url)
+    } else if has(list, &["path", "file", "directory", "folder"]) {
+        Some(PointKind::Path)
+    } else if has(list, &["sql", "query"]) {
+        Some(PointKind::Sql)
+    } else if has(list, &["command", "shell"]) {
+        Some(PointKind::Command)
+    } else {
+        None
+    }
+}
+
+/// What a tool as a whole works on, from its name (`create_directory`, `init_repo`,
+/// `export_workbook`) and description: a point the leaf says nothing about (a bare `name`)
+/// takes it.
+fn tool_kind(tool_name: &str, tool_description: &str) -> Option<PointKind> {
+    let name = words(tool_name);
+    let strong = |kind: &PointKind| matches!(kind, PointKind::Url | PointKind::Path);
+    kind_named(&name)
+        .filter(strong)
+        .or_else(|| kind_described(&words(tool_description)))
+}
+
+/// Classifies a string leaf: its own name first; for a bare name (`name`, `value`, none), the
+/// names above it, its description, and what the tool works on.
+pub fn classify(
+    names: &[String],
+    description: &str,
+    schema: &Value,
+    tool_name: &str,
+    tool_description: &str,
+) -> PointKind {
+    if let Some(format) = schema.get("format").and_then(Value::as_str)
+        && matches!(format, "uri" | "url" | "iri" | "uri-reference")
+    {
+        return PointKind::Url;
+    }
+    let own = names.last().map(|n| words(n)).unwrap_or_default();
+    let bare = own.iter().all(|w| {
+        matches!(
+            w.as_str(),
+            "name" | "names" | "value" | "values" | "input" | "item" | "x"
+        )
+    });
+    let own_kind = kind_named(&own);
+    if let Some(kind) = own_kind
+        && !bare
+    {
+        return kind;
+    }
+    let strong = |kind: &PointKind| !matches!(kind, PointKind::Identifier | PointKind::FreeText);
+    // A bare leaf inside a named object (`source.name`), or described (`x`: "the file to open").
+    for parent in names.iter().rev().skip(1) {
+        if let Some(kind) = kind_named(&words(parent)).filter(strong) {
+            return kind;
         }
     }
-    for combinator in ["allOf", "anyOf", "oneOf"] {
-        let branches: Vec<&Value> = resolved
-            .get(combinator)
-            .and_then(Value::as_array)
-            .map(|b| {
-                b.iter()
-                    .filter(|v| v.get("type") != Some(&json!("null")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let [only] = branches.as_slice() {
-            let mut inner = resolve(only, root);
-            if let (Some(description), Some(object)) =
-                (resolved.get("description").cloned(), inner.as_object_mut())
-            {
-                object.entry("description").or_insert(description);
-            }
-            return inner;
-        }
-    }
-    resolved
+    kind_described(&words(description))
+        .or_else(|| tool_kind(tool_name, tool_description))
+        .or(own_kind)
+        .unwrap_or(PointKind::FreeText)
+}
+
+/// An input schema for a tool that declared none, with the conventional parameter its name
+/// and description point to, so that its attack surface is still probed. The oracles decide
+/// as always; a wrong guess costs only a refused call.
+fn inferred_schema(name: &str, description: &str) -> Option<Value> {
+    let all = words(&format!("{name} {description}"));
+    let has = |wanted: &[&str]| all.iter().any(|w| wanted.contains(&w.as_str()));
+    let parameter = if has(&["url", "uri", "fetch", "http", "https", "website"]) {
+        "url"
+    } else if has(&["file", "directory", "path", "folder"]) {
+        "path"
+    } else if has(&["sql", "query", "database"]) {
+        "query"
+    } else if has(&["command", "shell", "execute", "run"]) {
+        "command"
+    } else {
+        return None;
+    };
+    Some(
+        json!({"type": "object", "required": [parameter], "properties": {parameter: {"type": "string"}}}),
+    )
 }
 
 pub fn parse_tool(tool: &Value) -> Option<ToolInfo> {
@@ -267,79 +396,74 @@ pub fn parse_tool(tool: &Value) -> Option<ToolInfo> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let schema = tool
+    let declared = tool
         .get("inputSchema")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let root = schema.clone();
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let params: Vec<Param> = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|properties| {
-            properties
-                .iter()
-                .map(|(param, param_schema)| {
-                    let param_schema = resolve(param_schema, &root);
-                    Param {
-                        name: param.clone(),
-                        kind: classify(param, &param_schema),
-                        required: required.contains(&param.as_str()),
-                        inferred: false,
-                        schema: param_schema,
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let params = if params.is_empty() && schema.get("properties").is_none() {
-        infer_params(&name, &description)
+    let inferred_input = if declared.get("properties").is_none()
+        && declared.get("$ref").is_none()
+        && ["anyOf", "oneOf", "allOf"]
+            .iter()
+            .all(|k| declared.get(k).is_none())
+    {
+        inferred_schema(&name, &description)
     } else {
-        params
+        None
     };
-    Some(ToolInfo {
+    let inferred = inferred_input.is_some();
+    let input = inferred_input.unwrap_or(declared);
+    let mut info = ToolInfo {
         name,
         description,
-        params,
-    })
-}
-
-/// For a tool whose schema declares no properties at all: the conventional parameter its name
-/// and description point to, so its attack surface is still probed. The oracles decide as
-/// always; a wrong guess only costs a refused call.
-fn infer_params(name: &str, description: &str) -> Vec<Param> {
-    let text = format!("{name} {description}");
-    let all = words(&text);
-    let has = |wanted: &[&str]| all.iter().any(|w| wanted.contains(&w.as_str()));
-    let guess = |param: &str, kind: ParamKind| Param {
-        name: param.to_owned(),
-        kind,
-        required: true,
-        inferred: true,
-        schema: json!({"type": "string"}),
+        points: Vec::new(),
+        schema_problem: None,
+        schema: None,
     };
-    if has(&["url", "uri", "fetch", "http", "https", "website"]) {
-        vec![guess("url", ParamKind::Url)]
-    } else if has(&[
-        "file",
-        "files",
-        "directory",
-        "directories",
-        "path",
-        "folder",
-    ]) {
-        vec![guess("path", ParamKind::Path)]
-    } else if has(&["sql", "query", "database"]) {
-        vec![guess("query", ParamKind::Sql)]
-    } else if has(&["command", "shell", "execute", "run"]) {
-        vec![guess("command", ParamKind::Command)]
-    } else {
-        Vec::new()
+    let schema = match Schema::new(input, SchemaLimits::default()) {
+        Ok(schema) => schema,
+        Err(error) => {
+            info.schema_problem = Some(error.to_string());
+            return Some(info);
+        }
+    };
+    if let Some(unchecked) = schema.unchecked() {
+        info.schema_problem = Some(format!(
+            "calls cannot be checked against the schema: {unchecked}"
+        ));
     }
+    match schema.leaves() {
+        Ok(leaves) => {
+            info.points = leaves
+                .into_iter()
+                .map(|leaf| Point {
+                    kind: classify(
+                        &leaf.names,
+                        &leaf.description,
+                        &leaf.schema,
+                        &info.name,
+                        &info.description,
+                    ),
+                    directory: is_directory_like(&leaf.names, &leaf.description)
+                        || words(&info.name).iter().any(|w| is_directory_word(w)),
+                    pointer: leaf.pointer,
+                    required: leaf.required,
+                    inferred,
+                    name: leaf.name,
+                    route: leaf.route,
+                    schema: leaf.schema,
+                })
+                .collect();
+        }
+        Err(error) => info.schema_problem = Some(error.to_string()),
+    }
+    info.schema = Some(Arc::new(schema));
+    // A schema that admits no call at all is a problem the report names.
+    if info.schema_problem.is_none()
+        && let Err(error) = info.arguments(None, &Baselines::default(), 0)
+    {
+        info.schema_problem = Some(error.to_string());
+    }
+    Some(info)
 }
 
 async fn list_all(
@@ -379,6 +503,7 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
     let tools = list_all(connection, "tools/list", "tools")
         .await?
         .iter()
+        .take(200)
         .filter_map(parse_tool)
         .collect();
     let resources = list_all(connection, "resources/list", "resources")
@@ -396,246 +521,331 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
     })
 }
 
-/// What baseline values may point at: the sandbox, when the harness staged one for the target.
+/// How many baseline variants a tool may be tried with before it counts as refusing them.
+pub const BASELINE_VARIANTS: usize = 6;
+
+/// What baseline strings may point at: the sandbox and the canary listener, when the harness
+/// staged them for the target.
 #[derive(Debug, Clone, Default)]
 pub struct Baselines {
     /// The sandbox's absolute path (stdio targets); `None` for HTTP targets.
     pub sandbox: Option<String>,
+    /// The canary listener's base URL.
+    pub listener: Option<String>,
 }
 
 impl Baselines {
-    /// A directory the target can use: the sandbox, or `.`.
-    fn directory(&self) -> String {
-        self.sandbox.clone().unwrap_or_else(|| ".".to_owned())
+    /// `name` inside the sandbox: absolute (when the sandbox is known), then relative.
+    fn inside(&self, name: &str) -> Vec<String> {
+        let relative = if name.is_empty() {
+            ".".to_owned()
+        } else {
+            name.to_owned()
+        };
+        match &self.sandbox {
+            Some(sandbox) if name.is_empty() => vec![sandbox.clone(), relative],
+            Some(sandbox) => vec![format!("{sandbox}/{name}"), relative],
+            None => vec![relative],
+        }
     }
 
-    /// A file that exists in the sandbox.
-    fn file(&self) -> String {
-        match &self.sandbox {
-            Some(sandbox) => format!("{sandbox}/readme.txt"),
-            None => "readme.txt".to_owned(),
+    /// The path candidates for a leaf, best first: an existing file, the sandbox directory,
+    /// or a fresh name (for tools that create what they are given), each absolute and
+    /// relative; the scratch file first for tools that delete or move.
+    fn paths(&self, directory_first: bool, destructive: bool, ordinal: usize) -> Vec<String> {
+        let file = self.inside("readme.txt");
+        let directory = self.inside("");
+        let fresh = self.inside(&format!("mcp-harness-new-{ordinal}"));
+        let scratch = self.inside(crate::stage::SCRATCH_FILE);
+        let order: Vec<Vec<String>> = if destructive {
+            vec![scratch, fresh, directory]
+        } else if directory_first {
+            vec![directory, file, fresh]
+        } else {
+            vec![file, directory, fresh]
+        };
+        let mut out: Vec<String> = Vec::new();
+        for value in order.into_iter().flatten() {
+            if !out.contains(&value) {
+                out.push(value);
+            }
         }
+        out
+    }
+
+    /// The preferred strings for a leaf of `tool` in `variant`: the candidates of its kind,
+    /// starting with the `variant`-th (see [`Baselines::paths`]).
+    pub fn preferences(&self, tool: &ToolInfo, leaf: &LeafView<'_>, variant: usize) -> Vec<String> {
+        let kind = classify(
+            leaf.names,
+            leaf.description,
+            leaf.schema,
+            &tool.name,
+            &tool.description,
+        );
+        let mut values = match kind {
+            PointKind::Path => {
+                let directory_first = is_directory_like(leaf.names, leaf.description)
+                    || (leaf.name.is_empty() || leaf.name == "name")
+                        && words(&tool.name).iter().any(|w| is_directory_word(w));
+                self.paths(directory_first, is_destructive(&tool.name), leaf.ordinal)
+            }
+            PointKind::Url => {
+                let listener = self
+                    .listener
+                    .as_ref()
+                    .map(|l| format!("{l}/baseline"))
+                    .unwrap_or_else(|| "https://example.com/".to_owned());
+                vec![listener, "https://example.com/".to_owned()]
+            }
+            PointKind::Command => vec!["echo".to_owned()],
+            PointKind::Identifier if is_revision_like(leaf.names) => {
+                vec!["HEAD".to_owned(), "main".to_owned()]
+            }
+            _ => Vec::new(),
+        };
+        if !values.is_empty() {
+            let rotation = variant % values.len();
+            values.rotate_left(rotation);
+        }
+        values
     }
 }
 
-/// True when a path parameter names a directory or repository rather than a file.
-fn is_directory_like(name: &str) -> bool {
-    words(name).iter().any(|w| {
+/// Whether a tool's name says it deletes or moves what it is given: its baseline is the
+/// scratch file, never a file other calls need.
+pub fn is_destructive(tool_name: &str) -> bool {
+    words(tool_name).iter().any(|w| {
         matches!(
             w.as_str(),
-            "dir"
-                | "directory"
-                | "folder"
-                | "repo"
-                | "repository"
-                | "root"
-                | "cwd"
-                | "project"
-                | "workspace"
-                | "base"
+            "delete"
+                | "remove"
+                | "rm"
+                | "unlink"
+                | "drop"
+                | "destroy"
+                | "purge"
+                | "erase"
+                | "move"
+                | "mv"
+                | "rename"
+                | "truncate"
+                | "wipe"
+                | "clear"
         )
     })
 }
 
-/// A plausible, schema-satisfying value for one parameter. Path parameters point into the
-/// sandbox (a directory or repository for directory-like names, an existing file otherwise), so
-/// that a call gets past its first checks to the parameter under attack.
-pub fn baseline_value(param: &Param, baselines: &Baselines) -> Value {
-    let schema = &param.schema;
-    if let Some(first) = schema
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
-        return first.clone();
-    }
-    if let Some(default) = schema.get("default") {
-        return default.clone();
-    }
-    let json_type = schema
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("string");
-    match json_type {
-        "integer" | "number" => {
-            let minimum = schema.get("minimum").and_then(Value::as_i64).unwrap_or(1);
-            let maximum = schema
-                .get("maximum")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MAX);
-            json!(1.max(minimum).min(maximum))
-        }
-        "boolean" => json!(false),
-        "array" => {
-            let item_is_path = schema.pointer("/items/type").and_then(Value::as_str)
-                == Some("string")
-                && param.kind == ParamKind::Path;
-            if item_is_path {
-                json!([baselines.file()])
-            } else {
-                json!([])
-            }
-        }
-        "object" => json!({}),
-        _ => match param.kind {
-            ParamKind::Path if is_directory_like(&param.name) => json!(baselines.directory()),
-            ParamKind::Path => json!(baselines.file()),
-            ParamKind::Url => json!("https://example.com/"),
-            ParamKind::Command => json!("echo"),
-            _ => json!("harness"),
-        },
-    }
+fn is_directory_word(word: &str) -> bool {
+    matches!(
+        word,
+        "dir"
+            | "directory"
+            | "folder"
+            | "repo"
+            | "repository"
+            | "root"
+            | "cwd"
+            | "project"
+            | "workspace"
+            | "base"
+            | "mkdir"
+    )
 }
 
-/// Arguments for `tool`: every required parameter with a baseline value.
-pub fn baseline_arguments(tool: &ToolInfo, baselines: &Baselines) -> Map<String, Value> {
-    tool.params
-        .iter()
-        .filter(|p| p.required)
-        .map(|p| (p.name.clone(), baseline_value(p, baselines)))
-        .collect()
+/// True when a path leaf names a directory or repository rather than a file.
+fn is_directory_like(names: &[String], description: &str) -> bool {
+    let own = names.last().map(|n| words(n)).unwrap_or_default();
+    own.iter().any(|w| is_directory_word(w))
+        || (own.iter().all(|w| w == "path")
+            && words(description)
+                .iter()
+                .take(6)
+                .any(|w| is_directory_word(w)))
 }
 
-/// Baseline arguments with `param` set to `value`.
-pub fn arguments_with(tool: &ToolInfo, param: &str, value: Value, baselines: &Baselines) -> Value {
-    let mut arguments = baseline_arguments(tool, baselines);
-    arguments.insert(param.to_owned(), value);
-    Value::Object(arguments)
+fn is_revision_like(names: &[String]) -> bool {
+    let own = names.last().map(|n| words(n)).unwrap_or_default();
+    own.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "branch" | "revision" | "rev" | "ref" | "commit" | "target" | "base"
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn kind(name: &str, schema: Value) -> PointKind {
+        let description = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        classify(&[name.to_owned()], &description, &schema, "tool", "")
+    }
+
     #[test]
-    fn parameters_are_classified_by_schema_name_and_description() {
-        let s = |v: Value| v;
+    fn points_are_classified_by_schema_name_description_and_tool() {
+        let s = json!({"type": "string"});
+        assert_eq!(kind("path", s.clone()), PointKind::Path);
+        assert_eq!(kind("repo_path", s.clone()), PointKind::Path);
+        assert_eq!(kind("filePath", s.clone()), PointKind::Path);
+        assert_eq!(kind("paths", s.clone()), PointKind::Path);
+        assert_eq!(kind("url", s.clone()), PointKind::Url);
         assert_eq!(
-            classify("path", &s(json!({"type": "string"}))),
-            ParamKind::Path
+            kind("target", json!({"type": "string", "format": "uri"})),
+            PointKind::Url
         );
+        assert_eq!(kind("name_contains", s.clone()), PointKind::Sql);
+        assert_eq!(kind("sql", s.clone()), PointKind::Sql);
+        assert_eq!(kind("command", s.clone()), PointKind::Command);
+        assert_eq!(kind("branch", s.clone()), PointKind::Identifier);
+        assert_eq!(kind("category", s.clone()), PointKind::Identifier);
+        assert_eq!(kind("content", s.clone()), PointKind::FreeText);
         assert_eq!(
-            classify("repo_path", &s(json!({"type": "string"}))),
-            ParamKind::Path
-        );
-        assert_eq!(
-            classify("filePath", &s(json!({"type": "string"}))),
-            ParamKind::Path
-        );
-        assert_eq!(
-            classify("url", &s(json!({"type": "string"}))),
-            ParamKind::Url
-        );
-        assert_eq!(
-            classify("target", &s(json!({"type": "string", "format": "uri"}))),
-            ParamKind::Url
-        );
-        assert_eq!(
-            classify("name_contains", &s(json!({"type": "string"}))),
-            ParamKind::Sql
-        );
-        assert_eq!(
-            classify("sql", &s(json!({"type": "string"}))),
-            ParamKind::Sql
-        );
-        assert_eq!(
-            classify("command", &s(json!({"type": "string"}))),
-            ParamKind::Command
-        );
-        assert_eq!(
-            classify("branch", &s(json!({"type": "string"}))),
-            ParamKind::Identifier
-        );
-        assert_eq!(
-            classify("content", &s(json!({"type": "string"}))),
-            ParamKind::FreeText
-        );
-        assert_eq!(
-            classify(
+            kind(
                 "content",
-                &s(json!({"type": "string", "description": "Text to write; replaces the file"}))
+                json!({"type": "string", "description": "Text to write; replaces the file"})
             ),
-            ParamKind::FreeText
+            PointKind::FreeText,
+            "an explicit name wins over the description"
         );
         assert_eq!(
-            classify(
+            kind(
                 "x",
-                &s(json!({"type": "string", "description": "The file to open"}))
+                json!({"type": "string", "description": "The file to open"})
             ),
-            ParamKind::Path
+            PointKind::Path
+        );
+        // A parent's name and the tool's purpose decide for a bare leaf.
+        assert_eq!(
+            classify(&["source".into(), "value".into()], "", &s, "copy", ""),
+            PointKind::Path
         );
         assert_eq!(
-            classify("max_depth", &s(json!({"type": "integer"}))),
-            ParamKind::Other
+            classify(&["name".into()], "", &s, "create_directory", ""),
+            PointKind::Path
         );
         assert_eq!(
-            classify("operation", &s(json!({"type": "string", "enum": ["a"]}))),
-            ParamKind::Other
+            classify(&["name".into()], "", &s, "init_repo", ""),
+            PointKind::Path
+        );
+        assert_eq!(
+            classify(&["name".into()], "", &s, "get_user", ""),
+            PointKind::Identifier,
+            "a bare name in a tool about nothing in particular stays an identifier"
         );
     }
 
     #[test]
-    fn a_tool_with_an_empty_schema_gets_an_inferred_parameter() {
+    fn a_tool_with_an_empty_schema_gets_an_inferred_point() {
         let tool = parse_tool(&json!({"name": "read_file", "description": "Read a file", "inputSchema": {"$schema": "http://json-schema.org/draft-07/schema#"}})).unwrap();
-        assert_eq!(tool.params.len(), 1);
-        assert!(
-            tool.params[0].inferred
-                && tool.params[0].kind == ParamKind::Path
-                && tool.params[0].name == "path"
-        );
+        assert_eq!(tool.points.len(), 1);
+        let point = &tool.points[0];
+        assert!(point.inferred && point.kind == PointKind::Path && point.pointer == "/path");
         let declared_empty = parse_tool(
             &json!({"name": "read_file", "inputSchema": {"type": "object", "properties": {}}}),
         )
         .unwrap();
         assert!(
-            declared_empty.params.is_empty(),
+            declared_empty.points.is_empty(),
             "a tool that declares no parameters gets none"
         );
-    }
-
-    #[test]
-    fn references_into_defs_are_resolved() {
-        let tool = parse_tool(&json!({"name": "t", "inputSchema": {"type": "object", "required": ["op"],
-            "properties": {"op": {"$ref": "#/$defs/Op"}, "u": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]}},
-            "$defs": {"Op": {"type": "string", "enum": ["upper", "lower"]}}}}))
-        .unwrap();
         assert_eq!(
-            tool.params.iter().find(|p| p.name == "op").unwrap().kind,
-            ParamKind::Other
-        );
-        assert_eq!(
-            tool.params.iter().find(|p| p.name == "u").unwrap().kind,
-            ParamKind::Url
-        );
-        assert_eq!(
-            baseline_arguments(&tool, &Baselines::default())["op"],
-            "upper"
+            declared_empty
+                .arguments(None, &Baselines::default(), 0)
+                .unwrap(),
+            json!({})
         );
     }
 
     #[test]
-    fn baseline_arguments_satisfy_required_fields() {
-        let tool = parse_tool(&json!({"name": "t", "inputSchema": {"type": "object", "required": ["path", "n", "op"], "properties": {
-            "path": {"type": "string"}, "n": {"type": "integer", "minimum": 3, "maximum": 9}, "op": {"enum": ["x", "y"]}, "opt": {"type": "string"}}}}))
+    fn nested_models_give_points_and_calls_that_reach_them() {
+        let tool = parse_tool(&json!({"name": "search", "inputSchema": {"type": "object",
+            "$defs": {"Filter": {"type": "object", "required": ["category"], "properties": {
+                "category": {"type": "string"}, "title": {"type": "string"}}}},
+            "required": ["filter", "files"],
+            "properties": {
+                "filter": {"$ref": "#/$defs/Filter"},
+                "files": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["path"],
+                    "properties": {"path": {"type": "string"}}}},
+                "op": {"anyOf": [{"type": "string", "enum": ["a"]}, {"type": "null"}]}}}}))
         .unwrap();
-        let arguments = baseline_arguments(&tool, &Baselines::default());
+        let pointers: Vec<(&str, PointKind)> = tool
+            .points
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.kind))
+            .collect();
         assert_eq!(
-            Value::Object(arguments),
-            json!({"path": "readme.txt", "n": 3, "op": "x"})
-        );
-        assert_eq!(
-            arguments_with(&tool, "opt", json!("P"), &Baselines::default())["opt"],
-            "P"
+            pointers,
+            [
+                ("/files/0/path", PointKind::Path),
+                ("/filter/category", PointKind::Identifier),
+                ("/filter/title", PointKind::Identifier)
+            ]
         );
         let staged = Baselines {
             sandbox: Some("/s".into()),
+            listener: None,
         };
-        let repo = parse_tool(&json!({"name": "g", "inputSchema": {"type": "object", "required": ["repo_path", "file"], "properties": {
-            "repo_path": {"type": "string"}, "file": {"type": "string"}}}}))
+        let title = tool.point("/filter/title").unwrap();
+        let arguments = tool.arguments(Some(title), &staged, 0).unwrap();
+        assert_eq!(arguments["files"][0]["path"], "/s/readme.txt");
+        assert_eq!(arguments["filter"]["title"], "harness");
+        let attacked = with_value_at(arguments, &title.pointer, json!("P"));
+        assert_eq!(attacked["filter"]["title"], "P");
+    }
+
+    #[test]
+    fn path_baselines_prefer_the_sandbox_to_a_default_and_rotate_through_variants() {
+        let tool = parse_tool(&json!({"name": "g", "inputSchema": {"type": "object", "required": ["repo_path", "file"], "properties": {
+            "repo_path": {"type": "string", "default": "."}, "file": {"type": "string"}}}}))
         .unwrap();
+        let staged = Baselines {
+            sandbox: Some("/s".into()),
+            listener: Some("http://127.0.0.1:9".into()),
+        };
         assert_eq!(
-            Value::Object(baseline_arguments(&repo, &staged)),
+            tool.arguments(None, &staged, 0).unwrap(),
             json!({"repo_path": "/s", "file": "/s/readme.txt"})
+        );
+        assert_eq!(
+            tool.arguments(None, &staged, 1).unwrap(),
+            json!({"repo_path": ".", "file": "readme.txt"})
+        );
+        assert_eq!(
+            tool.arguments(None, &staged, 4).unwrap(),
+            json!({"repo_path": "/s/mcp-harness-new-0", "file": "/s/mcp-harness-new-0"})
+        );
+        let delete = parse_tool(&json!({"name": "delete_file", "inputSchema": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}})).unwrap();
+        assert_eq!(
+            delete.arguments(None, &staged, 0).unwrap(),
+            json!({"path": "/s/mcp-harness-scratch.txt"}),
+            "a tool that deletes gets the scratch file"
+        );
+        let fetch = parse_tool(&json!({"name": "fetch", "inputSchema": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}})).unwrap();
+        assert_eq!(
+            fetch.arguments(None, &staged, 0).unwrap(),
+            json!({"url": "http://127.0.0.1:9/baseline"})
+        );
+    }
+
+    #[test]
+    fn an_unsatisfiable_schema_is_named_on_the_tool() {
+        let tool = parse_tool(
+            &json!({"name": "t", "inputSchema": {"type": "object", "required": ["a"],
+            "properties": {"a": {"type": "string", "minLength": 9, "maxLength": 3}}}}),
+        )
+        .unwrap();
+        assert!(
+            tool.schema_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("maxLength is below minLength")),
+            "{:?}",
+            tool.schema_problem
         );
     }
 }

@@ -2,10 +2,11 @@
 //! it with probes whose findings are confirmed by oracles, and reports what it proved.
 //!
 //! The library never prints: [`certify`] returns a [`report::Report`], and the binary renders it.
-//! Layers: [`connection`] reaches the server, [`stage`] plants canaries around it, [`discover`]
+//! Layers: [`target`] reaches the server, [`stage`] plants canaries around it, [`discover`]
 //! classifies its tools' parameters, [`probe`] attacks, [`oracle`] decides, [`report`] tells.
 
 pub mod connection;
+pub mod coverage;
 pub mod discover;
 pub mod oracle;
 pub mod probe;
@@ -167,6 +168,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
     let calls;
     let rate_limited_retries;
     let observations;
+    let coverage;
     {
         let mut run = Run::new(
             &mut connection,
@@ -183,16 +185,35 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             .filter(|info| selected(&options, info))
             .map(|info| info.id)
             .collect();
-        for family in Family::ALL {
-            let any_selected = probe::registry()
+        let family_selected = |family: Family| {
+            probe::registry()
                 .iter()
-                .any(|info| info.family == family && selected(&options, info));
-            if !any_selected {
-                continue;
+                .any(|info| info.family == family && selected(&options, info))
+        };
+        // TRANS and AUTH are one module: run once, under TRANS when it is selected.
+        let families: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|family| family_selected(*family))
+            .filter(|family| *family != Family::Auth || !family_selected(Family::Trans))
+            .collect();
+        // Before any attack: does each tool accept a call built from its schema?
+        if families
+            .iter()
+            .any(|f| coverage::INPUT_FAMILIES.contains(f) || *f == Family::Leak)
+        {
+            if let Some(progress) = &options.progress {
+                progress("baselines");
             }
+            run.check_baselines().await;
+        }
+        let mut remaining_weight: u32 = families.iter().map(|f| probe::budget_weight(*f)).sum();
+        for family in families.iter().copied() {
             if let Some(progress) = &options.progress {
                 progress(family.name());
             }
+            let weight = probe::budget_weight(family);
+            run.begin_family(family, weight, remaining_weight);
+            remaining_weight -= weight;
             let family_outcomes = match family {
                 Family::Trav => probe::trav::run(&mut run).await,
                 Family::InjCmd => probe::inject::run_cmd(&mut run).await,
@@ -200,26 +221,17 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                 Family::InjSql => probe::inject::run_sql(&mut run).await,
                 Family::Ssrf => probe::ssrf::run(&mut run).await,
                 Family::Trans | Family::Auth => {
-                    // One module serves both families; run it once.
-                    if family == Family::Auth
-                        && outcomes
-                            .iter()
-                            .any(|o: &Outcome| o.probe.family == Family::Trans)
-                    {
-                        Vec::new()
-                    } else {
-                        let mut outcomes = probe::http::run(&mut run).await;
-                        outcomes.extend(
-                            probe::jwt::run(
-                                &mut run,
-                                options.jwt_signing_key.as_ref(),
-                                options.second_authorization.as_deref(),
-                                options.low_authorization.as_deref(),
-                            )
-                            .await,
-                        );
-                        outcomes
-                    }
+                    let mut outcomes = probe::http::run(&mut run).await;
+                    outcomes.extend(
+                        probe::jwt::run(
+                            &mut run,
+                            options.jwt_signing_key.as_ref(),
+                            options.second_authorization.as_deref(),
+                            options.low_authorization.as_deref(),
+                        )
+                        .await,
+                    );
+                    outcomes
                 }
                 Family::Time => probe::timing::run(&mut run, options.argument_key.as_deref()).await,
                 Family::Rate => {
@@ -238,6 +250,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                     proto
                 }
             };
+            run.end_family();
             outcomes.extend(family_outcomes);
             // Liveness after each family: a dead target is a finding, and a stdio target is
             // restarted so the run goes on.
@@ -254,6 +267,15 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         {
             outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
+        let mut ran = families.clone();
+        if ran.contains(&Family::Trans) {
+            ran.push(Family::Auth);
+        }
+        let mut summary = run.coverage.summarize(&discovery, &run.accepted, &ran);
+        let (touches, mechanism) = stage.touch_count();
+        summary.planted_path_touches = touches;
+        summary.access_oracle = mechanism;
+        coverage = summary;
         calls = run.calls;
         rate_limited_retries = run.rate_limited_retries;
         observations = run.connection.observations();
@@ -301,6 +323,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         rate_limited_retries,
         discovery,
         observations,
+        coverage,
     };
     Ok(report::Report::new(facts, &outcomes))
 }
@@ -365,6 +388,7 @@ mod tests {
         let info = probe::probe("LEAK-SECRET");
         let evidence = probe::Evidence {
             tool: None,
+            point: None,
             request: "Bearer s3cret-token-value".into(),
             reply: "echo s3cret-token-value".into(),
             oracle: "x".into(),

@@ -2,7 +2,8 @@
 //! are parsed here, the report is rendered here, nothing else.
 //!
 //! Exit status: 0 no failing probe at or above `--fail-on`; 1 findings; 2 the harness could not
-//! do its job (bad arguments, the target would not start).
+//! do its job (bad arguments, the target would not start, or the run reached nothing to
+//! attack: the report is then written and says so).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use harness::connection::Budget;
@@ -321,9 +322,5 @@ fn certify(args: CertifyArgs) -> ExitCode {
             None => print!("{text}"),
         }
     }
-    if report.summary.failing_at_threshold > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(report.summary.verdict.exit_status())
 }

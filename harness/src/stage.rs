@@ -18,6 +18,7 @@
 //! Failure: [`StageError`]; nothing is left behind when staging fails half-way.
 
 use crate::oracle::Canaries;
+use crate::oracle::access::{AccessWatch, Touch};
 use crate::oracle::listener::CanaryListener;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,9 @@ pub enum StageError {
     #[error("--sandbox must name an existing directory: {0}")]
     NotADirectory(PathBuf),
 }
+
+/// A file in a fresh sandbox for tools that delete or move what they are given.
+pub const SCRATCH_FILE: &str = "mcp-harness-scratch.txt";
 
 pub struct Stage {
     _base: tempfile::TempDir,
@@ -44,11 +48,24 @@ pub struct Stage {
     pub listener: Option<CanaryListener>,
     /// Planted in an adopted sandbox; removed on drop.
     planted: Vec<PathBuf>,
+    /// Watches the outside directory and the `_evil` sibling from the end of planting on.
+    access: std::sync::Mutex<AccessWatch>,
 }
 
+/// Runs git in `dir`, without the background maintenance a commit may start (a detached
+/// `git gc` or `git maintenance` reading the planted repositories after the access oracle
+/// starts watching would look like a touch by the target).
 fn git(dir: &Path, args: &[&str]) -> bool {
     std::process::Command::new("git")
         .current_dir(dir)
+        .args([
+            "-c",
+            "gc.auto=0",
+            "-c",
+            "maintenance.auto=false",
+            "-c",
+            "core.fsmonitor=false",
+        ])
         .args(args)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -92,6 +109,8 @@ impl Stage {
                 )?;
                 std::fs::write(sandbox.join("notes/todo.txt"), "nothing to do\n")?;
                 std::fs::write(sandbox.join("data.csv"), "id,name\n1,alpha\n2,beta\n")?;
+                // For tools that delete or move what they are given: their baseline.
+                std::fs::write(sandbox.join(SCRATCH_FILE), "mcp-harness scratch file\n")?;
                 std::os::unix::fs::symlink(outside.join("canary.txt"), sandbox.join("link-out"))?;
                 std::os::unix::fs::symlink(&outside, sandbox.join("link-dir"))?;
                 make_repository(&sandbox, "mcp-harness stage: initial commit");
@@ -130,6 +149,7 @@ impl Stage {
             CanaryListener::start(format!("MCPCANARY-LISTENER-{:016x}", rand::random::<u64>()))
                 .await
                 .ok();
+        let access = std::sync::Mutex::new(AccessWatch::start(&[&outside, &evil]));
         Ok(Self {
             _base: base,
             sandbox,
@@ -140,7 +160,24 @@ impl Stage {
             canaries,
             listener,
             planted,
+            access,
         })
+    }
+
+    /// What the target did to the planted outside paths since the last call of this (the
+    /// access oracle).
+    pub fn drain_touches(&self) -> Vec<Touch> {
+        self.access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+    }
+
+    /// Touches of the planted outside paths over the whole run, and how they are seen
+    /// (`inotify`, or `snapshot`: no reads).
+    pub fn touch_count(&self) -> (u64, &'static str) {
+        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        (access.total, access.mechanism())
     }
 
     /// The stage's base directory: everything planted for this run is under it (or planted

@@ -285,3 +285,91 @@ fn a_key_argument_checked_with_compare_digest_passes_the_timing_probe_over_stdio
         "pass"
     );
 }
+
+/// Certifies the fake in `mode` with every family but the slow ones; returns the exit status,
+/// the JSON report and the human report.
+fn certify_twice(mode: &str) -> (Option<i32>, serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let output = Command::new(HARNESS)
+        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
+        .args(["--skip", "RATE", "--skip", "RES", "--skip", "TIME"])
+        .args(["--format", "json", "--output"])
+        .arg(&json)
+        .args(["--format", "human"])
+        .output()
+        .expect("the harness runs");
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).expect("a JSON report"))
+        .expect("valid JSON");
+    (
+        output.status.code(),
+        report,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_server_whose_only_tool_refuses_everything_is_not_certified() {
+    let (exit, report, human) = certify_twice("refuse-all");
+    assert_eq!(exit, Some(2), "{human}");
+    assert_eq!(report["summary"]["verdict"], "nothing_reached");
+    assert_eq!(report["coverage"]["verdict"], "nothing");
+    assert_eq!(
+        report["coverage"]["refused_baselines"][0]["refusal"],
+        "not allowed"
+    );
+    assert_eq!(report["coverage"]["tools_with_accepted_baseline"], 0);
+    assert!(!human.contains("CERTIFIED: no failing"), "{human}");
+    assert!(
+        human.contains("NOT CERTIFIED: the run reached nothing"),
+        "{human}"
+    );
+    assert!(
+        human.contains("baseline refused by echo: not allowed"),
+        "{human}"
+    );
+}
+
+#[test]
+fn a_server_with_no_tools_is_not_certified() {
+    let (exit, report, human) = certify_twice("no-tools");
+    assert_eq!(exit, Some(2), "{human}");
+    assert_eq!(report["summary"]["verdict"], "nothing_reached");
+    assert!(human.contains("the target lists no tools"), "{human}");
+}
+
+#[test]
+fn a_target_that_slows_down_without_refusing_stops_the_family_and_is_inconclusive() {
+    let output = Command::new(HARNESS)
+        .args(["certify", "--stdio", &format!("python3 {FAKE} slows-down")])
+        .args(["--only", "TRAV", "--profile", "deep", "--format", "json"])
+        .output()
+        .expect("the harness runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    let stopped = report["coverage"]["families"][0]["stopped"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        stopped.contains("slowed down without refusing"),
+        "{stopped}"
+    );
+    // Probes that sent everything before the slowdown was noticed keep their verdict; the one
+    // cut short and every one after it are inconclusive, saying why.
+    let probes = report["probes"].as_array().unwrap();
+    let cut = probes
+        .iter()
+        .position(|p| p["verdict"] == "inconclusive")
+        .expect("a probe cut short");
+    assert!(
+        probes[cut]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("slowed down"),
+        "{}",
+        probes[cut]
+    );
+    for probe in &probes[cut..] {
+        assert_eq!(probe["verdict"], "inconclusive", "{probe}");
+    }
+}

@@ -20,6 +20,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("path-unchecked", "TRAV-DOTDOT"),
     ("path-decode", "TRAV-ENCODED"),
     ("write-unchecked", "TRAV-WRITE"),
+    ("mkdir-prefix", "TRAV-WRITE"),
+    ("info-unchecked", "TRAV-DOTDOT"),
     ("sql-concat", "INJ-SQL"),
     ("cmd-shell", "INJ-CMD"),
     ("arg-injection", "INJ-ARG"),
@@ -72,9 +74,75 @@ const OAUTH_MATRIX: &[(&str, &str)] = &[
     ("metadata-unserved", "AUTH-METADATA"),
 ];
 
+/// The FastMCP fake (`tests/fastmcp/models_server.py`): tools taking pydantic models, each sink
+/// vulnerable in one mode and fixed in the other; the vulnerable mode must fail each of these
+/// families, the fixed mode none.
+const FASTMCP_FAMILIES: &[&str] = &["TRAV", "INJ-CMD", "INJ-SQL"];
+const FASTMCP_SERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fastmcp/models_server.py"
+);
+/// The Python MCP SDK whose FastMCP the fake runs on (the 1.x line, where most servers are).
+const FASTMCP_SDK: &str = "mcp==1.26.0";
+
+/// A Python with the SDK's FastMCP, in a virtual environment kept under cargo's target
+/// directory: created once (pip, from PyPI) when missing, in a staging directory renamed into
+/// place, so an interrupted install is never taken for a finished one.
+fn fastmcp_python() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fastmcp-venv-1.26.0");
+    let python = dir.join("bin/python");
+    let works = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import mcp.server.fastmcp"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works(&python) {
+        return python;
+    }
+    let staging = dir.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&staging)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        created,
+        "python3 -m venv failed: the FastMCP rows need python3 with venv"
+    );
+    let installed = Command::new(staging.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            FASTMCP_SDK,
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        installed,
+        "pip install {FASTMCP_SDK} failed (the FastMCP rows need PyPI)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&staging, &dir).expect("the virtual environment moves into place");
+    assert!(
+        works(&python),
+        "FastMCP does not import from {}",
+        python.display()
+    );
+    python
+}
+
 /// Every server in the matrix runs with this limit: low enough for the RATE flood to trip,
 /// high enough that the harness's back-off on refusals costs only seconds.
 const RATE_LIMIT: &str = "[rate_limit]\nburst = 100\nper_second = 100.0\n";
+/// The reference servers run with half that: RATE-FLOOD sends 400 calls as fast as the
+/// target answers, and a debug build verifying a JWT per request answers only a little over
+/// 100 a second, so at 100 a second the flood could be served whole on a slow run (the limit
+/// was right, the flood too slow to show it). At 50 the flood's rate is twice the limit.
+const REFERENCE_RATE_LIMIT: &str = "[rate_limit]\nburst = 50\nper_second = 50.0\n";
 
 fn binary_dir() -> PathBuf {
     PathBuf::from(HARNESS)
@@ -179,6 +247,31 @@ impl Certification {
         (row, problem)
     }
 
+    /// Judges a vulnerable fake's run: exit 1 and, for each of `families`, a failing probe of
+    /// that family that names its proof.
+    fn judge_fake(&self, label: &str, families: &[&str]) -> (String, Option<String>) {
+        let rows: Vec<(String, Option<String>)> = families
+            .iter()
+            .map(|family| self.judge_twin(label, family))
+            .collect();
+        let failing = self.failing();
+        let ids: Vec<&str> = failing.iter().filter_map(|p| p["id"].as_str()).collect();
+        let proof = rows
+            .first()
+            .and_then(|(row, _)| row.rsplit(" | ").next())
+            .unwrap_or_default()
+            .trim_end_matches(" |")
+            .to_owned();
+        let row = format!(
+            "| {label} | {} | {} | {} | {proof} |",
+            families.join(", "),
+            self.exit,
+            ids.join(", ")
+        );
+        let problems: Vec<String> = rows.into_iter().filter_map(|(_, p)| p).collect();
+        (row, (!problems.is_empty()).then(|| problems.join("; ")))
+    }
+
     /// Judges a reference server's run: exit 0 and nothing failing.
     fn judge_reference(&self, label: &str) -> (String, Option<String>) {
         let failing: Vec<&str> = self
@@ -192,8 +285,15 @@ impl Certification {
             failing.join(", ")
         };
         let row = format!("| {label} | - | {} | {listed} | - |", self.exit);
-        let problem = (self.exit != 0 || !failing.is_empty())
-            .then(|| format!("{label}: exit {}, failing {failing:?}", self.exit));
+        let touches = self.report["coverage"]["planted_path_touches"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        let problem = (self.exit != 0 || !failing.is_empty() || touches != 0).then(|| {
+            format!(
+                "{label}: exit {}, failing {failing:?}, {touches} touches of planted paths",
+                self.exit
+            )
+        });
         (row, problem)
     }
 }
@@ -204,6 +304,8 @@ fn kill_matrix() {
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("server.toml");
     std::fs::write(&config, RATE_LIMIT).unwrap();
+    let reference_config = config_dir.path().join("reference.toml");
+    std::fs::write(&reference_config, REFERENCE_RATE_LIMIT).unwrap();
     let mut judged = Vec::new();
     for (flaw, family) in MATRIX {
         let command = format!(
@@ -224,7 +326,7 @@ fn kill_matrix() {
     }
     let reference = format!(
         "{HARNESS} __reference-server --stdio --root {{sandbox}} --config {}",
-        config.display()
+        reference_config.display()
     );
     for (flaw, family) in OAUTH_MATRIX {
         judged.push(
@@ -233,6 +335,7 @@ fn kill_matrix() {
                 &["--flaw", flaw],
                 &skip_slow_families(family),
                 Auth::OAuth,
+                RATE_LIMIT,
             )
             .judge_twin(
                 &format!("flawed-server --flaw {flaw} (HTTP, OAuth)"),
@@ -240,19 +343,27 @@ fn kill_matrix() {
             ),
         );
     }
+    let python = fastmcp_python();
+    let only: Vec<&str> = FASTMCP_FAMILIES
+        .iter()
+        .flat_map(|family| ["--only", family])
+        .collect();
+    for mode in ["vulnerable", "fixed"] {
+        let command = format!("{} {FASTMCP_SERVER} {mode} {{sandbox}}", python.display());
+        let mut args = vec!["--stdio", command.as_str()];
+        args.extend(&only);
+        let run = certify(&args);
+        let label = format!("FastMCP models_server.py {mode}");
+        judged.push(if mode == "vulnerable" {
+            run.judge_fake(&label, FASTMCP_FAMILIES)
+        } else {
+            run.judge_reference(&label)
+        });
+    }
     judged.push(certify(&["--stdio", &reference]).judge_reference("reference server, stdio"));
+    judged.push(reference_over_http(&[], Auth::ApiKey).judge_reference("reference server, HTTP"));
     judged.push(
-        over_http(Path::new(HARNESS), &["__reference-server"], &[])
-            .judge_reference("reference server, HTTP"),
-    );
-    judged.push(
-        over_http_with(
-            Path::new(HARNESS),
-            &["__reference-server"],
-            &[],
-            Auth::OAuth,
-        )
-        .judge_reference("reference server, HTTP, OAuth"),
+        reference_over_http(&[], Auth::OAuth).judge_reference("reference server, HTTP, OAuth"),
     );
     // The stateless era: no initialize, per-request metadata, Mcp-Method headers.
     judged.push(
@@ -260,12 +371,8 @@ fn kill_matrix() {
             .judge_reference("reference server, stdio, 2026-07-28"),
     );
     judged.push(
-        over_http(
-            Path::new(HARNESS),
-            &["__reference-server"],
-            &["--protocol", "2026-07-28"],
-        )
-        .judge_reference("reference server, HTTP, 2026-07-28"),
+        reference_over_http(&["--protocol", "2026-07-28"], Auth::ApiKey)
+            .judge_reference("reference server, HTTP, 2026-07-28"),
     );
     let mut rows = vec![
         "| target | probe meant to catch it | exit | failing probes | proof |".to_owned(),
@@ -298,7 +405,18 @@ fn skip_slow_families(probe: &str) -> Vec<&'static str> {
 /// ephemeral loopback port with two API keys (the operator's, and a second principal's from a
 /// keys file), and certifies it with them (`--header`, `--token2`).
 fn over_http(program: &Path, prefix: &[&str], certify_args: &[&str]) -> Certification {
-    over_http_with(program, prefix, certify_args, Auth::ApiKey)
+    over_http_with(program, prefix, certify_args, Auth::ApiKey, RATE_LIMIT)
+}
+
+/// The reference server over HTTP, at [`REFERENCE_RATE_LIMIT`].
+fn reference_over_http(certify_args: &[&str], auth: Auth) -> Certification {
+    over_http_with(
+        Path::new(HARNESS),
+        &["__reference-server"],
+        certify_args,
+        auth,
+        REFERENCE_RATE_LIMIT,
+    )
 }
 
 /// How the harness authenticates to an HTTP server under test.
@@ -325,6 +443,7 @@ fn over_http_with(
     prefix: &[&str],
     certify_args: &[&str],
     auth: Auth,
+    rate_limit: &str,
 ) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("server.toml");
@@ -341,7 +460,7 @@ fn over_http_with(
     .unwrap();
     let port = free_port();
     let public_url = format!("http://127.0.0.1:{port}/mcp");
-    let mut settings = format!("keys_file = {:?}\n{RATE_LIMIT}", keys.display().to_string());
+    let mut settings = format!("keys_file = {:?}\n{rate_limit}", keys.display().to_string());
     let oauth_dir = root.path().join("oauth");
     let mut jwt = None;
     if auth == Auth::OAuth {

@@ -92,7 +92,11 @@ fn check_junit(xml: &str, probes: usize) -> (usize, usize, usize) {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    assert_eq!(cases.len(), probes, "one test case per probe");
+    assert_eq!(
+        cases.len(),
+        probes + 1,
+        "one test case per probe, and one for the run's reach"
+    );
     for case in &cases {
         assert!(case.attribute("name").is_some_and(|n| !n.is_empty()));
         assert!(
@@ -139,6 +143,12 @@ fn stable_human(text: &str) -> String {
                 "target   stdio [the bundled reference server] (mcp-reference-server [version], protocol 2025-11-25)".to_owned()
             } else if line.starts_with("profile ") {
                 line.split(',').next().unwrap_or_default().to_owned() + ", [calls and duration]"
+            } else if line.contains("correlation id") {
+                // A tool's refusal carries a fresh correlation id.
+                regex::Regex::new("correlation id [0-9a-f]+")
+                    .unwrap()
+                    .replace_all(line, "correlation id [id]")
+                    .into_owned()
             } else if line.contains(" RATE-") || line.contains(" RES-") || line.contains(" LEAK-") {
                 // Measured figures (rates, memory, reply counts) differ from run to run.
                 digits_as_n(line)
@@ -166,6 +176,10 @@ fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
         "the SARIF report",
     );
     let report: Value = serde_json::from_str(&out.json).unwrap();
+    assert_eq!(
+        report["coverage"]["planted_path_touches"], 0,
+        "a server that stays in its sandbox touches no planted path, and neither does the harness"
+    );
     let probes = report["probes"].as_array().unwrap().len();
     let (_, failures, _) = check_junit(&out.junit, probes);
     assert_eq!(failures, 0);
@@ -189,6 +203,12 @@ fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
         ".calls" => "[calls]",
         ".probes[].summary" => insta::dynamic_redaction(|value, _| {
             digits_as_n(value.as_str().unwrap_or_default())
+        }),
+        ".coverage.refused_baselines[].refusal" => insta::dynamic_redaction(|value, _| {
+            regex::Regex::new("correlation id [0-9a-f]+")
+                .unwrap()
+                .replace_all(value.as_str().unwrap_or_default(), "correlation id [id]")
+                .into_owned()
         }),
     });
 }

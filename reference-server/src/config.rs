@@ -122,10 +122,12 @@ pub struct RateLimitSettings {
 }
 
 impl Default for RateLimitSettings {
+    /// 20 calls a second per principal, 40 at once: above the pace of any agent working for a
+    /// person, below what a runaway loop or a scraper does.
     fn default() -> Self {
         Self {
-            burst: 20,
-            per_second: 10.0,
+            burst: 40,
+            per_second: 20.0,
             max_tracked_keys: 10_000,
         }
     }

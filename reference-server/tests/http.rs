@@ -133,7 +133,7 @@ async fn both_protocol_eras_work_through_rmcp() {
     ] {
         let client = rmcp_client(&server.url, ALICE, version.clone()).await;
         let tools = client.list_all_tools().await.unwrap();
-        assert_eq!(tools.len(), 9, "{version:?}");
+        assert_eq!(tools.len(), 11, "{version:?}");
         let read = client
             .call_tool(call("read_file", json!({"path": "hello.txt"})))
             .await

@@ -25,6 +25,8 @@ async fn every_tool_works_over_stdio() {
         "list_directory",
         "write_file",
         "delete_file",
+        "create_directory",
+        "file_info",
         "fetch_url",
         "query_records",
         "process_data",
@@ -65,6 +67,30 @@ async fn every_tool_works_over_stdio() {
         .await
         .unwrap();
     assert!(!stage.root().join("docs/new.txt").exists());
+
+    let created = client
+        .call_tool(call("create_directory", json!({"path": "docs/made"})))
+        .await
+        .unwrap();
+    assert_eq!(created.is_error, Some(false));
+    assert!(stage.root().join("docs/made").is_dir());
+    let escaped = client
+        .call_tool(call("create_directory", json!({"path": "../made"})))
+        .await
+        .unwrap();
+    assert_eq!(escaped.is_error, Some(true));
+    assert!(!stage.root().join("../made").exists());
+
+    let info = client
+        .call_tool(call("file_info", json!({"path": "hello.txt"})))
+        .await
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&text(&info)).unwrap();
+    assert_eq!(info["bytes"], "hello from the sandbox".len());
+    assert!(
+        !info.to_string().contains("hello from"),
+        "a summary, never the content"
+    );
 
     let rows = client
         .call_tool(call("query_records", json!({"name_contains": "report"})))

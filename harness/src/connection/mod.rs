@@ -71,6 +71,9 @@ pub enum TargetError {
     Transport(String),
     #[error("the handshake failed: {0}")]
     Handshake(String),
+    /// The harness did not send the request (the run stopped, or no valid call could be built).
+    #[error("not sent: {0}")]
+    NotSent(String),
 }
 
 /// A JSON-RPC answer: a result, or an error object.
@@ -117,6 +120,32 @@ impl Reply {
                 )
             }
         }
+    }
+
+    /// What a person reads in a `tools/call` answer: the text of its content blocks (or the
+    /// error), else the result as JSON; at most `max` bytes.
+    pub fn summary(&self, max: usize) -> String {
+        let text = match self {
+            Reply::Result(value) => {
+                let texts: Vec<&str> = value
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .map(|blocks| {
+                        blocks
+                            .iter()
+                            .filter_map(|b| b.get("text").and_then(Value::as_str))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if texts.is_empty() {
+                    value.to_string()
+                } else {
+                    texts.join(" ")
+                }
+            }
+            error => error.text(),
+        };
+        excerpt(&text.split_whitespace().collect::<Vec<_>>().join(" "), max)
     }
 
     /// For a `tools/call` result: whether the tool reported an error.

@@ -97,6 +97,7 @@ fn evidence(request: &str, outcome: &RawOutcome, oracle: &str) -> Evidence {
     let status = outcome.status.map(|s| s.to_string()).unwrap_or_default();
     Evidence {
         tool: None,
+        point: None,
         request: request.to_owned(),
         reply: format!("HTTP {status} {}", excerpt(&outcome.excerpt, 300)),
         oracle: oracle.to_owned(),
@@ -449,6 +450,7 @@ pub fn judge_session_ids(info: &'static ProbeInfo, ids: &[String]) -> Outcome {
         Outcome::new(info, Verdict::Fail, format!("session ids {reason}")).with_evidence(vec![
             Evidence {
                 tool: None,
+                point: None,
                 request: format!("{} initialize requests", ids.len()),
                 reply: shown.clone(),
                 oracle: format!("session ids {reason}"),

@@ -5,11 +5,19 @@
 //! stage's outside directory: the probe fails only if P exists afterwards, which no echo of the
 //! payload can cause. SQL injection payloads UNION-select `'MCPSQ'||'LI<nonce>'`: only an
 //! executed query turns that into `MCPSQLI<nonce>`, which never appears in the payload itself.
+//!
+//! Every string point is attacked, since a value reaches a program or a query through any
+//! field (a `title` or `category` pasted into a query is as common as a `query`): the full
+//! set at points of the kinds a family is about (commands, paths and identifiers for
+//! INJ-CMD/INJ-ARG; SQL, filters and identifiers for INJ-SQL), a short set elsewhere (the
+//! first four command payloads, the first two option payloads, a quote-breaking UNION of one
+//! to three columns).
 
 use super::{
-    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Tally, Verdict, oracle_outcome,
+    payloads_for,
 };
-use crate::discover::ParamKind;
+use crate::discover::PointKind;
 use serde_json::json;
 
 pub static PROBES: &[ProbeInfo] = &[
@@ -46,24 +54,20 @@ fn probe(id: &str) -> &'static ProbeInfo {
     PROBES.iter().find(|p| p.id == id).expect("known INJ probe")
 }
 
-const STRING_KINDS: &[ParamKind] = &[
-    ParamKind::Path,
-    ParamKind::Url,
-    ParamKind::Sql,
-    ParamKind::Command,
-    ParamKind::Identifier,
-    ParamKind::FreeText,
-];
+/// The kinds INJ-CMD and INJ-ARG send their full sets to.
+const PROGRAM_KINDS: &[PointKind] = &[PointKind::Command, PointKind::Path, PointKind::Identifier];
 
+/// Command payloads; the first four are the short set (substitution, backticks, a separator,
+/// a single-quote break).
 fn command_payloads(proof: &str) -> Vec<String> {
     vec![
         format!("$(touch {proof})"),
         format!("`touch {proof}`"),
         format!("x; touch {proof}"),
+        format!("x'; touch {proof}; echo '"),
         format!("x | touch {proof}"),
         format!("x && touch {proof} #"),
         format!("x\ntouch {proof}\n"),
-        format!("x'; touch {proof}; echo '"),
         format!("x\"; touch {proof}; echo \""),
     ]
 }
@@ -77,120 +81,134 @@ fn argument_payloads(proof: &str) -> Vec<String> {
     ]
 }
 
-/// Runs file-creating payloads through every matching parameter; fails on any proof file.
+/// Runs file-creating payloads through every string point; fails on any proof file.
 async fn file_oracle_probe(
     run: &mut Run<'_>,
     id: &str,
-    kinds: &[ParamKind],
     payloads: fn(&str) -> Vec<String>,
+    short: usize,
 ) -> Outcome {
     let info = probe(id);
-    let targets = run.targets(kinds);
-    if targets.is_empty() {
+    let points = run.points(PROGRAM_KINDS);
+    if points.is_empty() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
-            "no tool has a string parameter",
+            "no tool takes a string argument",
         );
     }
     let mut evidence: Vec<Evidence> = Vec::new();
-    let mut answered = 0;
-    'targets: for (tool_name, param) in &targets {
-        let mut list = payloads("PROOF");
-        if run.profile == Profile::Quick {
-            list.truncate(2);
-        }
-        for template in list {
+    let mut tally = Tally::default();
+    'points: for point in &points {
+        let list = payloads("PROOF");
+        let count = payloads_for(run.profile, point, list.len(), short, 2);
+        for template in list.into_iter().take(count) {
+            if !run.can_continue() {
+                tally.stop(run);
+                break 'points;
+            }
             let proof = run.stage.proof_path(info.id);
             let payload = template.replace("PROOF", &proof.to_string_lossy());
-            let result = run.call_with(tool_name, param, json!(payload)).await;
-            if result.reply.is_ok() {
-                answered += 1;
-            }
+            let result = run.call_at(point, json!(payload)).await;
+            tally.count(point, &result);
             // Give a detached child a moment to act before judging.
             if !proof.exists() {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
             if proof.exists() {
-                evidence.push(result.evidence(
-                    tool_name,
+                evidence.push(result.evidence_at(
+                    point,
                     format!("the proof file {} was created", proof.display()),
                 ));
-                break 'targets;
+                break 'points;
             }
         }
     }
-    let tried = format!(
-        "no proof file after {answered} payloads across {} parameters",
-        targets.len()
-    );
-    oracle_outcome(info, evidence, answered, "a proof file was created", tried)
+    oracle_outcome(
+        info,
+        evidence,
+        &tally,
+        "a proof file was created",
+        "proof file",
+        "",
+    )
 }
+
+/// The SQL templates: a closing quote (or none) and a UNION SELECT of `{S}`.
+const SQL_TEMPLATES: [&str; 4] = [
+    "zq' UNION SELECT {S}--",
+    "zq\" UNION SELECT {S}--",
+    "0 UNION SELECT {S}--",
+    "zq') UNION SELECT {S}--",
+];
 
 async fn sql_probe(run: &mut Run<'_>) -> Outcome {
     let info = probe("INJ-SQL");
-    let kinds: &[ParamKind] = if run.profile == Profile::Deep {
-        &[ParamKind::Sql, ParamKind::Identifier, ParamKind::FreeText]
-    } else {
-        &[ParamKind::Sql, ParamKind::Identifier]
-    };
-    let targets = run.targets(kinds);
-    if targets.is_empty() {
+    let points = run.points(&[PointKind::Sql, PointKind::Identifier]);
+    if points.is_empty() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
-            "no tool has an SQL-like or filter parameter",
+            "no tool takes a string argument",
         );
     }
     let nonce = format!("{:08x}", rand::random::<u32>());
     let marker = format!("MCPSQLI{nonce}");
     let expression = format!("'MCPSQ'||'LI{nonce}'");
     let max_columns = if run.profile == Profile::Quick { 3 } else { 6 };
+    let short_columns = 3;
+    // Columns first, then the quoting: the short set (the first `short_columns`) is the
+    // single quote with one to three columns.
+    let payloads: Vec<String> = SQL_TEMPLATES
+        .iter()
+        .flat_map(|template| {
+            (1..=max_columns).map(|columns| {
+                template.replace("{S}", &vec![expression.as_str(); columns].join(", "))
+            })
+        })
+        .collect();
     let mut evidence = Vec::new();
-    let mut answered = 0;
-    'targets: for (tool_name, param) in &targets {
-        for columns in 1..=max_columns {
-            let select = vec![expression.as_str(); columns].join(", ");
-            for template in [
-                "zq' UNION SELECT {S}--",
-                "zq\" UNION SELECT {S}--",
-                "0 UNION SELECT {S}--",
-                "zq') UNION SELECT {S}--",
-            ] {
-                let payload = template.replace("{S}", &select);
-                let result = run.call_with(tool_name, param, json!(payload)).await;
-                if result.reply.is_ok() {
-                    answered += 1;
-                }
-                if result.text().contains(&marker) {
-                    evidence.push(result.evidence(
-                        tool_name,
-                        format!("the query computed {marker} from {expression}"),
-                    ));
-                    break 'targets;
-                }
+    let mut tally = Tally::default();
+    'points: for point in &points {
+        let count = payloads_for(
+            run.profile,
+            point,
+            payloads.len(),
+            short_columns,
+            payloads.len(),
+        );
+        for payload in payloads.iter().take(count) {
+            if !run.can_continue() {
+                tally.stop(run);
+                break 'points;
+            }
+            let result = run.call_at(point, json!(payload)).await;
+            tally.count(point, &result);
+            if result.text().contains(&marker) {
+                evidence.push(result.evidence_at(
+                    point,
+                    format!("the query computed {marker} from {expression}"),
+                ));
+                break 'points;
             }
         }
     }
-    let tried = format!(
-        "no computed canary in {answered} replies across {} parameters",
-        targets.len()
-    );
     oracle_outcome(
         info,
         evidence,
-        answered,
+        &tally,
         "a UNION SELECT ran and its computed value came back",
-        tried,
+        "computed canary",
+        "",
     )
 }
 
 pub async fn run_cmd(run: &mut Run<'_>) -> Vec<Outcome> {
-    vec![file_oracle_probe(run, "INJ-CMD", STRING_KINDS, command_payloads).await]
+    vec![file_oracle_probe(run, "INJ-CMD", command_payloads, 4).await]
 }
 
 pub async fn run_arg(run: &mut Run<'_>) -> Vec<Outcome> {
-    vec![file_oracle_probe(run, "INJ-ARG", STRING_KINDS, argument_payloads).await]
+    vec![file_oracle_probe(run, "INJ-ARG", argument_payloads, 2).await]
 }
 
 pub async fn run_sql(run: &mut Run<'_>) -> Vec<Outcome> {

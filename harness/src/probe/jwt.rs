@@ -278,6 +278,7 @@ fn served(outcome: &RawOutcome) -> bool {
 fn evidence(described: &str, outcome: &RawOutcome, oracle: &str) -> Evidence {
     Evidence {
         tool: None,
+        point: None,
         request: described.to_owned(),
         reply: format!(
             "HTTP {} {}",
@@ -334,7 +335,7 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
         if !run.can_continue() {
             break;
         }
-        let arguments = Value::Object(crate::discover::baseline_arguments(tool, &run.baselines));
+        let arguments = Value::Object(run.baseline(tool));
         let params = json!({"name": tool.name, "arguments": arguments});
         let mut reply = low_connection
             .request("tools/call", Some(params.clone()))
@@ -384,6 +385,7 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: None,
+            point: None,
             request: format!(
                 "tools/call of every tool ({}) with the --token-low credential",
                 served.join(", ")

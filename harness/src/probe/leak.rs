@@ -5,7 +5,7 @@
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
 use crate::connection::excerpt;
-use crate::discover::{ParamKind, arguments_with, baseline_arguments};
+use crate::discover::PointKind;
 use crate::oracle::leak::{LeakKind, LeakScanner};
 use serde_json::{Value, json};
 
@@ -73,44 +73,40 @@ fn probe_for(kind: LeakKind) -> &'static ProbeInfo {
         .expect("known LEAK probe")
 }
 
-/// Calls each tool with arguments meant to make it fail, so its error path is seen.
+/// Calls each tool with arguments meant to make it fail, so its error path is seen: no
+/// arguments, every top-level argument of the wrong type, an unknown argument, and at every
+/// string point no input family attacked (their replies are scanned already) values its
+/// kind's parsers choke on.
 async fn provoke(run: &mut Run<'_>) {
     let tools: Vec<_> = run.tools.to_vec();
     for tool in &tools {
         if !run.can_continue() {
             return;
         }
-        // Missing required arguments, and every argument of the wrong type.
         run.call_tool(&tool.name, json!({})).await;
-        let wrong: serde_json::Map<String, Value> = tool
-            .params
-            .iter()
-            .map(|p| (p.name.clone(), json!({"unexpected": [1, 2]})))
+        let baseline = run.baseline(tool);
+        let wrong: serde_json::Map<String, Value> = baseline
+            .keys()
+            .map(|name| (name.clone(), json!({"unexpected": [1, 2]})))
             .collect();
-        run.call_tool(&tool.name, Value::Object(wrong)).await;
-        let mut unknown = baseline_arguments(tool, &run.baselines);
+        if !wrong.is_empty() {
+            run.call_tool(&tool.name, Value::Object(wrong)).await;
+        }
+        let mut unknown = baseline;
         unknown.insert("mcp_harness_unknown".into(), json!(1));
         run.call_tool(&tool.name, Value::Object(unknown)).await;
-        for param in tool.params_of(&[
-            ParamKind::Path,
-            ParamKind::Sql,
-            ParamKind::Identifier,
-            ParamKind::Url,
-            ParamKind::FreeText,
-            ParamKind::Command,
-        ]) {
-            let provocations: &[&str] = match param.kind {
-                ParamKind::Path => &["mcp-harness-missing/none.txt", "notes", "readme.txt/child"],
-                ParamKind::Sql => &["'", "\"", "1'; SELECT", "%' AND x=("],
-                ParamKind::Url => &["http://", "http://[::1", "notaurl"],
+        for point in run.points(&[]) {
+            if point.tool != tool.name || run.coverage.attacked(&point.tool, &point.pointer) {
+                continue;
+            }
+            let provocations: &[&str] = match point.kind {
+                PointKind::Path => &["mcp-harness-missing/none.txt", "notes", "readme.txt/child"],
+                PointKind::Sql => &["'", "\"", "1'; SELECT", "%' AND x=("],
+                PointKind::Url => &["http://", "http://[::1", "notaurl"],
                 _ => &["'\"`$\\", ""],
             };
             for value in provocations {
-                run.call_tool(
-                    &tool.name,
-                    arguments_with(tool, &param.name, json!(value), &run.baselines),
-                )
-                .await;
+                run.call_at(&point, json!(value)).await;
             }
         }
     }
@@ -142,6 +138,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         for leak in scanner.scan(&exchange.reply, &exchange.request) {
             found.entry(leak.kind).or_insert_with(|| Evidence {
                 tool: None,
+                point: None,
                 request: excerpt(&exchange.request, 600),
                 reply: excerpt(&exchange.reply, 600),
                 oracle: format!("{:?}: {}", leak.kind, leak.matched),

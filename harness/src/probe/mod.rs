@@ -21,11 +21,14 @@ pub mod timing;
 pub mod trav;
 
 use crate::connection::{Connection, Reply, TargetError, excerpt};
-use crate::discover::ToolInfo;
+use crate::coverage::{Answer, BaselineCheck, CoverageLedger};
+use crate::discover::{BASELINE_VARIANTS, Baselines, PointKind, ToolInfo, with_value_at};
+use crate::oracle::access::Touch;
 use crate::oracle::leak::decoded_strings;
 use crate::stage::Stage;
-use serde_json::{Value, json};
-use std::time::Instant;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 /// Probe families, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -160,6 +163,9 @@ impl Verdict {
 pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// The attack point (a JSON pointer into the tool's arguments) the payload went into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
     pub request: String,
     pub reply: String,
     /// The canary or signal that decided the verdict.
@@ -251,6 +257,11 @@ pub struct Exchange {
 pub struct CallResult {
     pub request: String,
     pub reply: Result<Reply, TargetError>,
+    /// Planted paths outside the sandbox the target touched while answering (the access
+    /// oracle, [`crate::oracle::access`]).
+    pub touches: Vec<Touch>,
+    /// For a call at an attack point: whether it reached the tool (see [`crate::coverage`]).
+    pub reached: bool,
 }
 
 impl CallResult {
@@ -267,15 +278,150 @@ impl CallResult {
     pub fn evidence(&self, tool: &str, oracle: impl Into<String>) -> Evidence {
         Evidence {
             tool: Some(tool.to_owned()),
+            point: None,
             request: excerpt(&self.request, 600),
-            reply: excerpt(&self.text(), 600),
+            reply: self.shown(600),
             oracle: oracle.into(),
+        }
+    }
+
+    /// The reply as a person reads it: the text of its content blocks, or the error; the
+    /// whole result as JSON when the content blocks say nothing.
+    pub fn shown(&self, max: usize) -> String {
+        match &self.reply {
+            Ok(Reply::Result(value)) if value.get("content").is_none() => {
+                excerpt(&value.to_string(), max)
+            }
+            Ok(reply) => reply.summary(max),
+            Err(error) => format!("transport: {error}"),
+        }
+    }
+
+    /// Evidence for a finding at an attack point.
+    pub fn evidence_at(&self, point: &AttackPoint, oracle: impl Into<String>) -> Evidence {
+        Evidence {
+            point: Some(point.pointer.clone()),
+            ..self.evidence(&point.tool, oracle)
+        }
+    }
+
+    /// The first touch of a planted path, described, if the call made one; `writes_only`
+    /// keeps only creations, changes and deletions.
+    pub fn touched(&self, writes_only: bool) -> Option<String> {
+        self.touches
+            .iter()
+            .find(|t| !writes_only || t.kind.is_write())
+            .map(|t| t.describe())
+    }
+}
+
+/// One place a family puts payloads: a string leaf of a tool's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackPoint {
+    pub tool: String,
+    pub pointer: String,
+    pub kind: PointKind,
+    /// True when the point's classification is one the family is about (it gets the full
+    /// payload set); other points get the family's short set.
+    pub matched: bool,
+    /// True when the point names a directory or repository rather than a file.
+    pub directory: bool,
+}
+
+impl AttackPoint {
+    /// `tool` at `pointer`, for messages.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.tool, self.pointer)
+    }
+}
+
+/// How many of a family's payloads go into `point`: every one at a point of the kinds the
+/// family is about (and at every point with `deep`), the first `short` elsewhere; `quick`
+/// keeps the first `quick` at matched points and sends nothing elsewhere.
+pub fn payloads_for(
+    profile: Profile,
+    point: &AttackPoint,
+    all: usize,
+    short: usize,
+    quick: usize,
+) -> usize {
+    match (profile, point.matched) {
+        (Profile::Deep, _) | (Profile::Standard, true) => all,
+        (Profile::Standard, false) => short.min(all),
+        (Profile::Quick, true) => quick.min(all),
+        (Profile::Quick, false) => 0,
+    }
+}
+
+/// Counts one probe's calls at points, for its verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub sent: usize,
+    pub reached: usize,
+    points: BTreeSet<(String, String)>,
+    points_reached: BTreeSet<(String, String)>,
+    /// Set when the probe stopped before sending everything it meant to.
+    pub stopped: Option<String>,
+}
+
+impl Tally {
+    pub fn count(&mut self, point: &AttackPoint, result: &CallResult) {
+        self.sent += 1;
+        let key = (point.tool.clone(), point.pointer.clone());
+        if result.reached {
+            self.reached += 1;
+            self.points_reached.insert(key.clone());
+        }
+        self.points.insert(key);
+    }
+
+    pub fn points(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn points_reached(&self) -> usize {
+        self.points_reached.len()
+    }
+
+    /// Notes that the probe stopped early (the run or the family is out of budget).
+    pub fn stop(&mut self, run: &Run<'_>) {
+        if self.stopped.is_none() {
+            self.stopped = Some(
+                run.stop_reason()
+                    .unwrap_or_else(|| "the run stopped".to_owned()),
+            );
         }
     }
 }
 
 const MAX_TRANSCRIPT: usize = 5000;
 const TRANSCRIPT_REPLY_BYTES: usize = 16 * 1024;
+
+/// How much of the run's remaining time (and of the input calls) a family may use, as a
+/// weight among the families still to run.
+pub fn budget_weight(family: Family) -> u32 {
+    match family {
+        Family::Trav => 3,
+        Family::InjCmd | Family::InjSql | Family::Time | Family::Rate | Family::Res => 2,
+        _ => 1,
+    }
+}
+
+/// The calls the input families may make in all, by profile; each gets its weight's share.
+pub fn input_call_budget(profile: Profile) -> u64 {
+    match profile {
+        Profile::Quick => 1_500,
+        Profile::Standard => 8_000,
+        Profile::Deep => 80_000,
+    }
+}
+
+/// Replies this many times slower than the baselines' (and at least
+/// [`SLOW_REPLY_FLOOR`] slower) mean the target is struggling: the family stops.
+pub const SLOWDOWN_FACTOR: u32 = 10;
+pub const SLOW_REPLY_FLOOR: Duration = Duration::from_secs(1);
+/// The replies a slowdown is judged on (their median).
+const SLOWDOWN_WINDOW: usize = 8;
 
 /// The context probes run in.
 pub struct Run<'a> {
@@ -291,10 +437,14 @@ pub struct Run<'a> {
     pub calls: u64,
     /// Requests during which the target exited (each is restarted, up to a limit).
     pub crashes: Vec<Evidence>,
-    /// What baseline arguments point at (the sandbox, for stdio targets).
-    pub baselines: crate::discover::Baselines,
+    /// What baseline strings point at (the sandbox and the listener, for stdio targets).
+    pub baselines: Baselines,
+    /// How each tool's baseline calls went (see [`Run::check_baselines`]).
+    pub accepted: BTreeMap<String, BaselineCheck>,
+    /// Every call at a point, for the report's coverage.
+    pub coverage: CoverageLedger,
     /// How long one request may take (families with their own clients use it).
-    pub request_timeout: std::time::Duration,
+    pub request_timeout: Duration,
     /// Where a family states something the user should know before it goes on (for example
     /// how long `--profile deep` will take).
     pub notices: Option<&'a (dyn Fn(&str) + Send + Sync)>,
@@ -309,19 +459,29 @@ pub struct Run<'a> {
     /// Whether exchanges go into the transcript; floods turn it off after their first calls,
     /// so that thousands of identical exchanges do not crowd out the rest of the run.
     pub recording: bool,
+    /// The family running now, its share of the budget and why it stopped, if it did.
+    family: Option<Family>,
+    family_deadline: Option<Instant>,
+    family_call_cap: Option<u64>,
+    family_calls: u64,
+    family_stop: Option<String>,
+    recent_latencies: VecDeque<Duration>,
+    /// The median latency of the accepted baseline calls.
+    typical_latency: Option<Duration>,
+    /// Arguments that reach each point, built once.
+    arguments_cache: HashMap<(String, String), Result<Value, String>>,
 }
 
 /// Most retries of one call refused by a rate limit.
 pub const MAX_RATE_LIMIT_RETRIES: u32 = 20;
 /// The longest the harness waits before retrying a rate-limited call.
-pub const MAX_RATE_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// When `reply` is a rate-limit refusal, how long to wait before asking again: HTTP 429 (its
 /// `Retry-After`), a JSON-RPC error with code -32029 or a message about a rate limit (its
 /// `data.retry_after_ms` or `data.retry_after` seconds), or an `isError` result saying so.
 /// Capped at [`MAX_RATE_LIMIT_WAIT`]; one second when the target does not say.
-pub fn rate_limit_wait(reply: &Result<Reply, TargetError>) -> Option<std::time::Duration> {
-    use std::time::Duration;
+pub fn rate_limit_wait(reply: &Result<Reply, TargetError>) -> Option<Duration> {
     let says_rate_limit = |text: &str| {
         let lower = text.to_ascii_lowercase();
         lower.contains("rate limit") || lower.contains("too many requests")
@@ -379,15 +539,26 @@ impl<'a> Run<'a> {
             consecutive_timeouts: 0,
             calls: 0,
             crashes: Vec::new(),
-            baselines: crate::discover::Baselines {
+            baselines: Baselines {
                 sandbox: connection_is_stdio.then(|| stage.sandbox.to_string_lossy().into_owned()),
+                listener: stage.listener.as_ref().map(|l| l.url()),
             },
+            accepted: BTreeMap::new(),
+            coverage: CoverageLedger::default(),
             request_timeout: crate::connection::Budget::default().request_timeout,
             notices: None,
             selected_ids: registry().iter().map(|info| info.id).collect(),
             back_off_when_limited: true,
             rate_limited_retries: 0,
             recording: true,
+            family: None,
+            family_deadline: None,
+            family_call_cap: None,
+            family_calls: 0,
+            family_stop: None,
+            recent_latencies: VecDeque::new(),
+            typical_latency: None,
+            arguments_cache: HashMap::new(),
         }
     }
 
@@ -396,7 +567,7 @@ impl<'a> Run<'a> {
         self.selected_ids.contains(&id)
     }
 
-    pub fn budget_timeout(&self) -> std::time::Duration {
+    pub fn budget_timeout(&self) -> Duration {
         self.request_timeout
     }
 
@@ -407,10 +578,77 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// False once the run's deadline has passed or the target stopped answering three times in
-    /// a row: families then skip their remaining calls.
+    /// Starts `family` with its share of what is left: `weight` out of `remaining_weight` of
+    /// the run's remaining time, and (for input families) of the input call budget.
+    pub fn begin_family(&mut self, family: Family, weight: u32, remaining_weight: u32) {
+        let now = Instant::now();
+        let left = self.deadline.saturating_duration_since(now);
+        let share = left.mul_f64(f64::from(weight) / f64::from(remaining_weight.max(weight)));
+        self.family = Some(family);
+        self.family_deadline = Some(now + share);
+        self.family_calls = 0;
+        self.family_call_cap = crate::coverage::INPUT_FAMILIES.contains(&family).then(|| {
+            let total: u32 = crate::coverage::INPUT_FAMILIES
+                .iter()
+                .map(|f| budget_weight(*f))
+                .sum();
+            input_call_budget(self.profile) * u64::from(weight) / u64::from(total)
+        });
+        self.family_stop = None;
+        self.recent_latencies.clear();
+    }
+
+    /// Ends the current family, noting in the coverage why it stopped, if it did.
+    pub fn end_family(&mut self) {
+        if let (Some(family), Some(reason)) = (self.family, self.family_stop.clone()) {
+            self.coverage.stopped(family, &reason);
+        }
+        self.family = None;
+        self.family_deadline = None;
+        self.family_call_cap = None;
+        self.family_stop = None;
+    }
+
+    /// Why no more calls should be made now, if so: the run's deadline, the family's share,
+    /// a slowed-down target, or a target that stopped answering three times in a row.
+    pub fn stop_reason(&self) -> Option<String> {
+        let now = Instant::now();
+        if let Some(reason) = &self.family_stop {
+            return Some(reason.clone());
+        }
+        if now >= self.deadline {
+            return Some("the run's --max-duration was reached".to_owned());
+        }
+        if self.consecutive_timeouts >= 3 {
+            return Some("the target stopped answering".to_owned());
+        }
+        if let Some(deadline) = self.family_deadline
+            && now >= deadline
+        {
+            return Some("the family used its share of the run's time".to_owned());
+        }
+        if let Some(cap) = self.family_call_cap
+            && self.family_calls >= cap
+        {
+            return Some(format!("the family used its share of the calls ({cap})"));
+        }
+        None
+    }
+
+    /// False once [`Run::stop_reason`] has a reason: families then skip their remaining calls.
     pub fn can_continue(&self) -> bool {
-        Instant::now() < self.deadline && self.consecutive_timeouts < 3
+        self.stop_reason().is_none()
+    }
+
+    /// Latches the current stop reason as the family's (so it is reported even if the
+    /// condition passes), and returns it.
+    fn latch_stop(&mut self) {
+        if self.family.is_some()
+            && self.family_stop.is_none()
+            && let Some(reason) = self.stop_reason()
+        {
+            self.family_stop = Some(reason);
+        }
     }
 
     pub fn record(&mut self, request: &str, reply: &str) {
@@ -422,14 +660,188 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Calls `tool` with its baseline arguments and `param` set to `value`: one payload in an
-    /// otherwise valid call.
-    pub async fn call_with(&mut self, tool: &str, param: &str, value: Value) -> CallResult {
-        let arguments = match self.tools.iter().find(|t| t.name == tool) {
-            Some(info) => crate::discover::arguments_with(info, param, value, &self.baselines),
-            None => json!({ param: value }),
+    /// The baseline arguments of `tool`: the variant its baseline check accepted (or the
+    /// first), `{}` when its schema admits no call.
+    pub fn baseline(&self, tool: &ToolInfo) -> Map<String, Value> {
+        match self.arguments_at(tool, None) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// Arguments for `tool` that contain `point` (at its baseline value), in the baseline
+    /// variant the tool accepted; `{}` when its schema admits no call.
+    pub fn arguments_at(&self, tool: &ToolInfo, point: Option<&crate::discover::Point>) -> Value {
+        let variant = self.accepted.get(&tool.name).map_or(0, |c| c.variant);
+        tool.arguments(point, &self.baselines, variant)
+            .unwrap_or_else(|_| json!({}))
+    }
+
+    /// `point` of `tool` as an attack point.
+    pub fn attack_point(tool: &ToolInfo, point: &crate::discover::Point) -> AttackPoint {
+        AttackPoint {
+            tool: tool.name.clone(),
+            pointer: point.pointer.clone(),
+            kind: point.kind,
+            matched: true,
+            directory: point.directory,
+        }
+    }
+
+    /// Calls each tool with its baseline arguments before any attack, trying up to
+    /// [`BASELINE_VARIANTS`] variants until one is served (a result that is not an error), so
+    /// that payloads meet calls the tool accepts, and the report can list tools that refused
+    /// every baseline with their refusal.
+    pub async fn check_baselines(&mut self) {
+        let tools: Vec<&ToolInfo> = self.tools.iter().collect();
+        let mut latencies = Vec::new();
+        for tool in tools {
+            if !self.can_continue() {
+                break;
+            }
+            let mut check = BaselineCheck::default();
+            let mut tried: Vec<Value> = Vec::new();
+            for variant in 0..BASELINE_VARIANTS {
+                let arguments = match tool.arguments(None, &self.baselines, variant) {
+                    Ok(arguments) => arguments,
+                    Err(error) => {
+                        check.refusal = Some(format!("no valid call could be built: {error}"));
+                        break;
+                    }
+                };
+                if tried.contains(&arguments) {
+                    continue;
+                }
+                tried.push(arguments.clone());
+                check.variant = variant;
+                let started = Instant::now();
+                let result = self.call_tool(&tool.name, arguments).await;
+                let elapsed = started.elapsed();
+                let served =
+                    matches!(&result.reply, Ok(reply @ Reply::Result(_)) if !reply.is_tool_error());
+                if served {
+                    check.accepted = true;
+                    check.latency = Some(elapsed);
+                    check.refusal = None;
+                    latencies.push(elapsed);
+                    break;
+                }
+                check.refusal = Some(match &result.reply {
+                    Ok(reply) => reply.summary(300),
+                    Err(error) => excerpt(&error.to_string(), 300),
+                });
+            }
+            if !check.accepted {
+                check.variant = 0;
+            }
+            self.accepted.insert(tool.name.clone(), check);
+        }
+        latencies.sort();
+        self.typical_latency = latencies.get(latencies.len() / 2).copied();
+    }
+
+    /// Every string point of every tool, those of `kinds` first (marked `matched`), then the
+    /// rest; within each, tools whose baseline was accepted first.
+    pub fn points(&self, kinds: &[PointKind]) -> Vec<AttackPoint> {
+        let mut points: Vec<(bool, bool, usize, AttackPoint)> = Vec::new();
+        for (index, tool) in self.tools.iter().enumerate() {
+            let accepted = self.accepted.get(&tool.name).is_none_or(|c| c.accepted);
+            for point in &tool.points {
+                let matched = kinds.contains(&point.kind);
+                points.push((
+                    !matched,
+                    !accepted,
+                    index,
+                    AttackPoint {
+                        tool: tool.name.clone(),
+                        pointer: point.pointer.clone(),
+                        kind: point.kind,
+                        matched,
+                        directory: point.directory,
+                    },
+                ));
+            }
+        }
+        points.sort_by_key(|(unmatched, refused, index, _)| (*unmatched, *refused, *index));
+        points.into_iter().map(|(.., point)| point).collect()
+    }
+
+    /// The arguments that reach `point`, with the point's value left at its baseline.
+    fn arguments_for(&mut self, point: &AttackPoint) -> Result<Value, String> {
+        let key = (point.tool.clone(), point.pointer.clone());
+        if let Some(cached) = self.arguments_cache.get(&key) {
+            return cached.clone();
+        }
+        let variant = self.accepted.get(&point.tool).map_or(0, |c| c.variant);
+        let built = match self.tools.iter().find(|t| t.name == point.tool) {
+            Some(tool) => tool
+                .arguments(tool.point(&point.pointer), &self.baselines, variant)
+                .map_err(|e| e.to_string()),
+            None => Err(format!("no tool is called {}", point.tool)),
         };
-        self.call_tool(tool, arguments).await
+        self.arguments_cache.insert(key, built.clone());
+        built
+    }
+
+    /// Calls `point`'s tool with `value` at the point and everything else at its baseline: one
+    /// payload in an otherwise valid call. Counted in the coverage.
+    pub async fn call_at(&mut self, point: &AttackPoint, value: Value) -> CallResult {
+        let arguments = match self.arguments_for(point) {
+            Ok(arguments) => with_value_at(arguments, &point.pointer, value),
+            Err(reason) => {
+                return CallResult {
+                    request: format!("{} at {}", point.tool, point.pointer),
+                    reply: Err(TargetError::NotSent(format!(
+                        "no valid call reaches this point: {reason}"
+                    ))),
+                    touches: Vec::new(),
+                    reached: false,
+                };
+            }
+        };
+        let schema_allows = self
+            .tools
+            .iter()
+            .find(|t| t.name == point.tool)
+            .and_then(|t| t.schema.as_ref())
+            .and_then(|s| s.is_valid(&arguments));
+        let started = Instant::now();
+        let mut result = self.call_tool(&point.tool, arguments).await;
+        self.watch_for_slowdown(started.elapsed());
+        if let Some(family) = self.family {
+            result.reached = self.coverage.record(
+                family,
+                &point.tool,
+                &point.pointer,
+                schema_allows,
+                Answer::of(&result.reply),
+            );
+        }
+        result
+    }
+
+    /// Stops the family when its recent replies are much slower than the baselines' were.
+    fn watch_for_slowdown(&mut self, latency: Duration) {
+        let Some(typical) = self.typical_latency else {
+            return;
+        };
+        self.recent_latencies.push_back(latency);
+        if self.recent_latencies.len() > SLOWDOWN_WINDOW {
+            self.recent_latencies.pop_front();
+        }
+        if self.recent_latencies.len() < SLOWDOWN_WINDOW || self.family_stop.is_some() {
+            return;
+        }
+        let mut sorted: Vec<Duration> = self.recent_latencies.iter().copied().collect();
+        sorted.sort();
+        let median = sorted[SLOWDOWN_WINDOW / 2];
+        if median > typical * SLOWDOWN_FACTOR && median > typical + SLOW_REPLY_FLOOR {
+            self.family_stop = Some(format!(
+                "the target slowed down without refusing: the last replies took {} ms (median), the baseline calls {} ms",
+                median.as_millis(),
+                typical.as_millis()
+            ));
+        }
     }
 
     /// Calls a tool and records the exchange.
@@ -441,13 +853,19 @@ impl<'a> Run<'a> {
     /// Sends any request and records the exchange.
     pub async fn request(&mut self, method: &str, params: Value) -> CallResult {
         let request = json!({"method": method, "params": params}).to_string();
-        if !self.can_continue() {
+        if let Some(reason) = self.stop_reason() {
+            self.latch_stop();
             return CallResult {
                 request,
-                reply: Err(TargetError::Timeout(std::time::Duration::ZERO)),
+                reply: Err(TargetError::NotSent(reason)),
+                touches: Vec::new(),
+                reached: false,
             };
         }
+        // Touches before this call belong to the one before it, which has been judged.
+        self.stage.drain_touches();
         self.calls += 1;
+        self.family_calls += 1;
         let mut reply = self.connection.request(method, Some(params.clone())).await;
         // A rate-limit refusal answers nothing the probe asked: wait as told and ask again, so
         // that no verdict rests on a refusal by the limiter (bounded by the run's deadline).
@@ -470,6 +888,7 @@ impl<'a> Run<'a> {
             Err(TargetError::Closed(detail)) => {
                 self.crashes.push(Evidence {
                     tool: None,
+                    point: None,
                     request: excerpt(&request, 600),
                     reply: excerpt(
                         &format!("{detail}; stderr: {}", self.connection.stderr_tail()),
@@ -484,49 +903,87 @@ impl<'a> Run<'a> {
             }
             _ => self.consecutive_timeouts = 0,
         }
-        let result = CallResult { request, reply };
+        let touches = self.stage.drain_touches();
+        let result = CallResult {
+            request,
+            reply,
+            touches,
+            reached: false,
+        };
         let text = result.text();
         self.record(&result.request, &text);
+        self.latch_stop();
         result
     }
 }
 
-/// The verdict rule every oracle-backed probe follows: any evidence is a failure; no answer to
-/// any payload is inconclusive; otherwise a pass that says how much was tried.
+/// "1 point", "2 points".
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// The verdict rule every oracle-backed probe follows: any evidence is a failure; a probe
+/// that had no point to send to is not applicable; one none of whose payloads reached a tool
+/// (see [`crate::coverage`]) is inconclusive, and so is one that stopped early; otherwise a
+/// pass that says how much was tried. `looked_for` names what the oracle looked for ("a
+/// canary", "a listener hit"), `points_of` the points the probe is for ("path-like").
 pub fn oracle_outcome(
     info: &'static ProbeInfo,
     evidence: Vec<Evidence>,
-    answered: usize,
+    tally: &Tally,
     confirmed_by: &str,
-    pass_summary: String,
+    looked_for: &str,
+    points_of: &str,
 ) -> Outcome {
     if !evidence.is_empty() {
-        Outcome::new(
+        return Outcome::new(
             info,
             Verdict::Fail,
             format!("{}: {confirmed_by}", info.title),
         )
-        .with_evidence(evidence)
-    } else if answered == 0 {
-        Outcome::new(
+        .with_evidence(evidence);
+    }
+    let tried = format!(
+        "{} at {}, {} reaching the tool at {}",
+        plural(tally.sent, "payload"),
+        plural(tally.points(), "point"),
+        tally.reached,
+        plural(tally.points_reached(), "point")
+    );
+    if let Some(stopped) = &tally.stopped {
+        return Outcome::new(
             info,
             Verdict::Inconclusive,
-            "the target answered none of the payloads",
-        )
-    } else {
-        Outcome::new(info, Verdict::Pass, pass_summary)
+            format!("stopped early ({stopped}) after {tried}: no {looked_for} so far"),
+        );
     }
-}
-
-impl Run<'_> {
-    /// Every (tool, parameter) pair whose parameter is of one of `kinds`.
-    pub fn targets(&self, kinds: &[crate::discover::ParamKind]) -> Vec<(String, String)> {
-        self.tools
-            .iter()
-            .flat_map(|tool| {
-                tool.params_of(kinds)
-                    .map(move |p| (tool.name.clone(), p.name.clone()))
-            })
-            .collect()
+    if tally.sent == 0 {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            if points_of.is_empty() {
+                "no tool has a string argument".to_owned()
+            } else {
+                format!("no tool has a {points_of} string argument")
+            },
+        );
     }
+    if tally.reached == 0 {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!(
+                "no payload reached a tool ({tried}): refused by validation, throttled or unanswered"
+            ),
+        );
+    }
+    Outcome::new(
+        info,
+        Verdict::Pass,
+        format!("no {looked_for} after {tried}"),
+    )
 }

@@ -77,6 +77,7 @@ pub fn probe(id: &str) -> &'static ProbeInfo {
 fn evidence(request: &str, reply: &str, oracle: &str) -> Evidence {
     Evidence {
         tool: None,
+        point: None,
         request: request.to_owned(),
         reply: excerpt(reply, 600),
         oracle: oracle.to_owned(),
@@ -280,6 +281,7 @@ pub fn alive(crashes: &[Evidence], deaths: &[(String, String)]) -> Outcome {
     let mut evidence: Vec<Evidence> = crashes.iter().take(3).cloned().collect();
     evidence.extend(deaths.iter().map(|(family, detail)| Evidence {
         tool: None,
+        point: None,
         request: format!("ping after the {family} family"),
         reply: excerpt(detail, 600),
         oracle: "no answer to a ping: the target crashed or hung".into(),

@@ -35,7 +35,7 @@
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{Connection, Reply, TargetError, excerpt};
-use crate::discover::{ToolInfo, baseline_arguments};
+use crate::discover::{Point, ToolInfo, with_value_at};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -158,15 +158,12 @@ const IDENTITY_ARGUMENTS: &[&str] = &[
 ];
 
 /// A tool that is safe to flood (see [`cheap_tool`]) and takes a string argument whose name
-/// says it identifies the caller, with that argument's name.
-pub fn identity_tool(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
+/// says it identifies the caller (at any depth), with that point.
+pub fn identity_tool(tools: &[ToolInfo]) -> Option<(&ToolInfo, &Point)> {
     tools
         .iter()
         .filter(|t| cheap_tool(std::slice::from_ref(*t)).is_some())
-        .find_map(|tool| {
-            tool.string_param_named(IDENTITY_ARGUMENTS)
-                .map(|p| (tool, p.name.as_str()))
-        })
+        .find_map(|tool| tool.point_named(IDENTITY_ARGUMENTS).map(|p| (tool, p)))
 }
 
 /// The value of the identity argument in plain calls.
@@ -191,7 +188,7 @@ pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
         .min_by_key(|t| {
             (
                 !named(t, READ_ONLY_WORDS),
-                t.params.iter().filter(|p| p.required).count(),
+                t.points.iter().filter(|p| p.required).count(),
             )
         })
 }
@@ -384,7 +381,7 @@ pub async fn run(
             })
             .collect();
     };
-    let arguments = Value::Object(baseline_arguments(&tool, &run.baselines));
+    let arguments = Value::Object(run.baseline(&tool));
     let size = match run.profile {
         Profile::Quick => 150,
         Profile::Standard => 400,
@@ -495,6 +492,7 @@ pub async fn run(
             )
             .with_evidence(vec![Evidence {
                 tool: Some(tool.name.clone()),
+                point: None,
                 request,
                 reply: format!("{total} served, 0 refused"),
                 oracle: format!("no refusal (429, -32029 or a rate-limit error) in {total} calls at {rate:.0}/s"),
@@ -542,6 +540,7 @@ pub async fn run(
             Some(reason) => Outcome::new(info, Verdict::Fail, reason.clone()).with_evidence(vec![
                 Evidence {
                     tool: Some(tool.name.clone()),
+                    point: None,
                     request,
                     reply: format!("{}; first refusal: {}", summary, flood.refusal_excerpt),
                     oracle: reason,
@@ -585,6 +584,7 @@ pub async fn run(
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.name.clone()),
+            point: None,
             request: "3 calls with the --token2 credential, back to back, right after a refused call of the first principal".into(),
             reply: format!("{served} of 3 served"),
             oracle: "the second principal's first calls were refused for the first principal's flood".into(),
@@ -809,6 +809,7 @@ fn concurrent_outcome(concurrency: Option<Concurrency>, tool: &str) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.to_owned()),
+            point: None,
             request: format!(
                 "after a {:.1} s wait, calls one by one until refused; then, twice after the same wait, {} tools/call of {tool} with baseline arguments, all sent before any answer was read",
                 plan.refill_wait.as_secs_f64(),
@@ -839,11 +840,14 @@ async fn rotate_identity_argument(
     run: &mut Run<'_>,
     size: usize,
 ) -> Option<(String, String, Option<Rotation>)> {
-    let (tool, parameter) = identity_tool(run.tools)?;
-    let (tool, parameter) = (tool.clone(), parameter.to_owned());
-    let mut plain = baseline_arguments(&tool, &run.baselines);
-    plain.insert(parameter.clone(), Value::from(PLAIN_IDENTITY));
-    let plain = Value::Object(plain);
+    let (tool, point) = identity_tool(run.tools)?;
+    let (tool, point) = (tool.clone(), point.clone());
+    let parameter = point.name.clone();
+    let plain = with_value_at(
+        run.arguments_at(&tool, Some(&point)),
+        &point.pointer,
+        Value::from(PLAIN_IDENTITY),
+    );
     // The main flood may have used the same tool with another value, and the recovery wait
     // refilled its bucket: flood again with the fixed value until refused.
     let flood = flood(run, &tool.name, &plain, size).await;
@@ -851,8 +855,11 @@ async fn rotate_identity_argument(
         return Some((tool.name, parameter, None));
     }
     let rotation = rotate(run, &tool.name, &plain, |i| {
-        let mut forged = plain.clone();
-        forged[&parameter] = Value::from(format!("{PLAIN_IDENTITY}-{}", i + 2));
+        let forged = with_value_at(
+            plain.clone(),
+            &point.pointer,
+            Value::from(format!("{PLAIN_IDENTITY}-{}", i + 2)),
+        );
         (Vec::new(), forged)
     })
     .await;
@@ -875,6 +882,7 @@ fn rotating_id_outcome(
         )
         .with_evidence(vec![Evidence {
             tool: Some(flooded_tool.to_owned()),
+            point: None,
             request: format!("{ROTATIONS} rounds of four calls right after the flood: plain, then (in a random order, each after a plain call) a plain call and one carrying X-Forwarded-For / X-Real-IP / Forwarded 203.0.113.x"),
             reply: rotation.describe("the forged call"),
             oracle: "calls differing only in client-chosen headers served while identical plain calls are refused".into(),
@@ -890,6 +898,7 @@ fn rotating_id_outcome(
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.clone()),
+            point: None,
             request: format!("a flood of {tool} with {parameter} = \"{PLAIN_IDENTITY}\" until refused, then {ROTATIONS} rounds of four calls: plain, then (in a random order, each after a plain call) a plain call and one with a new {parameter}"),
             reply: rotation.describe(&format!("the call with a new {parameter}")),
             oracle: format!("calls differing only in the caller-chosen `{parameter}` served while identical plain calls are refused"),

@@ -25,7 +25,7 @@
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{Connection, TargetError, excerpt};
-use crate::discover::{ParamKind, baseline_arguments};
+use crate::discover::with_value_at;
 use serde_json::{Value, json};
 
 pub static PROBES: &[ProbeInfo] = &[
@@ -85,27 +85,44 @@ fn probe(id: &str) -> &'static ProbeInfo {
     PROBES.iter().find(|p| p.id == id).expect("known RES probe")
 }
 
-/// A `tools/call` for `tool` whose string parameter (or a made-up one) carries `payload`.
+/// A `tools/call` for the first tool with a string point (or the first tool, with a made-up
+/// argument) whose point carries `payload`.
 fn call_message(run: &Run<'_>, payload: Value) -> (String, Value) {
     let tool = run
         .tools
         .iter()
-        .find(|t| t.params.iter().any(|p| p.kind != ParamKind::Other))
+        .find(|t| !t.points.is_empty())
         .or(run.tools.first());
     let Some(tool) = tool else {
         return ("none".into(), json!({"name": "none", "arguments": {}}));
     };
-    let mut arguments = baseline_arguments(tool, &run.baselines);
-    let param = tool
-        .params
-        .iter()
-        .find(|p| p.kind != ParamKind::Other)
-        .map_or("payload".to_owned(), |p| p.name.clone());
-    arguments.insert(param, payload);
+    let point = tool.points.first();
+    let arguments = with_value_at(
+        run.arguments_at(tool, point),
+        point.map_or("/payload", |p| p.pointer.as_str()),
+        payload,
+    );
     (
         tool.name.clone(),
         json!({"name": tool.name, "arguments": arguments}),
     )
+}
+
+/// A `tools/call` message (as bytes) whose string point carries `size` bytes of `A`, built
+/// with one allocation of the final size: the payload is never held twice.
+fn huge_message(run: &Run<'_>, id: &str, size: usize) -> (String, Vec<u8>) {
+    const PLACEHOLDER: &str = "\"MCP-HARNESS-HUGE-PLACEHOLDER\"";
+    let (tool, params) = call_message(run, json!("MCP-HARNESS-HUGE-PLACEHOLDER"));
+    let text =
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string();
+    let (before, after) = text.split_once(PLACEHOLDER).unwrap_or((&text, ""));
+    let mut bytes = Vec::with_capacity(before.len() + size + after.len() + 3);
+    bytes.extend_from_slice(before.as_bytes());
+    bytes.push(b'"');
+    bytes.resize(bytes.len() + size, b'A');
+    bytes.push(b'"');
+    bytes.extend_from_slice(after.as_bytes());
+    (tool, bytes)
 }
 
 /// Nested arrays `depth` deep, as text (building a `Value` that deep would recurse here).
@@ -232,7 +249,7 @@ async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
         Profile::Standard => 64,
         Profile::Deep => 256,
     };
-    let arguments = Value::Object(baseline_arguments(&tool, &run.baselines));
+    let arguments = Value::Object(run.baseline(&tool));
     let params = vec![json!({"name": tool.name, "arguments": arguments}); count];
     run.calls += count as u64;
     let started = std::time::Instant::now();
@@ -270,6 +287,7 @@ async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.name.clone()),
+            point: None,
             request,
             reply: format!("{tally}; {afterwards}"),
             oracle: format!(
@@ -329,11 +347,10 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
             "no tool that only reads to flood",
         );
     };
-    let Some(param) = tool
-        .params
-        .iter()
-        .find(|p| p.kind != ParamKind::Other)
-        .map(|p| p.name.clone())
+    let Some(point) = tool
+        .points
+        .first()
+        .map(|point| Run::attack_point(&tool, point))
     else {
         return Outcome::new(
             info,
@@ -362,9 +379,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
     while made < calls && started.elapsed() < super::rate::FLOOD_TIME && run.can_continue() {
         run.recording = made < 20;
         let value = format!("mcp-harness-key-{nonce:016x}-{made:08}-{}", "k".repeat(990));
-        let result = run
-            .call_with(&tool.name, &param, Value::String(value))
-            .await;
+        let result = run.call_at(&point, Value::String(value)).await;
         made += 1;
         if result.reply.is_err() && !run.connection.is_stdio() {
             break;
@@ -387,8 +402,9 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
     let per_call = last.saturating_sub(first) as f64 * 1024.0 / made.max(1) as f64;
     let monotonic = samples.windows(2).all(|w| w[1] >= w[0]);
     let request = format!(
-        "{made} tools/call of {} with {param} set to a distinct 1 KB value each, in {:.1} s",
+        "{made} tools/call of {} with {} set to a distinct 1 KB value each, in {:.1} s",
         tool.name,
+        point.pointer,
         started.elapsed().as_secs_f64()
     );
     let shown: Vec<String> = samples
@@ -407,6 +423,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool.name.clone()),
+            point: None,
             request,
             reply: format!("resident memory of the target's processes: {}", shown.join(" -> ")),
             oracle: format!("resident memory grew monotonically by {grown_mb:.0} MB, {per_call:.0} bytes per distinct key"),
@@ -439,12 +456,7 @@ async fn body_size(run: &mut Run<'_>) -> Outcome {
             "a stdio target has no request body (see RES-ARGUMENT-SIZE)",
         );
     }
-    let (tool, params) = call_message(run, Value::String("A".repeat(HUGE_BODY_BYTES)));
-    let body = serde_json::to_vec(
-        &json!({"jsonrpc": "2.0", "id": "mcp-harness-res-body", "method": "tools/call", "params": params}),
-    )
-    .unwrap_or_default();
-    drop(params);
+    let (tool, body) = huge_message(run, "mcp-harness-res-body", HUGE_BODY_BYTES);
     let size_mb = body.len() / (1024 * 1024);
     run.calls += 1;
     let reply = run.connection.raw(&body, &[], &[]).await;
@@ -458,6 +470,7 @@ async fn body_size(run: &mut Run<'_>) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool),
+            point: None,
             request,
             reply: format!(
                 "HTTP {} {}",
@@ -502,6 +515,7 @@ fn crashed(info: &'static ProbeInfo, tool: String, request: String) -> Outcome {
     )
     .with_evidence(vec![Evidence {
         tool: Some(tool),
+        point: None,
         request,
         reply: "no answer to a ping afterwards".into(),
         oracle: "the target crashed or hung (no answer to ping)".into(),
@@ -531,12 +545,7 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
             "cannot read the target's memory (needs Linux /proc)",
         );
     };
-    let (tool, params) = call_message(run, Value::String("A".repeat(HUGE_ARGUMENT_BYTES)));
-    let mut line = serde_json::to_vec(
-        &json!({"jsonrpc": "2.0", "id": "mcp-harness-res-argument", "method": "tools/call", "params": params}),
-    )
-    .unwrap_or_default();
-    drop(params);
+    let (tool, mut line) = huge_message(run, "mcp-harness-res-argument", HUGE_ARGUMENT_BYTES);
     line.push(b'\n');
     let size_mb = line.len() / (1024 * 1024);
     run.calls += 1;
@@ -580,6 +589,7 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
         )
         .with_evidence(vec![Evidence {
             tool: Some(tool),
+            point: None,
             request,
             reply: format!(
                 "peak resident memory of the target's processes: {} MB before, {} MB after",

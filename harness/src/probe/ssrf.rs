@@ -1,13 +1,15 @@
 //! SSRF: server-side request forgery, confirmed by a hit on the harness's loopback listener.
 //!
-//! Every URL-like parameter gets URLs that reach the listener in different spellings. Each
+//! Every URL-like point gets URLs that reach the listener in different spellings, and every
+//! other string point the plainest one (a host or a webhook is not always called `url`). Each
 //! payload carries a unique path (`/ssrf/<nonce>`), so a hit names the payload that caused it;
 //! a reply that merely repeats the URL proves nothing and is not counted.
 
 use super::{
-    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+    Evidence, Family, Outcome, ProbeInfo, Run, Severity, Tally, Verdict, oracle_outcome,
+    payloads_for,
 };
-use crate::discover::ParamKind;
+use crate::discover::PointKind;
 use serde_json::json;
 
 const PRACTICE: &str = "Network security: restrict outbound requests to allowed domains; never reach loopback, private or metadata addresses (MCP security best practices; CWE-918)";
@@ -85,7 +87,7 @@ fn payloads(port: u16) -> Vec<(&'static str, Vec<String>)> {
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
-    let targets = run.targets(&[ParamKind::Url]);
+    let points = run.points(&[PointKind::Url]);
     let Some(port) = run.stage.listener.as_ref().map(|l| l.port) else {
         return PROBES
             .iter()
@@ -98,55 +100,47 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             })
             .collect();
     };
-    if targets.is_empty() {
+    if points.is_empty() {
         return PROBES
             .iter()
-            .map(|p| {
-                Outcome::new(
-                    p,
-                    Verdict::NotApplicable,
-                    "no tool has a URL-like parameter",
-                )
-            })
+            .map(|p| Outcome::new(p, Verdict::NotApplicable, "no tool takes a string argument"))
             .collect();
     }
     let mut outcomes = Vec::new();
-    for (id, mut list) in payloads(port) {
-        if run.profile == Profile::Quick {
-            list.truncate(1);
-        }
+    for (index, (id, list)) in payloads(port).into_iter().enumerate() {
+        // The short set: the plainest loopback URL, once per point.
+        let short = usize::from(index == 0);
         let mut evidence: Vec<Evidence> = Vec::new();
-        let mut answered = 0;
-        'targets: for (tool_name, param) in &targets {
-            for template in &list {
+        let mut tally = Tally::default();
+        'points: for point in &points {
+            let count = payloads_for(run.profile, point, list.len(), short, 1);
+            for template in list.iter().take(count) {
+                if !run.can_continue() {
+                    tally.stop(run);
+                    break 'points;
+                }
                 let nonce = format!("{:016x}", rand::random::<u64>());
                 let url = template.replace("NONCE", &nonce);
-                let result = run.call_with(tool_name, param, json!(url)).await;
-                if result.reply.is_ok() {
-                    answered += 1;
-                }
+                let result = run.call_at(point, json!(url)).await;
+                tally.count(point, &result);
                 let listener = run.stage.listener.as_ref().expect("checked above");
                 let hits = listener.hits_containing(&nonce);
                 if let Some(hit) = hits.first() {
-                    evidence.push(result.evidence(
-                        tool_name,
+                    evidence.push(result.evidence_at(
+                        point,
                         format!("the loopback listener received '{}'", hit.request_line),
                     ));
-                    break 'targets;
+                    break 'points;
                 }
             }
         }
-        let info = probe(id);
-        let tried = format!(
-            "no listener hit after {answered} URLs across {} parameters",
-            targets.len()
-        );
         outcomes.push(oracle_outcome(
-            info,
+            probe(id),
             evidence,
-            answered,
+            &tally,
             "the loopback listener was hit",
-            tried,
+            "listener hit",
+            "URL-like",
         ));
     }
     outcomes

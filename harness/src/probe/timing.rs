@@ -24,7 +24,7 @@
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{Connection, Reply, TargetError};
-use crate::discover::{ToolInfo, baseline_arguments};
+use crate::discover::{Point, ToolInfo, with_value_at};
 use crate::timing::{
     Comparison, Decision, Exchange, KeepAliveClient, Look, Rounds, SequentialPlan, TimingError,
     Variant, measure_rounds_with, run_sequential, run_sequential_with,
@@ -152,12 +152,12 @@ const CREDENTIAL_ARGUMENTS: &[&str] = &[
     "bearer",
 ];
 
-/// The first tool with a string argument named like a credential, and that argument's name.
-pub fn credential_argument(tools: &[ToolInfo]) -> Option<(&ToolInfo, &str)> {
-    tools.iter().find_map(|tool| {
-        tool.string_param_named(CREDENTIAL_ARGUMENTS)
-            .map(|p| (tool, p.name.as_str()))
-    })
+/// The first tool with a string argument named like a credential (at any depth), and that
+/// point.
+pub fn credential_argument(tools: &[ToolInfo]) -> Option<(&ToolInfo, &Point)> {
+    tools
+        .iter()
+        .find_map(|tool| tool.point_named(CREDENTIAL_ARGUMENTS).map(|p| (tool, p)))
 }
 
 /// A tool call over the stdio pipe with a near miss in the credential argument, timed from the
@@ -166,8 +166,9 @@ struct StdioArgumentExchange<'a> {
     connection: &'a mut Connection,
     runtime: tokio::runtime::Handle,
     tool: String,
-    arguments: serde_json::Map<String, Value>,
-    parameter: String,
+    arguments: Value,
+    /// The credential's JSON pointer in the arguments.
+    pointer: String,
     candidates: Vec<String>,
 }
 
@@ -177,9 +178,9 @@ impl Exchange for StdioArgumentExchange<'_> {
     }
 
     fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError> {
-        let mut arguments = self.arguments.clone();
-        arguments.insert(
-            self.parameter.clone(),
+        let arguments = with_value_at(
+            self.arguments.clone(),
+            &self.pointer,
             Value::from(self.candidates[variant].as_str()),
         );
         let params = serde_json::json!({"name": self.tool, "arguments": arguments});
@@ -202,14 +203,15 @@ impl Exchange for StdioArgumentExchange<'_> {
 /// TIME over stdio through a credential argument.
 async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
     let info = &PROBES[0];
-    let Some((tool, parameter)) = credential_argument(run.tools) else {
+    let Some((tool, point)) = credential_argument(run.tools) else {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
             "a stdio target has no per-request credential to time, and no tool takes one as an argument",
         );
     };
-    let (tool, parameter) = (tool.clone(), parameter.to_owned());
+    let (tool, point) = (tool.clone(), point.clone());
+    let parameter = point.name.clone();
     let Some(key) = argument_key.filter(|k| k.len() >= 2 && k.is_ascii()) else {
         return Outcome::new(
             info,
@@ -239,12 +241,13 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
         .collect();
     let (plan, budget) = plan(run.profile);
     let deadline = (Instant::now() + budget).min(run.deadline);
+    let arguments = run.arguments_at(&tool, Some(&point));
     let mut exchange = StdioArgumentExchange {
         connection: &mut *run.connection,
         runtime: tokio::runtime::Handle::current(),
         tool: tool.name.clone(),
-        arguments: baseline_arguments(&tool, &run.baselines),
-        parameter: parameter.clone(),
+        arguments,
+        pointer: point.pointer.clone(),
         candidates: misses.into_iter().map(|(_, candidate)| candidate).collect(),
     };
     let notices = run.notices;
@@ -483,6 +486,7 @@ fn judge(
             )
             .with_evidence(vec![Evidence {
                 tool: None,
+                point: None,
                 request: format!(
                     "{} interleaved rounds over one keep-alive connection of POST ping with Authorization: Bearer <the token with one byte changed>",
                     look.rounds

@@ -1,12 +1,22 @@
-//! TRAV: path traversal. Every path-like parameter gets payloads that lead outside the sandbox;
-//! a probe fails only when the reply contains the content of a canary file planted outside (or
-//! the canary commit message of an outside repository, or `/etc/passwd`'s first line), or when
-//! a write lands outside.
+//! TRAV: path traversal. Every string point gets payloads that lead outside the sandbox: the
+//! full set at points classified as paths (less the directory payloads at points that name
+//! files), a short set everywhere else (a relative climb, the prefix sibling's absolute path,
+//! one relative write); `deep`: everything everywhere; `quick`: one payload per probe at path
+//! points only.
+//!
+//! A probe fails when an oracle confirms the escape: the reply contains the content of a
+//! canary file planted outside (or the canary commit message of an outside repository, or
+//! `/etc/passwd`'s first line), or the access oracle saw the target open, read, create,
+//! change or delete a planted path outside while answering ([`crate::oracle::access`]): a
+//! parser that opens `../outside/canary.txt` and answers only "not a workbook" has escaped,
+//! and so has a tool that only creates a directory. A write probe also fails when its fresh
+//! file name appears outside.
 
 use super::{
-    Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict, oracle_outcome,
+    AttackPoint, Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Tally, Verdict,
+    oracle_outcome, payloads_for,
 };
-use crate::discover::{ParamKind, arguments_with};
+use crate::discover::PointKind;
 use serde_json::json;
 
 const PRACTICE: &str = "Secure file operations: access must stay inside the allowed directory (MCP security best practices; CWE-22)";
@@ -70,7 +80,7 @@ pub static PROBES: &[ProbeInfo] = &[
     ProbeInfo {
         id: "TRAV-WRITE",
         family: Family::Trav,
-        title: "a write tool creates a file outside the sandbox",
+        title: "a tool creates or changes something outside the sandbox",
         severity: Severity::Critical,
         cwe: Some(22),
         enforces: PRACTICE,
@@ -85,8 +95,10 @@ fn probe(id: &str) -> &'static ProbeInfo {
         .expect("known TRAV probe")
 }
 
-/// The read payloads of each probe, for this stage.
-fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
+/// The read payloads of each probe, for this stage, with how many of them (the first ones) a
+/// point that is not a path gets, and how many at the end name directories (which only
+/// points naming directories get).
+fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
     let stage = run.stage;
     let outside_rel = stage.relative_outside_canary();
     let outside_abs = stage
@@ -122,6 +134,8 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
                 format!("./{outside_rel}"),
                 outside_dir_rel,
             ],
+            1,
+            1,
         ),
         (
             "TRAV-ABSOLUTE",
@@ -131,12 +145,16 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
                 format!("file://{outside_abs}"),
                 outside_dir_abs,
             ],
+            0,
+            1,
         ),
         (
             "TRAV-PREFIX",
             vec![evil_abs, evil_rel, evil_dir_abs, evil_dir_rel],
+            1,
+            2,
         ),
-        ("TRAV-SYMLINK", symlinks),
+        ("TRAV-SYMLINK", symlinks, 0, 0),
         (
             "TRAV-ENCODED",
             vec![
@@ -150,6 +168,8 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
                 outside_rel.replace("../", "\u{ff0e}\u{ff0e}\u{ff0f}"),
                 format!("readme.txt\u{0}/{outside_rel}"),
             ],
+            0,
+            0,
         ),
         (
             "TRAV-STRIP",
@@ -158,6 +178,8 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>)> {
                 outside_rel.replace("../", "..././"),
                 outside_rel.replace("../", "....\\/"),
             ],
+            0,
+            0,
         ),
     ]
 }
@@ -183,83 +205,69 @@ fn revealed(run: &Run, text: &str) -> Option<String> {
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
-    let kinds: &[ParamKind] = if run.profile == Profile::Deep {
-        &[ParamKind::Path, ParamKind::Identifier, ParamKind::FreeText]
-    } else {
-        &[ParamKind::Path]
-    };
-    let targets = run.targets(kinds);
-    let mut outcomes = Vec::new();
-    if targets.is_empty() {
-        for info in PROBES {
-            outcomes.push(Outcome::new(
-                info,
-                Verdict::NotApplicable,
-                "no tool has a path-like parameter",
-            ));
-        }
-        return outcomes;
+    let points = run.points(&[PointKind::Path]);
+    if points.is_empty() {
+        return PROBES
+            .iter()
+            .map(|info| {
+                Outcome::new(
+                    info,
+                    Verdict::NotApplicable,
+                    "no tool takes a string argument",
+                )
+            })
+            .collect();
     }
-    for (id, mut payloads) in read_payloads(run) {
-        if run.profile == Profile::Quick {
-            payloads.truncate(1);
-        }
+    // Touches before the first payload are not this family's.
+    run.stage.drain_touches();
+    let mut outcomes = Vec::new();
+    for (id, payloads, short, directories) in read_payloads(run) {
         let mut evidence: Vec<Evidence> = Vec::new();
-        let mut answered = 0;
-        'targets: for (tool_name, param) in &targets {
-            for payload in &payloads {
-                let result = run.call_with(tool_name, param, json!(payload)).await;
-                if result.reply.is_ok() {
-                    answered += 1;
+        let mut tally = Tally::default();
+        'points: for point in &points {
+            let useful = if point.directory || run.profile == Profile::Deep {
+                payloads.len()
+            } else {
+                payloads.len() - directories
+            };
+            let count = payloads_for(run.profile, point, useful, short, 1);
+            for payload in payloads.iter().take(count) {
+                if !run.can_continue() {
+                    tally.stop(run);
+                    break 'points;
                 }
-                if let Some(oracle) = revealed(run, &result.text()) {
-                    evidence.push(result.evidence(tool_name, oracle));
-                    break 'targets;
+                let result = run.call_at(point, json!(payload)).await;
+                tally.count(point, &result);
+                let oracle = revealed(run, &result.text()).or_else(|| result.touched(false));
+                if let Some(oracle) = oracle {
+                    evidence.push(result.evidence_at(point, oracle));
+                    break 'points;
                 }
             }
         }
-        outcomes.push(verdict_for(probe(id), evidence, answered, targets.len()));
+        outcomes.push(oracle_outcome(
+            probe(id),
+            evidence,
+            &tally,
+            "confirmed by a canary or a touch of a planted path",
+            "canary in a reply and no touch of a planted path",
+            "path-like",
+        ));
     }
-    outcomes.push(write_probe(run).await);
+    outcomes.push(write_probe(run, &points).await);
     outcomes
 }
 
-fn verdict_for(
-    info: &'static ProbeInfo,
-    evidence: Vec<Evidence>,
-    answered: usize,
-    targets: usize,
-) -> Outcome {
-    let tried = format!("no canary in {answered} replies across {targets} path parameters");
-    oracle_outcome(info, evidence, answered, "confirmed by a canary", tried)
-}
-
-async fn write_probe(run: &mut Run<'_>) -> Outcome {
+/// TRAV-WRITE: fresh names outside the sandbox, relative, absolute, in the `_evil` sibling
+/// and behind `....//`, into every path point (one, relative, into the others): a file or
+/// directory that appears there, or any creation or change the access oracle sees, is an
+/// escape.
+async fn write_probe(run: &mut Run<'_>, points: &[AttackPoint]) -> Outcome {
     let info = probe("TRAV-WRITE");
-    // A write tool: a path parameter and a free-text parameter (the content).
-    let writers: Vec<(String, String, String)> = run
-        .tools
-        .iter()
-        .filter_map(|tool| {
-            let path = tool.params_of(&[ParamKind::Path]).next()?;
-            let content = tool.params_of(&[ParamKind::FreeText]).next()?;
-            Some((tool.name.clone(), path.name.clone(), content.name.clone()))
-        })
-        .collect();
-    if writers.is_empty() {
-        return Outcome::new(
-            info,
-            Verdict::NotApplicable,
-            "no tool takes both a path and a content parameter",
-        );
-    }
     let stage = run.stage;
     let mut evidence = Vec::new();
-    let mut answered = 0;
-    for (tool_name, path_param, content_param) in &writers {
-        let Some(tool) = run.tools.iter().find(|t| &t.name == tool_name) else {
-            continue;
-        };
+    let mut tally = Tally::default();
+    'points: for point in points {
         let name = format!("written-{:08x}.txt", rand::random::<u32>());
         let outside_rel = stage.relative_outside_canary().replace("canary.txt", &name);
         let candidates = [
@@ -277,25 +285,37 @@ async fn write_probe(run: &mut Run<'_>) -> Outcome {
                 stage.outside.join(&name),
             ),
         ];
-        for (payload, landed) in candidates {
-            let mut arguments = arguments_with(tool, path_param, json!(payload), &run.baselines);
-            arguments[content_param.as_str()] = json!("mcp-harness write probe");
-            let result = run.call_tool(tool_name, arguments).await;
-            if result.reply.is_ok() {
-                answered += 1;
+        // Relative, absolute and prefix sibling at path points (the strip is TRAV-STRIP's);
+        // the relative one elsewhere.
+        let count = payloads_for(run.profile, point, 3, 1, 2);
+        for (payload, landed) in candidates.into_iter().take(count) {
+            if !run.can_continue() {
+                tally.stop(run);
+                break 'points;
             }
-            if landed.exists() {
-                let _ = std::fs::remove_file(&landed);
-                evidence.push(result.evidence(
-                    tool_name,
-                    format!(
-                        "the file {} was created outside the sandbox",
-                        landed.display()
-                    ),
-                ));
-                break;
+            let result = run.call_at(point, json!(payload)).await;
+            tally.count(point, &result);
+            // A stat, which the access oracle does not count: the harness touches nothing.
+            let oracle = if landed.symlink_metadata().is_ok() {
+                Some(format!(
+                    "{} was created outside the sandbox",
+                    landed.display()
+                ))
+            } else {
+                result.touched(true)
+            };
+            if let Some(oracle) = oracle {
+                evidence.push(result.evidence_at(point, oracle));
+                break 'points;
             }
         }
     }
-    verdict_for(info, evidence, answered, writers.len())
+    oracle_outcome(
+        info,
+        evidence,
+        &tally,
+        "something was created or changed outside the sandbox",
+        "file created or changed outside the sandbox",
+        "path-like",
+    )
 }

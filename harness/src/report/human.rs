@@ -2,7 +2,8 @@
 //! line per other probe, then the verdict. Colour is used only when `colour` is true (the
 //! binary passes true when stdout is a terminal and NO_COLOR is unset).
 
-use super::Report;
+use super::{Report, RunVerdict};
+use crate::coverage::ReachVerdict;
 use crate::probe::Verdict;
 use std::fmt::Write;
 
@@ -39,18 +40,9 @@ pub fn render(report: &Report, colour: bool) -> String {
         .iter()
         .map(|tool| {
             let params: Vec<String> = tool
-                .params
+                .points
                 .iter()
-                .map(|p| {
-                    format!(
-                        "{}:{}",
-                        p.name,
-                        serde_json::to_value(p.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    )
-                })
+                .map(|p| format!("{}:{}", p.pointer.trim_start_matches('/'), p.kind.name()))
                 .collect();
             format!("{}({})", tool.name, params.join(", "))
         })
@@ -64,6 +56,7 @@ pub fn render(report: &Report, colour: bool) -> String {
             tools.join(" ")
         }
     );
+    reach(&mut out, report);
     let _ = writeln!(
         out,
         "profile  {:?}, {} calls in {:.1} s{}\n",
@@ -119,17 +112,26 @@ pub fn render(report: &Report, colour: bool) -> String {
         "\n{} passed, {} failed, {} inconclusive, {} not applicable",
         s.pass, s.fail, s.inconclusive, s.not_applicable
     );
-    let verdict = if s.failing_at_threshold == 0 {
-        paint(
-            colour,
-            "1;32",
-            &format!(
-                "CERTIFIED: no failing probe at or above {}",
-                report.fail_on.name()
-            ),
-        )
-    } else {
-        paint(
+    let verdict = match s.verdict {
+        RunVerdict::Certified => {
+            let partial = if report.coverage.verdict == ReachVerdict::Partial {
+                format!(
+                    " (reach is partial: {} of {} points reached, see 'reach' above)",
+                    report.coverage.points_reached, report.coverage.points
+                )
+            } else {
+                String::new()
+            };
+            paint(
+                colour,
+                "1;32",
+                &format!(
+                    "CERTIFIED: no failing probe at or above {}{partial}",
+                    report.fail_on.name()
+                ),
+            )
+        }
+        RunVerdict::NotCertified => paint(
             colour,
             "1;31",
             &format!(
@@ -137,8 +139,85 @@ pub fn render(report: &Report, colour: bool) -> String {
                 s.failing_at_threshold,
                 report.fail_on.name()
             ),
-        )
+        ),
+        RunVerdict::NothingReached => paint(
+            colour,
+            "1;31",
+            "NOT CERTIFIED: the run reached nothing it could attack, so it proved nothing (exit 2)",
+        ),
     };
     let _ = writeln!(out, "{verdict}");
+    for advice in &report.coverage.advice {
+        let _ = writeln!(out, "  - {advice}");
+    }
     out
+}
+
+/// The reach lines: baselines accepted, points reached per family, what was not reached.
+fn reach(out: &mut String, report: &Report) {
+    let c = &report.coverage;
+    if c.verdict == ReachVerdict::NotMeasured {
+        let _ = writeln!(out, "reach    not measured (no input family selected)");
+        return;
+    }
+    let families: Vec<String> = c
+        .families
+        .iter()
+        .map(|f| {
+            let stopped = if f.stopped.is_some() { ", stopped" } else { "" };
+            format!(
+                "{} {}/{}{stopped}",
+                f.family.name(),
+                f.points_reached,
+                f.points_attacked
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "reach    {}: {} of {} tools accepted a baseline call, {} of {} string points reached ({})",
+        c.verdict.name(),
+        c.tools_with_accepted_baseline,
+        c.tools,
+        c.points_reached,
+        c.points,
+        families.join(", ")
+    );
+    for refused in c.refused_baselines.iter().take(10) {
+        let _ = writeln!(
+            out,
+            "         baseline refused by {}: {}",
+            refused.tool,
+            refused.refusal.replace('\n', " ")
+        );
+    }
+    for problem in c.schema_problems.iter().take(10) {
+        let _ = writeln!(
+            out,
+            "         schema of {}: {}",
+            problem.tool, problem.problem
+        );
+    }
+    for point in c.unreached.iter().take(10) {
+        let _ = writeln!(
+            out,
+            "         not reached: {}{} ({})",
+            point.tool, point.pointer, point.reason
+        );
+    }
+    if c.points_unreached > 10 {
+        let _ = writeln!(
+            out,
+            "         ... and {} more not reached",
+            c.points_unreached - 10
+        );
+    }
+    for family in c.families.iter().filter(|f| f.stopped.is_some()) {
+        let _ = writeln!(
+            out,
+            "         {} stopped: {}",
+            family.family.name(),
+            family.stopped.as_deref().unwrap_or_default()
+        );
+    }
 }

@@ -12,11 +12,13 @@ pub mod junit;
 pub mod sarif;
 
 use crate::connection::Observations;
+use crate::coverage::{Coverage, ReachVerdict};
 use crate::discover::Discovery;
 use crate::probe::{Evidence, Family, Outcome, Profile, Severity, Verdict};
 
-/// The version of the JSON report format. Bumped on any incompatible change.
-pub const REPORT_VERSION: &str = "1";
+/// The version of the JSON report format. Bumped on any incompatible change (2: attack
+/// points at any depth replace top-level parameters; coverage; the run's verdict).
+pub const REPORT_VERSION: &str = "2";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TargetSummary {
@@ -62,6 +64,32 @@ impl From<&Outcome> for ProbeRecord {
     }
 }
 
+/// What the run concludes, and its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunVerdict {
+    /// No failing probe at or above the threshold, and the run reached the target's inputs:
+    /// exit status 0.
+    #[default]
+    Certified,
+    /// Failing probes at or above the threshold: exit status 1.
+    NotCertified,
+    /// Nothing failed, but nothing was reached either (no tools, every baseline refused, no
+    /// point answered by its tool): there is nothing to certify. Exit status 2, like any run
+    /// where the harness could not do its job, with the report written.
+    NothingReached,
+}
+
+impl RunVerdict {
+    pub fn exit_status(self) -> u8 {
+        match self {
+            RunVerdict::Certified => 0,
+            RunVerdict::NotCertified => 1,
+            RunVerdict::NothingReached => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Summary {
     pub pass: usize,
@@ -70,6 +98,7 @@ pub struct Summary {
     pub not_applicable: usize,
     /// Failing probes at or above the `--fail-on` threshold: non-zero means exit status 1.
     pub failing_at_threshold: usize,
+    pub verdict: RunVerdict,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -87,6 +116,7 @@ pub struct Report {
     pub probes: Vec<ProbeRecord>,
     pub summary: Summary,
     pub observations: Observations,
+    pub coverage: Coverage,
 }
 
 /// The facts of a run that are not probe outcomes.
@@ -99,6 +129,7 @@ pub struct RunFacts {
     pub rate_limited_retries: u64,
     pub discovery: Discovery,
     pub observations: Observations,
+    pub coverage: Coverage,
 }
 
 impl Report {
@@ -118,6 +149,13 @@ impl Report {
                 Verdict::NotApplicable => summary.not_applicable += 1,
             }
         }
+        summary.verdict = if summary.failing_at_threshold > 0 {
+            RunVerdict::NotCertified
+        } else if facts.coverage.verdict == ReachVerdict::Nothing {
+            RunVerdict::NothingReached
+        } else {
+            RunVerdict::Certified
+        };
         Self {
             version: REPORT_VERSION,
             harness_version: env!("CARGO_PKG_VERSION"),
@@ -131,6 +169,7 @@ impl Report {
             probes,
             summary,
             observations: facts.observations,
+            coverage: facts.coverage,
         }
     }
 

@@ -87,7 +87,7 @@ pub fn render(report: &Report) -> String {
                 "rules": rules,
             }},
             "results": results,
-            "properties": {"target": report.target, "summary": report.summary},
+            "properties": {"target": report.target, "summary": report.summary, "coverage": report.coverage},
         }],
     });
     serde_json::to_string_pretty(&sarif).unwrap_or_default()

@@ -24,6 +24,12 @@ Modes:
             the same bucket and all pass
   locked    the same, with one lock held from the read to the write (the store's atomic
             increment): calls that arrive together are limited like calls one by one
+  refuse-all
+            its one tool refuses every call (`isError`, "not allowed"): nothing is reached
+  no-tools  lists no tools at all
+  slows-down
+            answers its baseline (`text` = "harness") at once and anything else after 1.5 s,
+            without refusing: a target that struggles under the payloads
 """
 
 import hmac
@@ -128,12 +134,17 @@ for line in sys.stdin:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
         tools = [TOOL, STATUS_TOOL] if MODE.startswith("limited") else [TOOL]
+        if MODE == "no-tools":
+            tools = []
         if MODE == "keyed":
             tools.append(KEY_TOOL)
         send({"jsonrpc": "2.0", "id": ident, "result": {"tools": tools}})
     elif method == "tools/call":
         if MODE == "crash":
             sys.exit(3)
+        if MODE == "refuse-all":
+            send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "not allowed"}]}})
+            continue
         params = message.get("params", {})
         if params.get("name") == "private_status":
             presented = str(params.get("arguments", {}).get("api_key", ""))
@@ -152,6 +163,8 @@ for line in sys.stdin:
             continue
         if MODE == "serial":
             time.sleep(0.5)
+        if MODE == "slows-down" and params.get("arguments", {}).get("text") != "harness":
+            time.sleep(1.5)
         text = str(params.get("arguments", {}).get("text", ""))
         if MODE in ("racy", "locked"):
             threading.Thread(target=echo_if_admitted, args=(ident, text, MODE == "locked")).start()

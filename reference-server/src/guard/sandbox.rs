@@ -46,6 +46,8 @@ pub enum SandboxError {
     TooLarge { limit: u64 },
     #[error("the file is not valid UTF-8 text")]
     NotText,
+    #[error("the path already exists")]
+    AlreadyExists,
     #[error("file system error: {0}")]
     Io(io::ErrorKind),
 }
@@ -225,6 +227,19 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Creates one directory (its parent must exist). An existing name is refused, whatever
+    /// it is; a parent reached through a symlink that leads out fails inside the open.
+    pub fn create_dir(&self, path: &str) -> Result<(), SandboxError> {
+        let path = check_relative_path(path)?;
+        match self.root.create_dir(path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                Err(SandboxError::AlreadyExists)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Deletes a regular file (never a directory, never through a final symlink).
     pub fn delete(&self, path: &str) -> Result<(), SandboxError> {
         let path = check_relative_path(path)?;
@@ -367,6 +382,29 @@ mod tests {
             sandbox.read("rel-link"),
             Err(SandboxError::Escape)
         ));
+    }
+
+    #[test]
+    fn directories_are_created_inside_only() {
+        let (temp, root, sandbox) = stage();
+        sandbox.create_dir("made").unwrap();
+        sandbox.create_dir("sub/made").unwrap();
+        assert!(root.join("made").is_dir() && root.join("sub/made").is_dir());
+        assert!(matches!(
+            sandbox.create_dir("made"),
+            Err(SandboxError::AlreadyExists)
+        ));
+        for path in [
+            "../made-outside",
+            "/tmp/made-outside",
+            "evil-dir-link/made",
+            "....//made-outside",
+            "",
+        ] {
+            assert!(sandbox.create_dir(path).is_err(), "{path:?}");
+        }
+        assert!(!temp.path().join("made-outside").exists());
+        assert!(!temp.path().join("root_evil/made").exists());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! | tool | practice it demonstrates | guard |
 //! |---|---|---|
-//! | `read_file`, `list_directory` | secure file access | [`Sandbox`] |
-//! | `write_file`, `delete_file` (scope `files:write`) | least privilege, atomic writes | [`Sandbox`] |
+//! | `read_file`, `list_directory`, `file_info` | secure file access | [`Sandbox`] |
+//! | `write_file`, `delete_file`, `create_directory` (scope `files:write`) | least privilege, atomic writes | [`Sandbox`] |
 //! | `fetch_url` | allowed domains, SSRF defence | [`EgressPolicy`] |
 //! | `query_records` | parameterized SQL, content filtering by rejection | [`ReadOnlyDb`] |
 //! | `file_history` | no shell, user values only after `--` | [`FixedProgram`] (`git log`) |
@@ -56,7 +56,7 @@ pub const RATE_LIMITED_CODE: i32 = -32029;
 /// The scope a tool requires beyond authentication, if any.
 pub fn required_scope(tool: &str) -> Option<&'static str> {
     match tool {
-        "write_file" | "delete_file" => Some("files:write"),
+        "write_file" | "delete_file" | "create_directory" => Some("files:write"),
         "admin_stats" => Some("admin"),
         _ => None,
     }
@@ -234,6 +234,20 @@ pub fn history_program(root: std::path::PathBuf) -> FixedProgram {
     FixedProgram::new("git", ["log", "--no-color", "--format=%h %s"], root)
 }
 
+/// What `file_info` says about a file: its size, lines and digest, never its content.
+pub fn file_summary(bytes: &[u8]) -> serde_json::Value {
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    serde_json::json!({
+        "bytes": bytes.len(),
+        "lines": bytes.iter().filter(|b| **b == b'\n').count(),
+        "sha256": digest,
+    })
+}
+
 /// Longest `process_data` input, in bytes.
 pub const MAX_PROCESS_BYTES: usize = 64 * 1024;
 
@@ -264,9 +278,10 @@ fn sandbox_failure(operation: &str, error: SandboxError) -> Result<CallToolResul
         }
         SandboxError::Escape => FailureKind::Denied,
         SandboxError::NotFound => FailureKind::NotFound,
-        SandboxError::NotAFile | SandboxError::NotADirectory | SandboxError::NotText => {
-            FailureKind::InvalidInput
-        }
+        SandboxError::NotAFile
+        | SandboxError::NotADirectory
+        | SandboxError::NotText
+        | SandboxError::AlreadyExists => FailureKind::InvalidInput,
         SandboxError::TooLarge { .. } => FailureKind::TooLarge,
         SandboxError::Io(_) => FailureKind::Internal,
     };
@@ -377,6 +392,37 @@ impl ReferenceServer {
         match blocking(move || state.sandbox.delete(&args.path)).await? {
             Ok(()) => Ok(text_result(&serde_json::json!({"deleted": path}))),
             Err(error) => sandbox_failure("delete_file", error),
+        }
+    }
+
+    #[tool(
+        description = "Create a directory inside the sandbox (its parent must exist). Requires scope files:write.",
+        annotations(destructive_hint = false, idempotent_hint = false)
+    )]
+    async fn create_directory(
+        &self,
+        Parameters(args): Parameters<ReadFileArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = self.state.clone();
+        let path = args.path.clone();
+        match blocking(move || state.sandbox.create_dir(&args.path)).await? {
+            Ok(()) => Ok(text_result(&serde_json::json!({"created": path}))),
+            Err(error) => sandbox_failure("create_directory", error),
+        }
+    }
+
+    #[tool(
+        description = "Size, line count and SHA-256 of a file inside the sandbox, without its content.",
+        annotations(read_only_hint = true)
+    )]
+    async fn file_info(
+        &self,
+        Parameters(args): Parameters<ReadFileArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = self.state.clone();
+        match blocking(move || state.sandbox.read(&args.path)).await? {
+            Ok(bytes) => Ok(text_result(&file_summary(&bytes))),
+            Err(error) => sandbox_failure("file_info", error),
         }
     }
 

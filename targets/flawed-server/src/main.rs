@@ -56,6 +56,12 @@ pub enum Flaw {
     PathDecode,
     /// write_file joins the path to the root with no check at all.
     WriteUnchecked,
+    /// create_directory normalizes the path and checks it with a string prefix (the seed's
+    /// `abspath(join(base, p)).startswith(base)`): `/data` admits `/data_evil/new`.
+    MkdirPrefix,
+    /// file_info joins the path to the root with no check, reads the file and answers only its
+    /// size, line count and digest: an escape whose reply carries nothing of the file.
+    InfoUnchecked,
     /// fetch_url fetches any http(s) URL.
     SsrfOpen,
     /// query_records reports the database's own error text (and builds its SQL by hand behind
@@ -299,6 +305,27 @@ impl FlawedServer {
                     Err(_) => error("write failed"),
                 })
             }
+            (Flaw::MkdirPrefix, "create_directory") => {
+                let path = argument(request, "path")?;
+                let resolved = normalize(&root.join(path));
+                if !resolved
+                    .to_string_lossy()
+                    .starts_with(&*root.to_string_lossy())
+                {
+                    return Some(error("Path traversal detected"));
+                }
+                Some(match std::fs::create_dir(&resolved) {
+                    Ok(()) => text("created"),
+                    Err(_) => error("could not create the directory"),
+                })
+            }
+            (Flaw::InfoUnchecked, "file_info") => {
+                let path = argument(request, "path")?;
+                Some(match std::fs::read(root.join(path)) {
+                    Ok(bytes) => text(&reference_server::tools::file_summary(&bytes).to_string()),
+                    Err(_) => error("File not found"),
+                })
+            }
             (Flaw::SsrfOpen, "fetch_url") => {
                 let url = argument(request, "url")?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -384,6 +411,21 @@ impl FlawedServer {
         }
         result
     }
+}
+
+/// `..` and `.` removed lexically, as Python's `os.path.abspath` does (symlinks untouched).
+fn normalize(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn read_text(path: &Path) -> CallToolResult {
