@@ -5,6 +5,10 @@
 //! the tool's schema allows got an answer from the tool itself: a result (an error result
 //! included: the guard under test answered), or a JSON-RPC error that is not a refusal of the
 //! request's shape (-32600/-32601/-32602/-32700), a rate-limit refusal or a transport failure.
+//! For a tool that refused every baseline variant with one and the same answer, a payload
+//! answered the same way (ids and numbers aside) does not count either: a tool that refuses
+//! everything cannot be told from a guard. A tool that told its baselines apart (a loopback URL
+//! "not permitted", `https://example.com/` "could not resolve") answered as a guard does.
 //! A refusal by schema validation, the rate limiter or a dead session proves nothing either
 //! way, so a probe whose payloads reached nothing is inconclusive, never a pass, and a run
 //! that reached nothing is never certified ([`ReachVerdict::Nothing`]).
@@ -35,8 +39,11 @@ pub struct BaselineCheck {
     /// The variant of [`crate::discover::Baselines`] that was accepted (or the last tried).
     pub variant: usize,
     pub accepted: bool,
-    /// The target's answer to the last refused variant.
+    /// The target's answer to the first refused variant.
     pub refusal: Option<String>,
+    /// True when every variant tried got that same answer (ids and numbers aside): the tool
+    /// did not tell its baselines apart.
+    pub uniform: bool,
     /// The accepted call's latency.
     pub latency: Option<std::time::Duration>,
 }
@@ -52,6 +59,8 @@ pub enum Answer {
     Throttled,
     /// No answer: a timeout, a closed connection, an HTTP error status.
     None,
+    /// The same answer as the tool's refused baseline (ids and numbers aside).
+    LikeRefusedBaseline,
 }
 
 impl Answer {
@@ -69,6 +78,48 @@ impl Answer {
             Err(_) => Answer::None,
         }
     }
+
+    /// As [`Answer::of`], and [`Answer::LikeRefusedBaseline`] for a tool answer that repeats
+    /// `refusal`, the tool's answer to its refused baseline.
+    pub fn compared(reply: &Result<Reply, TargetError>, refusal: Option<&str>) -> Answer {
+        let answer = Answer::of(reply);
+        match (answer, reply, refusal) {
+            (Answer::Tool, Ok(reply), Some(refusal))
+                if same_answer(&reply.summary(300), refusal) =>
+            {
+                Answer::LikeRefusedBaseline
+            }
+            _ => answer,
+        }
+    }
+}
+
+/// Two answers are the same when they are equal once runs of digits and hex (correlation
+/// ids, timestamps, counts) and case are set aside.
+pub fn same_answer(a: &str, b: &str) -> bool {
+    fn shape(text: &str) -> String {
+        let mut out = String::new();
+        let mut run = String::new();
+        let flush = |run: &mut String, out: &mut String| {
+            if run.chars().any(|c| c.is_ascii_digit()) || run.len() >= 8 {
+                out.push('#');
+            } else {
+                out.push_str(run);
+            }
+            run.clear();
+        };
+        for c in text.chars() {
+            if c.is_ascii_hexdigit() {
+                run.push(c.to_ascii_lowercase());
+            } else {
+                flush(&mut run, &mut out);
+                out.extend(c.to_lowercase());
+            }
+        }
+        flush(&mut run, &mut out);
+        out
+    }
+    shape(a) == shape(b)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,6 +131,7 @@ struct PointTally {
     throttled: u32,
     invalid_params: u32,
     unanswered: u32,
+    like_refused_baseline: u32,
 }
 
 /// The running count of a run's calls at points.
@@ -116,6 +168,7 @@ impl CoverageLedger {
             Answer::InvalidParams => tally.invalid_params += 1,
             Answer::Throttled => tally.throttled += 1,
             Answer::None => tally.unanswered += 1,
+            Answer::LikeRefusedBaseline => tally.like_refused_baseline += 1,
         }
         *self.calls.entry(family).or_default() += 1;
         reached
@@ -143,6 +196,7 @@ impl CoverageLedger {
                 total.throttled += tally.throttled;
                 total.invalid_params += tally.invalid_params;
                 total.unanswered += tally.unanswered;
+                total.like_refused_baseline += tally.like_refused_baseline;
             }
         }
         total
@@ -218,6 +272,8 @@ impl CoverageLedger {
                 } else if tally.allowed == 0 {
                     "the tool's schema forbids every payload sent (pattern, format, length or enum)"
                         .to_owned()
+                } else if tally.like_refused_baseline > 0 {
+                    "the tool answered every payload as it answered its refused baseline: a guard cannot be told from a tool that refuses everything".to_owned()
                 } else if tally.invalid_params > 0 {
                     format!(
                         "the target refused all {} payloads as invalid (-32602 or similar)",
@@ -544,6 +600,22 @@ mod tests {
                 .verdict,
             ReachVerdict::NotMeasured
         );
+    }
+
+    #[test]
+    fn an_answer_like_the_refused_baseline_is_not_reached() {
+        let refused = Ok(Reply::Result(
+            json!({"isError": true, "content": [{"type": "text", "text": "Denied (correlation id 4ec3b593d212a0ab)"}]}),
+        ));
+        assert_eq!(
+            Answer::compared(&refused, Some("denied (correlation id 50c293dd01b9e1bf)")),
+            Answer::LikeRefusedBaseline
+        );
+        assert_eq!(
+            Answer::compared(&refused, Some("invalid path: readme.txt")),
+            Answer::Tool
+        );
+        assert_eq!(Answer::compared(&refused, None), Answer::Tool);
     }
 
     #[test]

@@ -165,7 +165,29 @@ impl Discovery {
     }
 }
 
+/// The words of a name or a text, lowercased, with their singulars appended (`paths` also
+/// reads as `path`).
 fn words(text: &str) -> Vec<String> {
+    let mut out = split_words(text);
+    // Plurals read as their singular too: `paths`, `files`, `directories`, `urls`.
+    let singulars: Vec<String> = out
+        .iter()
+        .filter_map(|w| {
+            if let Some(stem) = w.strip_suffix("ies") {
+                Some(format!("{stem}y"))
+            } else {
+                w.strip_suffix('s')
+                    .filter(|stem| stem.len() >= 3 && !stem.ends_with('s'))
+                    .map(str::to_owned)
+            }
+        })
+        .collect();
+    out.extend(singulars);
+    out
+}
+
+/// The words of a name or a text, lowercased: snake_case, kebab-case and camelCase split.
+fn split_words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut previous_lower = false;
@@ -187,20 +209,6 @@ fn words(text: &str) -> Vec<String> {
     if !current.is_empty() {
         out.push(current);
     }
-    // Plurals read as their singular too: `paths`, `files`, `directories`, `urls`.
-    let singulars: Vec<String> = out
-        .iter()
-        .filter_map(|w| {
-            if let Some(stem) = w.strip_suffix("ies") {
-                Some(format!("{stem}y"))
-            } else {
-                w.strip_suffix('s')
-                    .filter(|stem| stem.len() >= 3 && !stem.ends_with('s'))
-                    .map(str::to_owned)
-            }
-        })
-        .collect();
-    out.extend(singulars);
     out
 }
 
@@ -599,7 +607,7 @@ impl Baselines {
                 vec![listener, "https://example.com/".to_owned()]
             }
             PointKind::Command => vec!["echo".to_owned()],
-            PointKind::Identifier if is_revision_like(leaf.names) => {
+            PointKind::Identifier | PointKind::FreeText if is_revision_like(leaf.names) => {
                 vec!["HEAD".to_owned(), "main".to_owned()]
             }
             _ => Vec::new(),
@@ -664,14 +672,17 @@ fn is_directory_like(names: &[String], description: &str) -> bool {
                 .any(|w| is_directory_word(w)))
 }
 
+/// True when a leaf's name ends in a word for a git revision (`branch`, `baseRef`, `target`),
+/// not merely contains one (`branch_type` is something else).
 fn is_revision_like(names: &[String]) -> bool {
-    let own = names.last().map(|n| words(n)).unwrap_or_default();
-    own.iter().any(|w| {
-        matches!(
-            w.as_str(),
-            "branch" | "revision" | "rev" | "ref" | "commit" | "target" | "base"
-        )
-    })
+    let last = names
+        .last()
+        .and_then(|name| split_words(name).pop())
+        .unwrap_or_default();
+    matches!(
+        last.as_str(),
+        "branch" | "revision" | "rev" | "ref" | "commit" | "target" | "base"
+    )
 }
 
 #[cfg(test)]
@@ -794,7 +805,7 @@ mod tests {
         let title = tool.point("/filter/title").unwrap();
         let arguments = tool.arguments(Some(title), &staged, 0).unwrap();
         assert_eq!(arguments["files"][0]["path"], "/s/readme.txt");
-        assert_eq!(arguments["filter"]["title"], "harness");
+        assert_eq!(arguments["filter"]["title"], "sample");
         let attacked = with_value_at(arguments, &title.pointer, json!("P"));
         assert_eq!(attacked["filter"]["title"], "P");
     }
@@ -825,6 +836,14 @@ mod tests {
             delete.arguments(None, &staged, 0).unwrap(),
             json!({"path": "/s/mcp-harness-scratch.txt"}),
             "a tool that deletes gets the scratch file"
+        );
+        let diff = parse_tool(&json!({"name": "git_diff", "inputSchema": {"type": "object", "required": ["target", "branch_type", "baseRef"], "properties": {
+            "target": {"type": "string"}, "branch_type": {"type": "string"}, "baseRef": {"type": "string"}}}}))
+        .unwrap();
+        assert_eq!(
+            diff.arguments(None, &staged, 0).unwrap(),
+            json!({"target": "HEAD", "branch_type": "sample", "baseRef": "HEAD"}),
+            "a name ending in a revision word gets HEAD"
         );
         let fetch = parse_tool(&json!({"name": "fetch", "inputSchema": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}})).unwrap();
         assert_eq!(

@@ -105,7 +105,7 @@ impl Stage {
                 std::fs::create_dir_all(sandbox.join("notes"))?;
                 std::fs::write(
                     sandbox.join("readme.txt"),
-                    "mcp-harness stage: a harmless file inside the sandbox\n",
+                    "mcp-harness stage: a sample file inside the sandbox\n",
                 )?;
                 std::fs::write(sandbox.join("notes/todo.txt"), "nothing to do\n")?;
                 std::fs::write(sandbox.join("data.csv"), "id,name\n1,alpha\n2,beta\n")?;

@@ -319,6 +319,19 @@ fn a_server_whose_only_tool_refuses_everything_is_not_certified() {
         "not allowed"
     );
     assert_eq!(report["coverage"]["tools_with_accepted_baseline"], 0);
+    // Every payload got the refusal the baseline got: no probe may pass on that.
+    let passed: Vec<&str> = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["verdict"] == "pass")
+        .filter(|p| {
+            ["TRAV", "INJ-CMD", "INJ-ARG", "INJ-SQL", "SSRF"]
+                .contains(&p["family"].as_str().unwrap())
+        })
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert!(passed.is_empty(), "{passed:?}");
     assert!(!human.contains("CERTIFIED: no failing"), "{human}");
     assert!(
         human.contains("NOT CERTIFIED: the run reached nothing"),

@@ -103,14 +103,11 @@ async fn file_oracle_probe(
         let list = payloads("PROOF");
         let count = payloads_for(run.profile, point, list.len(), short, 2);
         for template in list.into_iter().take(count) {
-            if !run.can_continue() {
-                tally.stop(run);
-                break 'points;
-            }
             let proof = run.stage.proof_path(info.id);
             let payload = template.replace("PROOF", &proof.to_string_lossy());
-            let result = run.call_at(point, json!(payload)).await;
-            tally.count(point, &result);
+            let Some(result) = run.attack(point, json!(payload), &mut tally).await else {
+                break 'points;
+            };
             // Give a detached child a moment to act before judging.
             if !proof.exists() {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -178,12 +175,9 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
             payloads.len(),
         );
         for payload in payloads.iter().take(count) {
-            if !run.can_continue() {
-                tally.stop(run);
+            let Some(result) = run.attack(point, json!(payload), &mut tally).await else {
                 break 'points;
-            }
-            let result = run.call_at(point, json!(payload)).await;
-            tally.count(point, &result);
+            };
             if result.text().contains(&marker) {
                 evidence.push(result.evidence_at(
                     point,

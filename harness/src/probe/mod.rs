@@ -328,13 +328,6 @@ pub struct AttackPoint {
     pub directory: bool,
 }
 
-impl AttackPoint {
-    /// `tool` at `pointer`, for messages.
-    pub fn label(&self) -> String {
-        format!("{}{}", self.tool, self.pointer)
-    }
-}
-
 /// How many of a family's payloads go into `point`: every one at a point of the kinds the
 /// family is about (and at every point with `deep`), the first `short` elsewhere; `quick`
 /// keeps the first `quick` at matched points and sends nothing elsewhere.
@@ -471,6 +464,9 @@ pub struct Run<'a> {
     /// Arguments that reach each point, built once.
     arguments_cache: HashMap<(String, String), Result<Value, String>>,
 }
+
+/// The baseline check may use one part in this many of the run's remaining time.
+pub const BASELINE_SHARE: u32 = 8;
 
 /// Most retries of one call refused by a rate limit.
 pub const MAX_RATE_LIMIT_RETRIES: u32 = 20;
@@ -640,8 +636,8 @@ impl<'a> Run<'a> {
         self.stop_reason().is_none()
     }
 
-    /// Latches the current stop reason as the family's (so it is reported even if the
-    /// condition passes), and returns it.
+    /// Latches the current stop reason as the family's, when a call was not sent for it, so
+    /// that the coverage reports it even if the condition passes.
     fn latch_stop(&mut self) {
         if self.family.is_some()
             && self.family_stop.is_none()
@@ -692,15 +688,22 @@ impl<'a> Run<'a> {
     /// [`BASELINE_VARIANTS`] variants until one is served (a result that is not an error), so
     /// that payloads meet calls the tool accepts, and the report can list tools that refused
     /// every baseline with their refusal.
+    ///
+    /// Bounded: at most [`BASELINE_SHARE`] of the run's remaining time; a tool that does not
+    /// answer at all is not tried with more variants. Tools left unchecked are attacked as if
+    /// accepted, and the coverage counts only the checked ones.
     pub async fn check_baselines(&mut self) {
         let tools: Vec<&ToolInfo> = self.tools.iter().collect();
         let mut latencies = Vec::new();
+        let until = Instant::now()
+            + self.deadline.saturating_duration_since(Instant::now()) / BASELINE_SHARE;
         for tool in tools {
-            if !self.can_continue() {
+            if !self.can_continue() || Instant::now() >= until {
                 break;
             }
             let mut check = BaselineCheck::default();
             let mut tried: Vec<Value> = Vec::new();
+            let mut refusals: Vec<String> = Vec::new();
             for variant in 0..BASELINE_VARIANTS {
                 let arguments = match tool.arguments(None, &self.baselines, variant) {
                     Ok(arguments) => arguments,
@@ -726,13 +729,22 @@ impl<'a> Run<'a> {
                     latencies.push(elapsed);
                     break;
                 }
-                check.refusal = Some(match &result.reply {
+                refusals.push(match &result.reply {
                     Ok(reply) => reply.summary(300),
                     Err(error) => excerpt(&error.to_string(), 300),
                 });
+                // The first refusal is the telling one: later variants are fallbacks.
+                check.refusal = refusals.first().cloned();
+                // No answer at all: another variant would fare no better.
+                if result.reply.is_err() || Instant::now() >= until {
+                    break;
+                }
             }
             if !check.accepted {
                 check.variant = 0;
+                check.uniform = refusals
+                    .iter()
+                    .all(|r| crate::coverage::same_answer(r, &refusals[0]));
             }
             self.accepted.insert(tool.name.clone(), check);
         }
@@ -809,15 +821,37 @@ impl<'a> Run<'a> {
         let mut result = self.call_tool(&point.tool, arguments).await;
         self.watch_for_slowdown(started.elapsed());
         if let Some(family) = self.family {
+            let refused_baseline = self
+                .accepted
+                .get(&point.tool)
+                .filter(|check| !check.accepted && check.uniform)
+                .and_then(|check| check.refusal.as_deref());
             result.reached = self.coverage.record(
                 family,
                 &point.tool,
                 &point.pointer,
                 schema_allows,
-                Answer::of(&result.reply),
+                Answer::compared(&result.reply, refused_baseline),
             );
         }
         result
+    }
+
+    /// One payload at `point`, counted in `tally`; `None` (and the tally marked stopped) when
+    /// the run or the family may make no more calls.
+    pub async fn attack(
+        &mut self,
+        point: &AttackPoint,
+        payload: Value,
+        tally: &mut Tally,
+    ) -> Option<CallResult> {
+        if !self.can_continue() {
+            tally.stop(self);
+            return None;
+        }
+        let result = self.call_at(point, payload).await;
+        tally.count(point, &result);
+        Some(result)
     }
 
     /// Stops the family when its recent replies are much slower than the baselines' were.
@@ -912,7 +946,6 @@ impl<'a> Run<'a> {
         };
         let text = result.text();
         self.record(&result.request, &text);
-        self.latch_stop();
         result
     }
 }

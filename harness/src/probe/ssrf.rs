@@ -115,14 +115,11 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         'points: for point in &points {
             let count = payloads_for(run.profile, point, list.len(), short, 1);
             for template in list.iter().take(count) {
-                if !run.can_continue() {
-                    tally.stop(run);
-                    break 'points;
-                }
                 let nonce = format!("{:016x}", rand::random::<u64>());
                 let url = template.replace("NONCE", &nonce);
-                let result = run.call_at(point, json!(url)).await;
-                tally.count(point, &result);
+                let Some(result) = run.attack(point, json!(url), &mut tally).await else {
+                    break 'points;
+                };
                 let listener = run.stage.listener.as_ref().expect("checked above");
                 let hits = listener.hits_containing(&nonce);
                 if let Some(hit) = hits.first() {

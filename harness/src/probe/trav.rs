@@ -232,12 +232,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             };
             let count = payloads_for(run.profile, point, useful, short, 1);
             for payload in payloads.iter().take(count) {
-                if !run.can_continue() {
-                    tally.stop(run);
+                let Some(result) = run.attack(point, json!(payload), &mut tally).await else {
                     break 'points;
-                }
-                let result = run.call_at(point, json!(payload)).await;
-                tally.count(point, &result);
+                };
                 let oracle = revealed(run, &result.text()).or_else(|| result.touched(false));
                 if let Some(oracle) = oracle {
                     evidence.push(result.evidence_at(point, oracle));
@@ -289,12 +286,9 @@ async fn write_probe(run: &mut Run<'_>, points: &[AttackPoint]) -> Outcome {
         // the relative one elsewhere.
         let count = payloads_for(run.profile, point, 3, 1, 2);
         for (payload, landed) in candidates.into_iter().take(count) {
-            if !run.can_continue() {
-                tally.stop(run);
+            let Some(result) = run.attack(point, json!(payload), &mut tally).await else {
                 break 'points;
-            }
-            let result = run.call_at(point, json!(payload)).await;
-            tally.count(point, &result);
+            };
             // A stat, which the access oracle does not count: the harness touches nothing.
             let oracle = if landed.symlink_metadata().is_ok() {
                 Some(format!(

@@ -496,28 +496,8 @@ fn lookup<'v>(root: &'v Value, reference: &str) -> Option<&'v Value> {
     if fragment.is_empty() {
         return Some(root);
     }
-    let decoded = percent_decode(fragment);
+    let decoded = percent_encoding::percent_decode_str(fragment).decode_utf8_lossy();
     root.pointer(&decoded)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(value) = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(value);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON pointer token.
@@ -624,10 +604,13 @@ fn types_of(schema: &Value) -> Vec<String> {
     }
 }
 
+/// The string the generator writes where nothing else is asked for.
+pub const FALLBACK_STRING: &str = "sample";
+
 /// Example values for common string formats.
 fn format_example(format: &str) -> Option<&'static str> {
     Some(match format {
-        "email" | "idn-email" => "harness@example.com",
+        "email" | "idn-email" => "sample@example.com",
         "uri" | "url" | "iri" | "uri-reference" | "iri-reference" => "https://example.com/",
         "uri-template" => "https://example.com/{id}",
         "hostname" | "idn-hostname" => "example.com",
@@ -638,7 +621,7 @@ fn format_example(format: &str) -> Option<&'static str> {
         "time" => "00:00:00Z",
         "duration" => "P1D",
         "uuid" => "00000000-0000-4000-8000-000000000000",
-        "regex" => "harness",
+        "regex" => "sample",
         "json-pointer" => "/harness",
         "relative-json-pointer" => "0",
         "byte" => "aGFybmVzcw==",
@@ -1393,7 +1376,13 @@ impl<'s> Walker<'s> {
             let seed = place.pointer.len() as u64 * 31 + place.ordinal as u64;
             candidates.extend(pattern::samples(pattern, 24, seed));
         }
-        candidates.push(fit_length(&format!("harness{ordinal_suffix}"), min, max));
+        // A plain word that occurs in none of the stage's paths or canaries, so that a tool that
+        // replaces or searches for it never mangles them.
+        candidates.push(fit_length(
+            &format!("{FALLBACK_STRING}{ordinal_suffix}"),
+            min,
+            max,
+        ));
         let checker = self.schema.part_validator(&string_constraints(schema));
         for candidate in candidates {
             let length = candidate.chars().count();

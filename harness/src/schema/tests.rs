@@ -270,7 +270,7 @@ fn recursive_models_are_walked_once_and_instantiated_minimally() {
     assert_eq!(pointers(&s.leaves().unwrap()), ["/name"]);
     assert_eq!(
         s.instance(&[], &no_preferences).unwrap(),
-        json!({"name": "harness"})
+        json!({"name": "sample"})
     );
 }
 

@@ -28,7 +28,7 @@ Modes:
             its one tool refuses every call (`isError`, "not allowed"): nothing is reached
   no-tools  lists no tools at all
   slows-down
-            answers its baseline (`text` = "harness") at once and anything else after 1.5 s,
+            answers its baseline (`text` = "sample") at once and anything else after 1.5 s,
             without refusing: a target that struggles under the payloads
 """
 
@@ -163,7 +163,7 @@ for line in sys.stdin:
             continue
         if MODE == "serial":
             time.sleep(0.5)
-        if MODE == "slows-down" and params.get("arguments", {}).get("text") != "harness":
+        if MODE == "slows-down" and params.get("arguments", {}).get("text") != "sample":
             time.sleep(1.5)
         text = str(params.get("arguments", {}).get("text", ""))
         if MODE in ("racy", "locked"):
