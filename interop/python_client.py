@@ -18,7 +18,8 @@ from mcp.client.streamable_http import create_mcp_http_client, streamable_http_c
 
 TOKEN = "python-interop-token-0123456789"
 EXPECTED_TOOLS = {"read_file", "list_directory", "write_file", "delete_file", "fetch_url",
-                  "query_records", "process_data", "admin_stats", "file_history"}
+                  "query_records", "process_data", "admin_stats", "file_history",
+                  "create_directory", "file_info"}
 
 
 def text_of(result) -> str:
