@@ -64,8 +64,9 @@ pub enum Answer {
 }
 
 impl Answer {
-    pub fn of(reply: &Result<Reply, TargetError>) -> Answer {
-        if crate::probe::rate_limit_wait(reply).is_some() {
+    /// How `reply` answered, `throttled` when the refusal classifier says it is a limiter's.
+    pub fn of(reply: &Result<Reply, TargetError>, throttled: bool) -> Answer {
+        if throttled {
             return Answer::Throttled;
         }
         match reply {
@@ -81,8 +82,12 @@ impl Answer {
 
     /// As [`Answer::of`], and [`Answer::LikeRefusedBaseline`] for a tool answer that repeats
     /// `refusal`, the tool's answer to its refused baseline.
-    pub fn compared(reply: &Result<Reply, TargetError>, refusal: Option<&str>) -> Answer {
-        let answer = Answer::of(reply);
+    pub fn compared(
+        reply: &Result<Reply, TargetError>,
+        throttled: bool,
+        refusal: Option<&str>,
+    ) -> Answer {
+        let answer = Answer::of(reply, throttled);
         match (answer, reply, refusal) {
             (Answer::Tool, Ok(reply), Some(refusal))
                 if same_answer(&reply.summary(300), refusal) =>
@@ -608,14 +613,19 @@ mod tests {
             json!({"isError": true, "content": [{"type": "text", "text": "Denied (correlation id 4ec3b593d212a0ab)"}]}),
         ));
         assert_eq!(
-            Answer::compared(&refused, Some("denied (correlation id 50c293dd01b9e1bf)")),
+            Answer::compared(
+                &refused,
+                false,
+                Some("denied (correlation id 50c293dd01b9e1bf)")
+            ),
             Answer::LikeRefusedBaseline
         );
         assert_eq!(
-            Answer::compared(&refused, Some("invalid path: readme.txt")),
+            Answer::compared(&refused, false, Some("invalid path: readme.txt")),
             Answer::Tool
         );
-        assert_eq!(Answer::compared(&refused, None), Answer::Tool);
+        assert_eq!(Answer::compared(&refused, false, None), Answer::Tool);
+        assert_eq!(Answer::compared(&refused, true, None), Answer::Throttled);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod oracle;
 pub mod probe;
 pub mod report;
 pub mod schema;
+pub mod severity;
 pub mod stage;
 pub mod stats;
 pub mod timing;
@@ -164,7 +165,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
     let discovery = discover::discover(&mut connection).await?;
     let deadline = started + options.max_duration;
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut deaths: Vec<(String, String)> = Vec::new();
+    let mut deaths: Vec<probe::proto::Death> = Vec::new();
     let calls;
     let rate_limited_retries;
     let observations;
@@ -254,8 +255,20 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             outcomes.extend(family_outcomes);
             // Liveness after each family: a dead target is a finding, and a stdio target is
             // restarted so the run goes on.
-            if !run.connection.alive().await {
-                deaths.push((family.name().to_owned(), run.connection.stderr_tail()));
+            if let connection::Liveness::Dead(reason) = run.liveness().await {
+                let tail = run.connection.stderr_tail();
+                deaths.push(probe::proto::Death {
+                    family: family.name().to_owned(),
+                    reason: if tail.trim().is_empty() {
+                        reason
+                    } else {
+                        format!(
+                            "{reason}; stderr: {}",
+                            connection::excerpt(tail.trim(), 400)
+                        )
+                    },
+                    last_answered: run.connection.last_answered(),
+                });
                 if run.connection.is_stdio() {
                     let _ = run.connection.restart().await;
                 }
@@ -281,6 +294,20 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         observations = run.connection.observations();
     }
     outcomes.retain(|o| selected(&options, o.probe));
+    let context = severity::Context::from_run(
+        !connection.is_stdio(),
+        user_gave_credential(&options.target),
+        &outcomes,
+        &discovery,
+    );
+    for outcome in outcomes
+        .iter_mut()
+        .filter(|o| o.verdict == probe::Verdict::Fail)
+    {
+        let (effective, reason) = severity::effective(outcome.probe, outcome.mode, &context);
+        outcome.severity = effective;
+        outcome.severity_reason = reason;
+    }
     redact_credentials(
         &mut outcomes,
         &options.target,
@@ -326,6 +353,21 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         coverage,
     };
     Ok(report::Report::new(facts, &outcomes))
+}
+
+/// Whether the user gave the HTTP target a credential (an `Authorization` header, or one
+/// whose name says it carries a key or token).
+fn user_gave_credential(target: &TargetOptions) -> bool {
+    let TargetOptions::Http { headers, .. } = target else {
+        return false;
+    };
+    headers.iter().any(|(name, _)| {
+        let lower = name.to_ascii_lowercase();
+        lower == "authorization"
+            || lower.contains("key")
+            || lower.contains("token")
+            || lower == "cookie"
+    })
 }
 
 /// Removes the user's credentials (the values of credential headers, and the token inside an

@@ -31,6 +31,8 @@ pub struct HttpConnection {
     pub override_headers: Vec<(String, String)>,
     /// What the replies showed besides their answers (stray responses).
     observations: std::sync::Mutex<Observations>,
+    /// The last request answered normally (status below 500), as an excerpt.
+    last_answered: std::sync::Mutex<Option<String>>,
 }
 
 /// A reply read under the budget.
@@ -40,7 +42,18 @@ struct Received {
     body: Vec<u8>,
     /// The JSON-RPC message answering the request, when one was wanted and found.
     answer: Option<Value>,
+    /// The body was valid JSON nested past the parser's limit.
+    too_deep: bool,
+    /// Where a followed (same-origin) redirect landed: the endpoint the target really serves.
+    landed: Option<String>,
 }
+
+/// serde_json's nesting limit: a deeper reply does not parse.
+const JSON_DEPTH_LIMIT: usize = 128;
+/// Most new sessions opened after 404s in one run.
+pub const MAX_REINITIALIZATIONS: u64 = 20;
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 3;
 
 /// The JSON-RPC responses (messages with a result or an error) in a reply body: one message
 /// or a batch, or the `data` of each server-sent event.
@@ -87,12 +100,7 @@ impl HttpConnection {
         budget: Budget,
     ) -> Result<Self, TargetError> {
         reference_server::guard::egress::ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(budget.request_timeout)
-            .build()
-            .map_err(|e| TargetError::Transport(e.to_string()))?;
+        let client = client(budget)?;
         let mut connection = Self {
             client,
             url: url.to_owned(),
@@ -105,6 +113,7 @@ impl HttpConnection {
             stateless: false,
             override_headers: Vec::new(),
             observations: Default::default(),
+            last_answered: Default::default(),
         };
         let handshake = match budget.protocol {
             ProtocolChoice::Stateless => Err(TargetError::Handshake(
@@ -184,12 +193,29 @@ impl HttpConnection {
         let timeout = self.budget.request_timeout;
         let cap = self.budget.max_reply_bytes;
         let work = async {
-            let response = request
+            let sent: Vec<u8> = body.iter().take(300).copied().collect();
+            let request = request
                 .body(body)
-                .send()
-                .await
+                .build()
                 .map_err(|e| TargetError::Transport(e.to_string()))?;
+            let asked = request.url().clone();
+            let response = self
+                .client
+                .execute(request)
+                .await
+                .map_err(|e| TargetError::Transport(transport_error(&e)))?;
+            let landed = (*response.url() != asked).then(|| response.url().to_string());
+            if landed.is_some() {
+                self.observations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .redirects_followed += 1;
+            }
             let status = response.status().as_u16();
+            if status < 500 {
+                *self.last_answered.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(excerpt(&String::from_utf8_lossy(&sent), 300));
+            }
             let headers = header_pairs(response.headers());
             let event_stream = headers
                 .iter()
@@ -225,11 +251,17 @@ impl HttpConnection {
                     }
                 }
             }
+            let too_deep = answer.is_none()
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+                    .err()
+                    .is_some_and(|e| e.to_string().contains("recursion limit exceeded"));
             Ok(Received {
                 status,
                 headers,
                 body,
                 answer,
+                too_deep,
+                landed,
             })
         };
         tokio::time::timeout(timeout, work)
@@ -243,6 +275,13 @@ impl HttpConnection {
         id: Option<&Value>,
     ) -> Result<Received, TargetError> {
         let received = self.post_message_shared(message, id).await?;
+        // The endpoint moved (`/mcp` to `/mcp/`): later requests, DELETE and GET included, go
+        // where it landed instead of being redirected one by one.
+        if let Some(landed) = &received.landed
+            && received.status < 300
+        {
+            self.url = landed.clone();
+        }
         if self.session_id.is_none()
             && let Some((_, session)) = received.headers.iter().find(|(n, _)| n == "mcp-session-id")
         {
@@ -278,9 +317,16 @@ impl HttpConnection {
                 id,
             )
             .await?;
-        // A JSON-RPC answer to this request is the reply, whatever the status (2026-07-28
-        // servers send errors with 4xx statuses).
-        if !(200..300).contains(&received.status) && received.answer.is_none() {
+        // A JSON-RPC answer to this request is the reply, whatever the 4xx status (2026-07-28
+        // servers send errors with 4xx statuses); a 5xx is a failure of the server, not an
+        // answer, whatever its body says.
+        // A 404 for the session the request carried is the session table's answer, whatever
+        // JSON-RPC error rides on it ("Session not found"): the connection opens a new one.
+        let session_lost = received.status == 404 && self.session_id.is_some();
+        if received.status >= 500
+            || session_lost
+            || (!(200..300).contains(&received.status) && received.answer.is_none())
+        {
             return Err(TargetError::HttpStatus {
                 status: received.status,
                 body: excerpt(&String::from_utf8_lossy(&received.body), 300),
@@ -345,10 +391,58 @@ impl HttpConnection {
         params: Option<Value>,
     ) -> Result<Value, TargetError> {
         let message = request_message(&id, method, params, self.stateless);
-        let received = self.post_message(message, Some(&id)).await?;
-        received
-            .answer
-            .ok_or_else(|| TargetError::Transport("the reply held no answer to the request".into()))
+        let received = match self.post_message(message.clone(), Some(&id)).await {
+            Err(TargetError::HttpStatus { status: 404, .. })
+                if method != "initialize" && self.reinitialize().await =>
+            {
+                self.post_message(message, Some(&id)).await?
+            }
+            other => other?,
+        };
+        received.answer.ok_or_else(|| {
+            TargetError::Transport(if received.too_deep {
+                format!("the reply is nested deeper than {JSON_DEPTH_LIMIT} levels")
+            } else {
+                "the reply held no answer to the request".into()
+            })
+        })
+    }
+
+    /// After a 404 for the current session: the specification tells the client to start a new
+    /// session, so the harness sends `initialize` again (at most [`MAX_REINITIALIZATIONS`]
+    /// times a run) and says whether a new session was opened.
+    async fn reinitialize(&mut self) -> bool {
+        if self.stateless || self.session_id.is_none() {
+            return false;
+        }
+        {
+            let observations = self.observations.lock().unwrap_or_else(|p| p.into_inner());
+            if observations.session_reinitializations >= MAX_REINITIALIZATIONS {
+                return false;
+            }
+        }
+        let old = self.session_id.take();
+        self.next_id += 1;
+        let id = json!(self.next_id);
+        let message = request_message(&id, "initialize", Some(initialize_params()), false);
+        let opened = match self.post_message(message, Some(&id)).await {
+            Ok(received) => received
+                .answer
+                .as_ref()
+                .and_then(Reply::from_message)
+                .is_some_and(|reply| accept_initialize(reply).is_ok()),
+            Err(_) => false,
+        };
+        if !opened || self.session_id.is_none() {
+            self.session_id = old;
+            return false;
+        }
+        let _ = self.notify("notifications/initialized", None).await;
+        self.observations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .session_reinitializations += 1;
+        true
     }
 
     pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
@@ -359,7 +453,10 @@ impl HttpConnection {
         self.post_message(message, None).await.map(|_| ())
     }
 
-    /// POSTs arbitrary bytes; `url` replaces the endpoint (e.g. to add a query string).
+    /// POSTs arbitrary bytes; `url` replaces the endpoint (e.g. to add a query string). Any
+    /// status below 500 comes back as data; a 5xx is [`TargetError::HttpStatus`] and a 404 for
+    /// the session (after a new one was opened and the bytes sent again) is
+    /// [`TargetError::SessionLost`]: neither is an answer from the guard a probe tests.
     pub async fn raw(
         &mut self,
         bytes: &[u8],
@@ -388,6 +485,30 @@ impl HttpConnection {
             received = self
                 .send(self.builder(&target, extra, drop), bytes.to_vec(), None)
                 .await?;
+        }
+        // A 404 for the session the request carried: a new session, and the same bytes again.
+        let carried_session = self.session_id.is_some()
+            && !drop
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case("mcp-session-id"));
+        if received.status == 404 && carried_session && self.reinitialize().await {
+            received = self
+                .send(self.builder(&target, extra, drop), bytes.to_vec(), None)
+                .await?;
+        }
+        // Neither is an answer from what a probe tests: a server failure, or the session table.
+        if received.status >= 500 {
+            return Err(TargetError::HttpStatus {
+                status: received.status,
+                body: excerpt(&String::from_utf8_lossy(&received.body), 300),
+                retry_after: None,
+            });
+        }
+        if received.status == 404 && carried_session {
+            return Err(TargetError::SessionLost(excerpt(
+                &String::from_utf8_lossy(&received.body),
+                200,
+            )));
         }
         Ok(RawOutcome {
             status: Some(received.status),
@@ -427,6 +548,38 @@ impl HttpConnection {
             .map_err(|_| TargetError::Timeout(timeout))?
     }
 
+    /// A new connection to the same target with the same headers: its own session.
+    pub async fn connect_again(&self) -> Result<HttpConnection, TargetError> {
+        let budget = Budget {
+            protocol: if self.stateless {
+                ProtocolChoice::Stateless
+            } else {
+                ProtocolChoice::Negotiate
+            },
+            ..self.budget
+        };
+        HttpConnection::connect(&self.url, self.headers.clone(), budget).await
+    }
+
+    /// Ends `session` with HTTP DELETE (the user's headers, that session's id); any status is
+    /// data.
+    pub async fn delete_session(&self, session: &str) -> Result<RawOutcome, TargetError> {
+        let mut request = self.client.delete(&self.url);
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if !self.protocol_version.is_empty() {
+            request = request.header("mcp-protocol-version", self.protocol_version.as_str());
+        }
+        request = request.header("mcp-session-id", session);
+        let received = self.send(request, Vec::new(), None).await?;
+        Ok(RawOutcome {
+            status: Some(received.status),
+            headers: received.headers,
+            excerpt: excerpt(&String::from_utf8_lossy(&received.body), 4096),
+        })
+    }
+
     /// A new connection to the same target as another principal: the user's headers with
     /// `authorization` in place of theirs, the same protocol era, its own session.
     pub async fn connect_as(
@@ -460,10 +613,60 @@ impl HttpConnection {
             .clone()
     }
 
+    pub fn last_answered(&self) -> Option<String> {
+        self.last_answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The headers the user gave (e.g. to build a request without them).
     pub fn user_headers(&self) -> &[(String, String)] {
         &self.headers
     }
+}
+
+/// The HTTP client: no proxy; redirects followed only while they stay on the origin they
+/// came from, at most [`MAX_REDIRECTS`] of them (an endpoint that answers 307 from `/mcp` to
+/// `/mcp/` is followed; one that sends the request elsewhere is refused, with its location).
+fn client(budget: Budget) -> Result<reqwest::Client, TargetError> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().cloned();
+        let same_origin = first.as_ref().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            let to = attempt.url().to_string();
+            attempt.error(format!(
+                "refused a redirect to another origin ({to}): the harness talks only to the target it was given"
+            ))
+        }
+    });
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(policy)
+        .connect_timeout(budget.request_timeout)
+        .build()
+        .map_err(|e| TargetError::Transport(e.to_string()))
+}
+
+/// A transport error's whole story: reqwest keeps the cause (a refused redirect, a reset
+/// connection) in its source chain.
+fn transport_error(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Response headers as (lower-case name, value) pairs.

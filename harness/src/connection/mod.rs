@@ -58,8 +58,10 @@ pub enum TargetError {
     Closed(String),
     #[error("the target could not be started: {0}")]
     Spawn(String),
-    #[error("the reply was larger than {0} bytes")]
+    #[error("the reply was larger than the {0}-byte cap (dropped unread)")]
     ReplyTooLarge(usize),
+    #[error("the reply is nested deeper than {0} levels (valid JSON the harness will not parse)")]
+    ReplyTooDeep(usize),
     #[error("HTTP {status}: {body}")]
     HttpStatus {
         status: u16,
@@ -71,6 +73,10 @@ pub enum TargetError {
     Transport(String),
     #[error("the handshake failed: {0}")]
     Handshake(String),
+    /// HTTP 404 for the session the request carried, even after a new session was opened:
+    /// the answer came from the session table, not from what the request was meant to test.
+    #[error("HTTP 404 for the session, even in a new one ({0})")]
+    SessionLost(String),
     /// The harness did not send the request (the run stopped, or no valid call could be built).
     #[error("not sent: {0}")]
     NotSent(String),
@@ -159,6 +165,7 @@ impl Reply {
 pub struct RawOutcome {
     /// HTTP status, when the target is HTTP.
     pub status: Option<u16>,
+
     pub headers: Vec<(String, String)>,
     /// The start of whatever came back, at most 4 KiB.
     pub excerpt: String,
@@ -181,10 +188,16 @@ pub struct Observations {
     pub stdout_noise_samples: Vec<String>,
     /// Lines longer than the reply cap, dropped unread.
     pub oversized_lines: u64,
+    /// Lines of valid JSON nested deeper than the parser reads (stdio only).
+    pub too_deep_lines: u64,
     /// Server-to-client requests the harness declined.
     pub server_requests: u64,
     /// Times the target was restarted after dying.
     pub restarts: u64,
+    /// Times an HTTP session was found gone (404) and a new one opened with `initialize`.
+    pub session_reinitializations: u64,
+    /// Same-origin redirects of the MCP endpoint the harness followed (HTTP).
+    pub redirects_followed: u64,
     /// Responses that answered no request the harness was waiting for: a late answer to a
     /// timed-out request, or an answer under an altered id.
     pub stray_responses: u64,
@@ -212,6 +225,20 @@ impl Observations {
         let new = (self.stray_responses - earlier.stray_responses) as usize;
         let kept = self.stray_response_ids.len();
         &self.stray_response_ids[kept - new.min(kept)..]
+    }
+}
+
+/// Whether a target answers (see [`Connection::liveness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    /// Not answering, and why.
+    Dead(String),
+}
+
+impl Liveness {
+    pub fn is_alive(&self) -> bool {
+        matches!(self, Liveness::Alive)
     }
 }
 
@@ -284,12 +311,34 @@ impl Connection {
 
     /// A ping with the request timeout: is the target still answering?
     pub async fn alive(&mut self) -> bool {
-        // Any answer counts, even an error or an HTTP error status (2026-07-28 has no ping and
-        // answers it with -32601): it proves the target is reading and writing.
-        matches!(
-            self.request("ping", None).await,
-            Ok(_) | Err(TargetError::HttpStatus { .. })
-        )
+        self.liveness().await.is_alive()
+    }
+
+    /// Liveness as the report defines it: a `ping` answered, on the target's own session, with
+    /// a result, or with a well-formed JSON-RPC error (2026-07-28 has no ping and answers it
+    /// with -32601). An HTTP 5xx (whatever its body), any other HTTP error status, a reply that
+    /// is not JSON-RPC, a timeout or a closed connection is not alive; for a stdio target the
+    /// reason says whether its process is still running (busy or wedged) or has exited.
+    pub async fn liveness(&mut self) -> Liveness {
+        let reply = self.request("ping", None).await;
+        self.liveness_of(reply)
+    }
+
+    /// What the answer to a liveness `ping` says (see [`Self::liveness`]).
+    pub fn liveness_of(&mut self, reply: Result<Reply, TargetError>) -> Liveness {
+        match reply {
+            Ok(_) => Liveness::Alive,
+            Err(error) => {
+                let process = match self {
+                    Connection::Stdio(c) => match c.exit_status() {
+                        Some(status) => format!("; its process has exited ({status})"),
+                        None => "; its process is still running (busy or wedged)".to_owned(),
+                    },
+                    Connection::Http(_) => String::new(),
+                };
+                Liveness::Dead(format!("the ping got {error}{process}"))
+            }
+        }
     }
 
     pub fn observations(&self) -> Observations {
@@ -331,6 +380,15 @@ impl Connection {
     pub async fn shutdown(&mut self) {
         if let Connection::Stdio(c) = self {
             c.shutdown().await;
+        }
+    }
+
+    /// The last request the target answered normally (an answer, or an HTTP status below 500),
+    /// for telling which request a server died after (HTTP; stdio records crashes itself).
+    pub fn last_answered(&self) -> Option<String> {
+        match self {
+            Connection::Stdio(_) => None,
+            Connection::Http(c) => c.last_answered(),
         }
     }
 

@@ -93,13 +93,19 @@ enum LineRead {
     Eof,
 }
 
-/// Reads one `\n`-terminated line into `buf`, never holding more than `cap` bytes.
+/// How much of an oversized line is kept, to find the id it answers.
+const PREFIX_BYTES: usize = 512;
+
+/// Reads one `\n`-terminated line into `buf`, never holding more than `cap` bytes; `prefix`
+/// gets the line's first [`PREFIX_BYTES`] bytes, even when the line is too long to keep.
 async fn read_line_capped<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     cap: usize,
     buf: &mut Vec<u8>,
+    prefix: &mut Vec<u8>,
 ) -> std::io::Result<LineRead> {
     buf.clear();
+    prefix.clear();
     let mut oversized = false;
     loop {
         let available = reader.fill_buf().await?;
@@ -116,6 +122,10 @@ async fn read_line_capped<R: AsyncBufRead + Unpin>(
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
         };
+        if prefix.len() < PREFIX_BYTES {
+            let room = PREFIX_BYTES - prefix.len();
+            prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
         if !oversized {
             if buf.len() + chunk.len() > cap {
                 oversized = true;
@@ -138,6 +148,47 @@ async fn read_line_capped<R: AsyncBufRead + Unpin>(
 
 fn id_key(id: &Value) -> String {
     id.to_string()
+}
+
+/// The key a reply the harness could not read is handed to its waiter under: the waiter
+/// turns it into [`TargetError::ReplyTooLarge`] or [`TargetError::ReplyTooDeep`].
+const UNREADABLE: &str = "mcp-harness-unreadable";
+/// serde_json's nesting limit: deeper replies do not parse.
+const REPLY_DEPTH_LIMIT: usize = 128;
+
+/// The id a response starts with (`{"jsonrpc":"2.0","id":7,...`), read from its first bytes.
+fn sniff_id(prefix: &[u8]) -> Option<Value> {
+    static ID: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let pattern = ID.get_or_init(|| {
+        regex::bytes::Regex::new(r#""id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")"#)
+            .expect("a valid pattern")
+    });
+    let found = pattern.captures(prefix)?.get(1)?;
+    serde_json::from_slice(found.as_bytes()).ok()
+}
+
+/// The error a waiter gets for a reply the reader could not read, if `message` is one.
+fn unreadable(message: &Value, cap: usize) -> Option<TargetError> {
+    match message.get(UNREADABLE)?.as_str()? {
+        "too-deep" => Some(TargetError::ReplyTooDeep(REPLY_DEPTH_LIMIT)),
+        _ => Some(TargetError::ReplyTooLarge(cap)),
+    }
+}
+
+/// Hands an unreadable reply to the request it answers: the one its id names, or the only
+/// request waiting when the line at least starts as a JSON object. Junk (a line that does not
+/// start with `{`), or a reply with no id while several wait, is only counted.
+fn hand_over_unreadable(pending: &Pending, prefix: &[u8], what: &str) {
+    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+    let starts_as_object = prefix.trim_ascii_start().starts_with(b"{");
+    let key = match sniff_id(prefix) {
+        Some(id) if starts_as_object => Some(id_key(&id)),
+        None if starts_as_object && pending.len() == 1 => pending.keys().next().cloned(),
+        _ => None,
+    };
+    if let Some(sender) = key.and_then(|key| pending.remove(&key)) {
+        let _ = sender.send(json!({ UNREADABLE: what }));
+    }
 }
 
 impl StdioConnection {
@@ -302,9 +353,13 @@ impl StdioConnection {
                 .remove(&key);
             return Err(error);
         }
-        receiver
+        let message = receiver
             .await
-            .map_err(|_| TargetError::Closed(self.exit_description()))
+            .map_err(|_| TargetError::Closed(self.exit_description()))?;
+        match unreadable(&message, self.budget.max_reply_bytes) {
+            Some(error) => Err(error),
+            None => Ok(message),
+        }
     }
 
     async fn request_unbounded(
@@ -405,9 +460,12 @@ impl StdioConnection {
         let mut replies = Vec::new();
         for (key, receiver) in keys.iter().zip(receivers) {
             replies.push(match tokio::time::timeout_at(deadline, receiver).await {
-                Ok(Ok(message)) => Reply::from_message(&message).ok_or_else(|| {
-                    TargetError::Transport("a response with neither result nor error".into())
-                }),
+                Ok(Ok(message)) => match unreadable(&message, self.budget.max_reply_bytes) {
+                    Some(error) => Err(error),
+                    None => Reply::from_message(&message).ok_or_else(|| {
+                        TargetError::Transport("a response with neither result nor error".into())
+                    }),
+                },
                 Ok(Err(_)) => Err(TargetError::Closed(self.exit_description())),
                 Err(_) => {
                     forget(std::slice::from_ref(key));
@@ -464,6 +522,13 @@ impl StdioConnection {
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten())
             .is_some_and(|status| status.success())
+    }
+
+    /// The child's exit status, when it has exited.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     fn exit_description(&mut self) -> String {
@@ -526,8 +591,9 @@ async fn read_stdout(
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut buf = Vec::new();
+    let mut prefix = Vec::new();
     loop {
-        match read_line_capped(&mut reader, cap, &mut buf).await {
+        match read_line_capped(&mut reader, cap, &mut buf, &mut prefix).await {
             Ok(LineRead::Line) => {}
             Ok(LineRead::Oversized) => {
                 shared
@@ -535,6 +601,7 @@ async fn read_stdout(
                     .unwrap_or_else(|p| p.into_inner())
                     .observations
                     .oversized_lines += 1;
+                hand_over_unreadable(&pending, &prefix, "too-large");
                 continue;
             }
             Ok(LineRead::Eof) | Err(_) => break,
@@ -546,6 +613,16 @@ async fn read_stdout(
         let messages = match serde_json::from_slice::<Value>(line) {
             Ok(Value::Array(items)) => items,
             Ok(value @ Value::Object(_)) => vec![value],
+            // Valid JSON nested past the parser's limit: a reply, not noise.
+            Err(error) if error.to_string().contains("recursion limit exceeded") => {
+                shared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observations
+                    .too_deep_lines += 1;
+                hand_over_unreadable(&pending, &prefix, "too-deep");
+                continue;
+            }
             _ => {
                 note_noise(&shared, line);
                 continue;
@@ -639,9 +716,13 @@ mod tests {
         let input = format!("short\n{}\nafter\nno-newline", "x".repeat(1000));
         let mut reader = BufReader::with_capacity(16, input.as_bytes());
         let mut buf = Vec::new();
+        let mut prefix = Vec::new();
         let mut seen = Vec::new();
         loop {
-            match read_line_capped(&mut reader, 100, &mut buf).await.unwrap() {
+            match read_line_capped(&mut reader, 100, &mut buf, &mut prefix)
+                .await
+                .unwrap()
+            {
                 LineRead::Line => seen.push(String::from_utf8(buf.clone()).unwrap()),
                 LineRead::Oversized => seen.push("<oversized>".into()),
                 LineRead::Eof => break,
@@ -649,6 +730,28 @@ mod tests {
             assert!(buf.capacity() <= 64 * 1024);
         }
         assert_eq!(seen, ["short", "<oversized>", "after", "no-newline"]);
+    }
+
+    #[test]
+    fn the_id_of_an_unreadable_reply_is_read_from_its_first_bytes() {
+        assert_eq!(
+            sniff_id(br#"{"jsonrpc":"2.0","id":17,"result":{"x":"#),
+            Some(json!(17))
+        );
+        assert_eq!(sniff_id(br#"{"id": "a\"b", "result""#), Some(json!("a\"b")));
+        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","result":[[[["#), None);
+        let pending: Pending = Arc::default();
+        let (sender, mut receiver) = oneshot::channel();
+        pending.lock().unwrap().insert(id_key(&json!(3)), sender);
+        // Junk that is not even the start of an object is nobody's reply.
+        hand_over_unreadable(&pending, b"xxxxxxxx", "too-large");
+        assert!(receiver.try_recv().is_err());
+        hand_over_unreadable(&pending, br#"{"jsonrpc":"2.0","result":[[[["#, "too-deep");
+        let message = receiver.try_recv().expect("the only waiter gets it");
+        assert_eq!(
+            unreadable(&message, 10),
+            Some(TargetError::ReplyTooDeep(REPLY_DEPTH_LIMIT))
+        );
     }
 
     #[test]

@@ -124,12 +124,14 @@ impl LeakScanner {
         }
     }
 
-    /// Scans one reply. `request` is the text that was sent: anything in it is a reflection.
+    /// Scans one reply. `request` is the text that was sent: anything in it is a reflection,
+    /// not a leak (see [`Sent::reflects`]).
     pub fn scan(&self, reply: &str, request: &str) -> Vec<Leak> {
         let mut leaks = Vec::new();
         let p = patterns();
+        let sent = Sent::new(request);
         for secret in &self.secrets {
-            if reply.contains(secret.as_str()) && !request.contains(secret.as_str()) {
+            if reply.contains(secret.as_str()) && !sent.reflects(secret) {
                 leaks.push(Leak {
                     kind: LeakKind::CanarySecret,
                     matched: mask(secret),
@@ -138,7 +140,7 @@ impl LeakScanner {
         }
         for pattern in &p.stack {
             if let Some(m) = pattern.find(reply)
-                && !request.contains(m.as_str())
+                && !sent.reflects(m.as_str())
             {
                 leaks.push(Leak {
                     kind: LeakKind::StackTrace,
@@ -149,7 +151,7 @@ impl LeakScanner {
         }
         for pattern in &p.database {
             if let Some(m) = pattern.find(reply)
-                && !request.contains(m.as_str())
+                && !sent.reflects(m.as_str())
             {
                 leaks.push(Leak {
                     kind: LeakKind::DatabaseError,
@@ -164,7 +166,9 @@ impl LeakScanner {
             let masked = password.chars().all(|c| c == '*' || c == 'x' || c == 'X')
                 || password.starts_with("${")
                 || password.starts_with('<');
-            if !masked && !request.contains(whole) {
+            // The harness's own payloads put userinfo in URLs (`http://example.com:443@...`): a
+            // URL whose "password" the request carried is an echo.
+            if !masked && !sent.reflects(whole) && !sent.reflects(password) {
                 leaks.push(Leak {
                     kind: LeakKind::CredentialInUrl,
                     matched: whole.replace(password, "***"),
@@ -178,7 +182,7 @@ impl LeakScanner {
                 .allowed_path_prefixes
                 .iter()
                 .any(|prefix| path.starts_with(prefix.as_str()));
-            if !allowed && !request.contains(path) {
+            if !allowed && !sent.reflects(path) {
                 leaks.push(Leak {
                     kind: LeakKind::InternalPath,
                     matched: path.to_owned(),
@@ -187,6 +191,40 @@ impl LeakScanner {
             }
         }
         leaks
+    }
+}
+
+/// What the harness sent in one request, as the scanner reads replies: the raw text and the
+/// decoded string leaves of its JSON.
+pub struct Sent {
+    texts: Vec<String>,
+}
+
+impl Sent {
+    pub fn new(request: &str) -> Sent {
+        let mut texts = vec![request.to_owned()];
+        if let Ok(value) = serde_json::from_str::<Value>(request) {
+            texts.push(decoded_strings(&value));
+        }
+        Sent { texts }
+    }
+
+    /// Whether `found` repeats what was sent: it appears in the request, or it was cut short
+    /// with an ellipsis (`'$(touch /tmp/mcp-harness...proof-...)'`, as pydantic quotes input)
+    /// and every piece of 6 characters or more does.
+    pub fn reflects(&self, found: &str) -> bool {
+        if found.is_empty() || self.texts.iter().any(|t| t.contains(found)) {
+            return true;
+        }
+        let pieces: Vec<&str> = found
+            .split(['\u{2026}'])
+            .flat_map(|p| p.split("..."))
+            .filter(|p| p.len() >= 6)
+            .collect();
+        pieces.len() > 1
+            && pieces
+                .iter()
+                .all(|piece| self.texts.iter().any(|t| t.contains(piece)))
     }
 }
 
@@ -271,6 +309,38 @@ mod tests {
         );
         assert!(kinds("The request is not permitted (correlation id 0a1b2c)", "").is_empty());
         assert!(kinds("https://example.com/path and a time 12:30:00", "").is_empty());
+    }
+
+    #[test]
+    fn the_harness_own_payloads_echoed_back_are_not_leaks() {
+        // An SSRF payload repeated in a validation error: its "password" is the port.
+        let request = r#"{"method":"tools/call","params":{"arguments":{"url":"http://example.com:443@127.0.0.1:4000/ssrf/ab12"}}}"#;
+        assert!(
+            kinds(
+                "invalid url 'http://example.com:443@127.0.0.1:4000/ssrf/ab12.'",
+                request
+            )
+            .is_empty()
+        );
+        // A payload path quoted with an ellipsis in the middle, as pydantic does.
+        let request =
+            r#"{"arguments":{"name":"$(touch /home/runner/outside/proof-INJ-CMD-dd051a66)"}}"#;
+        assert!(
+            kinds(
+                "String should match pattern [input_value='$(touch /home/runner...proof-INJ-CMD-dd051a66)']",
+                request
+            )
+            .is_empty()
+        );
+        // A JSON-escaped request still reflects its decoded strings.
+        let request = r#"{"arguments":{"path":"C:\\Users\\deploy\\app.toml"}}"#;
+        assert!(!request.contains(r"C:\Users"), "escaped in the JSON text");
+        assert!(kinds(r"open C:\Users\deploy\app.toml failed", request).is_empty());
+        // A real secret next to the echo is still a leak.
+        assert_eq!(
+            kinds("bad input 'x' (key mcpcanary-secret-0123)", r#"{"q":"x"}"#),
+            [LeakKind::CanarySecret]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod leak;
 pub mod listener;
+pub mod refusal;
 
 /// Random values planted for one run. Each is unique, so finding one in a reply, on disk or
 /// in a listener hit can only mean the target read, wrote or fetched what it should not have.

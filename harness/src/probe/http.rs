@@ -37,6 +37,24 @@ pub static PROBES: &[ProbeInfo] = &[
         remediation: "Issue session ids from a CSPRNG (e.g. a UUIDv4 or 128 random bits), never a counter or a timestamp.",
     },
     ProbeInfo {
+        id: "TRANS-SESSION-END",
+        family: Family::Trans,
+        title: "a session ended with DELETE is gone, and ending one harms no other",
+        severity: Severity::Medium,
+        cwe: Some(613),
+        enforces: "MCP transports, session management: a client ends a session with HTTP DELETE (the server MAY answer 405); requests with a terminated session id MUST get 404",
+        remediation: "Remove the session on DELETE and answer its later requests with 404; never let one session's end break the others.",
+    },
+    ProbeInfo {
+        id: "TRANS-SESSION-UNKNOWN",
+        family: Family::Trans,
+        title: "an unknown or malformed session id gets 404 or 400, never a 5xx or a reply",
+        severity: Severity::Medium,
+        cwe: Some(384),
+        enforces: "MCP transports, session management: a request with a session id the server does not know MUST get 404 (and one without a required id 400)",
+        remediation: "Look the session id up before anything else; answer an unknown one with 404 and a malformed one with 400.",
+    },
+    ProbeInfo {
         id: "AUTH-NO-CREDENTIALS",
         family: Family::Auth,
         title: "a request without credentials is refused with 401",
@@ -106,6 +124,185 @@ fn evidence(request: &str, outcome: &RawOutcome, oracle: &str) -> Evidence {
 
 fn success(outcome: &RawOutcome) -> bool {
     outcome.status.is_some_and(|s| (200..300).contains(&s))
+}
+
+/// TRANS-SESSION-END: a session of its own, ended with DELETE, then used; then the harness's
+/// own session must still be served.
+async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outcome {
+    let info = probe("TRANS-SESSION-END");
+    if http.stateless || http.session_id.is_none() {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the target issues no session ids (stateless HTTP or 2026-07-28)",
+        );
+    }
+    let other = match http.connect_again().await {
+        Ok(other) => other,
+        Err(error) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("a second session could not be opened: {error}"),
+            );
+        }
+    };
+    let Some(session) = other.session_id.clone() else {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "a second initialize got no session id",
+        );
+    };
+    let sequence =
+        format!("DELETE with a fresh session's id, then a ping with that id ({session})");
+    let deleted = match http.delete_session(&session).await {
+        Ok(deleted) => deleted,
+        Err(error) => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!("no answer to DELETE: {error}"),
+            );
+        }
+    };
+    let with_session = [("mcp-session-id", session.as_str())];
+    let used = http
+        .raw(PING, &with_session, &["mcp-session-id"], None)
+        .await;
+    // Does the harness's own session survive the other's end?
+    let own = http.raw(PING, &[], &[], None).await;
+    let dos = |what: &str, reply: String| {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            format!("{what}: ending one session is a denial of service"),
+        )
+        .with_evidence(vec![Evidence {
+            tool: None,
+            point: None,
+            request: sequence.clone(),
+            reply,
+            oracle: what.to_owned(),
+        }])
+    };
+    if let Err(error) = &own {
+        return dos(
+            "after another session was deleted, this session's ping failed",
+            error.to_string(),
+        );
+    }
+    let deleted_status = deleted.status.unwrap_or(0);
+    if deleted_status == 405 {
+        return match &used {
+            Ok(reply) if success(reply) => Outcome::new(
+                info,
+                Verdict::Pass,
+                "DELETE answered 405 (the server does not end sessions, which the spec allows); the session still works",
+            ),
+            Ok(reply) => Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!(
+                    "DELETE answered 405, yet the session then got HTTP {}",
+                    reply.status.unwrap_or(0)
+                ),
+            ),
+            Err(error) => dos(
+                "after a DELETE answered 405, the session's ping failed",
+                error.to_string(),
+            ),
+        };
+    }
+    if !(200..300).contains(&deleted_status) {
+        return Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("DELETE answered HTTP {deleted_status}"),
+        );
+    }
+    match used {
+        Ok(reply) if reply.status == Some(404) => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!(
+                "DELETE answered {deleted_status}; the ended session then got 404, and the harness's own session is still served"
+            ),
+        ),
+        Ok(reply) if success(&reply) => Outcome::new(
+            info,
+            Verdict::Fail,
+            "a session ended with DELETE is still served",
+        )
+        .with_evidence(vec![evidence(
+            &sequence,
+            &reply,
+            "a 2xx status for a terminated session id",
+        )]),
+        Ok(reply) => Outcome::new(
+            info,
+            Verdict::Pass,
+            format!(
+                "the ended session got HTTP {} (the spec asks for 404)",
+                reply.status.unwrap_or(0)
+            ),
+        ),
+        Err(error) => dos("the ended session's ping failed", error.to_string()),
+    }
+}
+
+/// TRANS-SESSION-UNKNOWN: a ping with a session id nobody was given, and one with a malformed
+/// id.
+async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> Outcome {
+    let info = probe("TRANS-SESSION-UNKNOWN");
+    if http.stateless || http.session_id.is_none() {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the target issues no session ids (stateless HTTP or 2026-07-28)",
+        );
+    }
+    let unknown = format!("mcp-harness-unknown-{:032x}", rand::random::<u128>());
+    let mut findings = Vec::new();
+    let mut statuses = Vec::new();
+    for (label, id) in [
+        ("an unknown session id", unknown.as_str()),
+        ("a malformed session id", "not a session id!"),
+    ] {
+        let described = format!("POST ping with {label} ({id})");
+        match http
+            .raw(PING, &[("mcp-session-id", id)], &["mcp-session-id"], None)
+            .await
+        {
+            Ok(reply) if success(&reply) => findings.push(evidence(
+                &described,
+                &reply,
+                "a 2xx status for a session id the server never issued",
+            )),
+            Ok(reply) => statuses.push(reply.status.unwrap_or(0)),
+            Err(error) => findings.push(Evidence {
+                tool: None,
+                point: None,
+                request: described,
+                reply: error.to_string(),
+                oracle: "no 404/400: the server failed on a session id it does not know".into(),
+            }),
+        }
+    }
+    if findings.is_empty() {
+        Outcome::new(
+            info,
+            Verdict::Pass,
+            format!("unknown and malformed session ids got HTTP {statuses:?}"),
+        )
+    } else {
+        Outcome::new(
+            info,
+            Verdict::Fail,
+            "a session id the server never issued was served or crashed it",
+        )
+        .with_evidence(findings)
+    }
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
@@ -207,6 +404,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         }
     }
     outcomes.push(judge_session_ids(info, &ids));
+    // Unknown ids first: ending a session may break a flawed server for everything after.
+    outcomes.push(session_unknown(http).await);
+    outcomes.push(session_end(http).await);
 
     // AUTH
     let credential_headers: Vec<String> = http

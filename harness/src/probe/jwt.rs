@@ -342,7 +342,7 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
             .await;
         run.calls += 1;
         for _ in 0..super::MAX_RATE_LIMIT_RETRIES {
-            let Some(wait) = super::rate_limit_wait(&reply) else {
+            let Some(wait) = run.refusals.wait(&reply) else {
                 break;
             };
             tokio::time::sleep(wait).await;

@@ -25,6 +25,7 @@ use crate::coverage::{Answer, BaselineCheck, CoverageLedger};
 use crate::discover::{BASELINE_VARIANTS, Baselines, PointKind, ToolInfo, with_value_at};
 use crate::oracle::access::Touch;
 use crate::oracle::leak::decoded_strings;
+use crate::oracle::refusal::RefusalClassifier;
 use crate::stage::Stage;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -172,12 +173,27 @@ pub struct Evidence {
     pub oracle: String,
 }
 
+/// A way of failing that [`crate::severity`] weighs on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// One message stopped the target answering while its process kept running.
+    Wedged,
+}
+
 /// One probe's result.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
     #[serde(serialize_with = "serialize_probe_id")]
     pub probe: &'static ProbeInfo,
     pub verdict: Verdict,
+    /// The severity in the run's context ([`crate::severity`]); the probe's own by default.
+    pub severity: Severity,
+    /// Why `severity` differs from the probe's, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_reason: Option<String>,
+    /// How the probe failed, when a failure mode weighs more than the probe's usual finding.
+    #[serde(skip)]
+    pub mode: Option<FailureMode>,
     /// One sentence: what was tried and what was seen.
     pub summary: String,
     pub evidence: Vec<Evidence>,
@@ -195,9 +211,17 @@ impl Outcome {
         Self {
             probe,
             verdict,
+            severity: probe.severity,
+            severity_reason: None,
+            mode: None,
             summary: summary.into(),
             evidence: Vec::new(),
         }
+    }
+
+    pub fn with_mode(mut self, mode: FailureMode) -> Self {
+        self.mode = Some(mode);
+        self
     }
 
     pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
@@ -417,6 +441,9 @@ pub const SLOW_REPLY_FLOOR: Duration = Duration::from_secs(1);
 const SLOWDOWN_WINDOW: usize = 8;
 
 /// The context probes run in.
+/// How many times [`Run::liveness`] waits out a refused ping.
+pub const MAX_LIVENESS_WAITS: usize = 4;
+
 pub struct Run<'a> {
     pub connection: &'a mut Connection,
     pub stage: &'a Stage,
@@ -449,6 +476,9 @@ pub struct Run<'a> {
     pub back_off_when_limited: bool,
     /// How many calls were retried after a rate-limit refusal.
     pub rate_limited_retries: u64,
+    /// What a rate-limit refusal looks like: the explicit signals, and the shapes the RATE
+    /// family learned from behaviour.
+    pub refusals: RefusalClassifier,
     /// Whether exchanges go into the transcript; floods turn it off after their first calls,
     /// so that thousands of identical exchanges do not crowd out the rest of the run.
     pub recording: bool,
@@ -470,50 +500,6 @@ pub const BASELINE_SHARE: u32 = 8;
 
 /// Most retries of one call refused by a rate limit.
 pub const MAX_RATE_LIMIT_RETRIES: u32 = 20;
-/// The longest the harness waits before retrying a rate-limited call.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
-
-/// When `reply` is a rate-limit refusal, how long to wait before asking again: HTTP 429 (its
-/// `Retry-After`), a JSON-RPC error with code -32029 or a message about a rate limit (its
-/// `data.retry_after_ms` or `data.retry_after` seconds), or an `isError` result saying so.
-/// Capped at [`MAX_RATE_LIMIT_WAIT`]; one second when the target does not say.
-pub fn rate_limit_wait(reply: &Result<Reply, TargetError>) -> Option<Duration> {
-    let says_rate_limit = |text: &str| {
-        let lower = text.to_ascii_lowercase();
-        lower.contains("rate limit") || lower.contains("too many requests")
-    };
-    let wait = match reply {
-        Err(TargetError::HttpStatus {
-            status: 429,
-            retry_after,
-            ..
-        }) => Duration::from_secs(retry_after.unwrap_or(1)),
-        Ok(Reply::Error {
-            code,
-            message,
-            data,
-        }) if *code == -32029 || says_rate_limit(message) => {
-            let data = data.as_ref();
-            data.and_then(|d| d.get("retry_after_ms")?.as_u64())
-                .map(Duration::from_millis)
-                .or_else(|| {
-                    data.and_then(|d| d.get("retry_after")?.as_f64())
-                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 60.0)))
-                })
-                .unwrap_or(Duration::from_secs(1))
-        }
-        Ok(Reply::Result(value))
-            if value.get("isError") == Some(&Value::Bool(true))
-                && says_rate_limit(&decoded_strings(value))
-                && decoded_strings(value).len() < 300 =>
-        {
-            Duration::from_secs(1)
-        }
-        _ => return None,
-    };
-    Some(wait.clamp(Duration::from_millis(10), MAX_RATE_LIMIT_WAIT))
-}
-
 impl<'a> Run<'a> {
     pub fn new(
         connection: &'a mut Connection,
@@ -546,6 +532,7 @@ impl<'a> Run<'a> {
             selected_ids: registry().iter().map(|info| info.id).collect(),
             back_off_when_limited: true,
             rate_limited_retries: 0,
+            refusals: RefusalClassifier::default(),
             recording: true,
             family: None,
             family_deadline: None,
@@ -826,12 +813,13 @@ impl<'a> Run<'a> {
                 .get(&point.tool)
                 .filter(|check| !check.accepted && check.uniform)
                 .and_then(|check| check.refusal.as_deref());
+            let throttled = self.refusals.wait(&result.reply).is_some();
             result.reached = self.coverage.record(
                 family,
                 &point.tool,
                 &point.pointer,
                 schema_allows,
-                Answer::compared(&result.reply, refused_baseline),
+                Answer::compared(&result.reply, throttled, refused_baseline),
             );
         }
         result
@@ -884,6 +872,33 @@ impl<'a> Run<'a> {
         self.request("tools/call", params).await
     }
 
+    /// Liveness ([`Connection::liveness`]), with a limiter's refusal of the ping waited out
+    /// (at most [`MAX_LIVENESS_WAITS`] times, within the deadline): a 429 is the target's own
+    /// guard answering, not a sign of death, and after a flood the ping is often refused. A
+    /// ping refused every time is alive too: something on the target answered it each time.
+    pub async fn liveness(&mut self) -> crate::connection::Liveness {
+        let mut reply = self.connection.request("ping", None).await;
+        for _ in 0..MAX_LIVENESS_WAITS {
+            let Some(wait) = self.refusals.wait(&reply) else {
+                return self.connection.liveness_of(reply);
+            };
+            if Instant::now() + wait >= self.deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            reply = self.connection.request("ping", None).await;
+        }
+        if self.refusals.wait(&reply).is_some() {
+            return crate::connection::Liveness::Alive;
+        }
+        self.connection.liveness_of(reply)
+    }
+
+    /// [`Self::liveness`] as a yes or no.
+    pub async fn alive(&mut self) -> bool {
+        self.liveness().await.is_alive()
+    }
+
     /// Sends any request and records the exchange.
     pub async fn request(&mut self, method: &str, params: Value) -> CallResult {
         let request = json!({"method": method, "params": params}).to_string();
@@ -906,7 +921,7 @@ impl<'a> Run<'a> {
         let mut retries = 0;
         while self.back_off_when_limited
             && retries < MAX_RATE_LIMIT_RETRIES
-            && let Some(wait) = rate_limit_wait(&reply)
+            && let Some(wait) = self.refusals.wait(&reply)
         {
             if Instant::now() + wait >= self.deadline {
                 break;
@@ -1010,7 +1025,7 @@ pub fn oracle_outcome(
             info,
             Verdict::Inconclusive,
             format!(
-                "no payload reached a tool ({tried}): refused by validation, throttled or unanswered"
+                "no payload reached a tool ({tried}): each was refused by validation or the rate limiter, answered as the tool answered its refused baseline, or unanswered"
             ),
         );
     }

@@ -175,6 +175,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         b"[]\n",
         b"\xff\xfe\x00garbage\n",
     ];
+    // A target already down proves nothing about malformed input.
+    let alive_before = run.alive().await;
     let mut statuses = Vec::new();
     for bytes in garbage {
         if let Ok(outcome) = run.connection.raw(bytes, &[], &[]).await
@@ -183,8 +185,14 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             statuses.push(status);
         }
     }
-    let alive = run.connection.alive().await;
-    outcomes.push(if alive {
+    let alive = run.alive().await;
+    outcomes.push(if !alive_before {
+        Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            "the target did not answer a ping before the malformed input was sent",
+        )
+    } else if alive {
         let note = if statuses.is_empty() {
             String::new()
         } else {
@@ -271,27 +279,57 @@ pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
     }
 }
 
+/// A liveness ping that failed after a family: the family, why the ping failed (see
+/// [`crate::connection::Connection::liveness`]), and the last request the target answered
+/// normally before it stopped, when known (HTTP): likely the one that did it.
+#[derive(Debug, Clone)]
+pub struct Death {
+    pub family: String,
+    pub reason: String,
+    pub last_answered: Option<String>,
+}
+
 /// The liveness verdict: the requests during which the target exited, and the families after
 /// which it did not answer a ping.
-pub fn alive(crashes: &[Evidence], deaths: &[(String, String)]) -> Outcome {
+pub fn alive(crashes: &[Evidence], deaths: &[Death]) -> Outcome {
     let info = probe("PROTO-ALIVE");
     if crashes.is_empty() && deaths.is_empty() {
         return Outcome::new(info, Verdict::Pass, "answered a ping after every family");
     }
     let mut evidence: Vec<Evidence> = crashes.iter().take(3).cloned().collect();
-    evidence.extend(deaths.iter().map(|(family, detail)| Evidence {
+    evidence.extend(deaths.iter().take(3).map(|death| Evidence {
         tool: None,
         point: None,
-        request: format!("ping after the {family} family"),
-        reply: excerpt(detail, 600),
-        oracle: "no answer to a ping: the target crashed or hung".into(),
+        request: match &death.last_answered {
+            Some(last) => format!(
+                "ping after the {} family; the last request answered before: {last}",
+                death.family
+            ),
+            None => format!("ping after the {} family", death.family),
+        },
+        reply: excerpt(&death.reason, 600),
+        oracle: "no answer to a ping on the target's own session".into(),
     }));
-    let summary = format!(
-        "the target exited during {} request(s) and failed {} liveness ping(s)",
-        crashes.len(),
-        deaths.len()
-    );
-    Outcome::new(info, Verdict::Fail, summary).with_evidence(evidence)
+    let mut parts = Vec::new();
+    if !crashes.is_empty() {
+        parts.push(format!(
+            "the target exited during {}",
+            super::plural(crashes.len(), "request")
+        ));
+    }
+    if let Some(first) = deaths.first() {
+        let families = if deaths.len() == 1 {
+            "1 family".to_owned()
+        } else {
+            format!("{} families", deaths.len())
+        };
+        parts.push(format!(
+            "it did not answer the liveness ping after {families} (first after {}: {})",
+            first.family,
+            excerpt(&first.reason, 160)
+        ));
+    }
+    Outcome::new(info, Verdict::Fail, parts.join("; ")).with_evidence(evidence)
 }
 
 #[cfg(test)]

@@ -21,13 +21,18 @@
 //! twice as many calls all sent before any answer is read. A limiter that checks, awaits and
 //! then counts serves every concurrent call; an atomic one serves about the sequential burst.
 //!
-//! Oracles: counts of served and refused calls (a refusal is HTTP 429, JSON-RPC -32029, or an
-//! error saying "rate limit"). A flood of hundreds of calls in a few seconds with no refusal is
-//! the finding for RATE-FLOOD; a flood the target could not be driven hard enough for (fewer
-//! than [`MIN_FLOOD_RATE`] calls per second) is inconclusive.
+//! Oracles: counts of served and refused calls. A refusal is recognised by behaviour: the
+//! flooded call was served, and under flood it starts getting another answer that is a
+//! failure (HTTP 429/503, a JSON-RPC error, `isError`), whatever its words; the shape is
+//! learned ([`crate::oracle::refusal`]) so that later calls, and every family's waiting out,
+//! know it too. The flood sends [`FLOOD_SEQUENTIAL`] calls one by one, then [`FLOOD_BATCH`] at
+//! a time, so that it drives the target as hard as it answers. A flood served whole is the
+//! finding for RATE-FLOOD only past the ceiling ([`CEILING_CALLS`] calls at
+//! [`MIN_FLOOD_RATE`] a second) or past what `--expect-burst`/`--expect-rate` allow;
+//! otherwise it proves only that any limit is above what the flood reached: inconclusive.
 //!
 //! Cost: a [`REFILL_PAUSE`] when the limit was hit before, at most the profile's flood size
-//! (150 / 400 / 1,500 calls) within [`FLOOD_TIME`], plus
+//! (1,000 / 1,200 / 3,000 calls) within [`FLOOD_TIME`], plus
 //! about 20 calls and one wait of at most [`MAX_RECOVERY_WAIT`]; a second flood of the same
 //! size when a tool takes an identity argument; for the concurrent bursts three refill waits of
 //! at most [`LONGEST_REFILL_WAIT`] and up to three times the profile's burst cap (64 / 256 /
@@ -36,6 +41,7 @@
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{Connection, Reply, TargetError, excerpt};
 use crate::discover::{Point, ToolInfo, with_value_at};
+use crate::oracle::refusal::{self, RefusalClassifier};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -80,6 +86,13 @@ pub static PROBES: &[ProbeInfo] = &[
 
 /// Below this many calls per second the flood proves nothing about a limit.
 pub const MIN_FLOOD_RATE: f64 = 100.0;
+/// A flood served whole proves "no limit" only past this: at least this many calls, at least
+/// [`MIN_FLOOD_RATE`] a second. No per-principal limit a server needs lets 1,000 tool calls
+/// through at 100 a second (five times the reference's sustained limit, twenty-five times
+/// its burst); below that, "all served" proves only that the limit, if any, is higher than
+/// what the flood reached, which is inconclusive unless `--expect-burst`/`--expect-rate` say
+/// what the limit should be.
+pub const CEILING_CALLS: usize = 1_000;
 /// The flood stops after this long, whatever its size.
 pub const FLOOD_TIME: Duration = Duration::from_secs(10);
 /// The longest the probe waits for the limit to lift.
@@ -122,8 +135,11 @@ enum Fate {
     Lost,
 }
 
-fn fate(reply: &Result<Reply, TargetError>) -> Fate {
-    if let Some(wait) = super::rate_limit_wait(reply) {
+/// A call's fate by what the reply says: a refusal when the refusal classifier recognises it
+/// (explicitly or by a shape the flood learned), served for any other answer (an error result
+/// too: the tool answered), lost for no answer. The flood judges by behaviour on top of this.
+fn fate(reply: &Result<Reply, TargetError>, refusals: &RefusalClassifier) -> Fate {
+    if let Some(wait) = refusals.wait(reply) {
         return Fate::Refused(Some(wait));
     }
     match reply {
@@ -193,6 +209,20 @@ pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
         })
 }
 
+/// [`cheap_tool`] among the tools whose baseline was served (so that its calls answer and its
+/// refusals show), or among all when none was.
+pub fn served_cheap_tool(run: &Run<'_>) -> Option<ToolInfo> {
+    let accepted: Vec<ToolInfo> = run
+        .tools
+        .iter()
+        .filter(|t| run.accepted.get(&t.name).is_some_and(|c| c.accepted))
+        .cloned()
+        .collect();
+    cheap_tool(&accepted)
+        .or_else(|| cheap_tool(run.tools))
+        .cloned()
+}
+
 struct Flood {
     served_before_refusal: usize,
     served_after_refusal: usize,
@@ -204,7 +234,15 @@ struct Flood {
     last_wait: Option<Duration>,
     refusal_excerpt: String,
     http_429_without_retry_after: bool,
+    /// The refusals were recognised by behaviour (served, then another answer under flood).
+    by_behaviour: bool,
 }
+
+/// Calls sent one by one at the start of a flood, to learn what the served call looks like;
+/// after them, calls go [`FLOOD_BATCH`] at a time (pipelined on stdio, one connection each
+/// over HTTP), so the flood drives the target as hard as it answers.
+const FLOOD_SEQUENTIAL: usize = 16;
+pub const FLOOD_BATCH: usize = 8;
 
 async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) -> Flood {
     let started = Instant::now();
@@ -219,9 +257,15 @@ async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) ->
         last_wait: None,
         refusal_excerpt: String::new(),
         http_429_without_retry_after: false,
+        by_behaviour: false,
     };
     let mut first_refusal: Option<Instant> = None;
-    for _ in 0..size {
+    // What the call looks like when served: a later answer of another shape that is a
+    // failure is a refusal by behaviour, whatever its words.
+    let mut served_shape: Option<String> = None;
+    let params = serde_json::json!({"name": tool, "arguments": arguments});
+    let mut sent = 0;
+    while sent < size {
         if started.elapsed() > FLOOD_TIME
             || first_refusal.is_some_and(|t| t.elapsed() > SUSTAIN_TIME)
             || !run.can_continue()
@@ -229,42 +273,72 @@ async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size: usize) ->
         {
             break;
         }
-        // The first calls of the flood are enough for the passive leak scan.
-        run.recording = total_calls(&flood) < 20;
-        let sent = Instant::now();
-        let result = run.call_tool(tool, arguments.clone()).await;
-        let latency = sent.elapsed();
-        match fate(&result.reply) {
-            Fate::Served if first_refusal.is_none() => flood.served_before_refusal += 1,
-            Fate::Served => flood.served_after_refusal += 1,
-            Fate::Refused(wait) => {
-                if first_refusal.is_none() {
-                    first_refusal = Some(Instant::now());
-                    flood.refusal_excerpt = excerpt(&result.text(), 200);
+        let batch_started = Instant::now();
+        let replies: Vec<Result<Reply, TargetError>> = if sent < FLOOD_SEQUENTIAL {
+            // The first calls of the flood are enough for the passive leak scan.
+            run.recording = sent < 20;
+            vec![run.call_tool(tool, arguments.clone()).await.reply]
+        } else {
+            run.recording = false;
+            let count = FLOOD_BATCH.min(size - sent);
+            run.calls += count as u64;
+            run.connection
+                .requests_at_once("tools/call", vec![params.clone(); count])
+                .await
+        };
+        let latency = batch_started.elapsed() / replies.len().max(1) as u32;
+        sent += replies.len();
+        for reply in replies {
+            let mut judged = fate(&reply, &run.refusals);
+            if judged == Fate::Served
+                && let Ok(answer) = &reply
+            {
+                let shape = answer.summary(300);
+                match &served_shape {
+                    None => served_shape = Some(shape),
+                    Some(served) if crate::coverage::same_answer(served, &shape) => {}
+                    Some(_) if refusal::is_failure(&reply) => {
+                        run.refusals.learn(&reply);
+                        flood.by_behaviour = true;
+                        judged = Fate::Refused(None);
+                    }
+                    Some(_) => {}
                 }
-                if let Err(TargetError::HttpStatus {
-                    status: 429,
-                    retry_after: None,
-                    ..
-                }) = &result.reply
-                {
-                    flood.http_429_without_retry_after = true;
-                }
-                flood.refused += 1;
-                flood.last_wait = wait;
-                flood.refusal_latencies.push(latency);
             }
-            Fate::Lost => flood.lost += 1,
+            match judged {
+                Fate::Served if first_refusal.is_none() => flood.served_before_refusal += 1,
+                Fate::Served => flood.served_after_refusal += 1,
+                Fate::Refused(wait) => {
+                    if first_refusal.is_none() {
+                        first_refusal = Some(Instant::now());
+                        flood.refusal_excerpt = excerpt(
+                            &match &reply {
+                                Ok(answer) => answer.summary(200),
+                                Err(error) => error.to_string(),
+                            },
+                            200,
+                        );
+                    }
+                    if let Err(TargetError::HttpStatus {
+                        status: 429,
+                        retry_after: None,
+                        ..
+                    }) = &reply
+                    {
+                        flood.http_429_without_retry_after = true;
+                    }
+                    flood.refused += 1;
+                    flood.last_wait = wait;
+                    flood.refusal_latencies.push(latency);
+                }
+                Fate::Lost => flood.lost += 1,
+            }
         }
     }
     run.recording = true;
     flood.elapsed = started.elapsed();
     flood.since_first_refusal = first_refusal.map_or(Duration::ZERO, |t| t.elapsed());
     flood
-}
-
-fn total_calls(flood: &Flood) -> usize {
-    flood.served_before_refusal + flood.served_after_refusal + flood.refused + flood.lost
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -361,7 +435,7 @@ async fn call_with_headers(
     if let Connection::Http(http) = &mut *run.connection {
         http.override_headers.clear();
     }
-    fate(&result.reply)
+    fate(&result.reply, &run.refusals)
 }
 
 pub async fn run(
@@ -369,7 +443,7 @@ pub async fn run(
     second_authorization: Option<&str>,
     expect: Expectations,
 ) -> Vec<Outcome> {
-    let Some(tool) = cheap_tool(run.tools).cloned() else {
+    let Some(tool) = served_cheap_tool(run) else {
         return PROBES
             .iter()
             .map(|p| {
@@ -383,9 +457,9 @@ pub async fn run(
     };
     let arguments = Value::Object(run.baseline(&tool));
     let size = match run.profile {
-        Profile::Quick => 150,
-        Profile::Standard => 400,
-        Profile::Deep => 1_500,
+        Profile::Quick => CEILING_CALLS,
+        Profile::Standard => CEILING_CALLS + CEILING_CALLS / 5,
+        Profile::Deep => 3 * CEILING_CALLS,
     };
     // Earlier families may have drained the bucket: give it time to refill, so that the calls
     // served before the first refusal measure the burst.
@@ -405,6 +479,18 @@ pub async fn run(
     let flood = flood(run, &tool.name, &arguments, size).await;
     let mut outcomes = Vec::new();
     let total = flood.served_before_refusal + flood.served_after_refusal + flood.refused;
+    if total == 0 {
+        // Nothing the limiter (or the tool) said: no verdict of this family can rest on it.
+        run.back_off_when_limited = backing_off;
+        let why = format!(
+            "no call of the flood was answered ({} lost): the target was not serving",
+            flood.lost
+        );
+        return PROBES
+            .iter()
+            .map(|p| Outcome::new(p, Verdict::Inconclusive, why.clone()))
+            .collect();
+    }
     let rate = total as f64 / flood.elapsed.as_secs_f64().max(1e-9);
     let limited = flood.refused > 0;
 
@@ -437,7 +523,11 @@ pub async fn run(
             for _ in 0..3 {
                 run.calls += 1;
                 let params = serde_json::json!({"name": tool.name, "arguments": arguments});
-                if fate(&other.request("tools/call", Some(params)).await) == Fate::Served {
+                if fate(
+                    &other.request("tools/call", Some(params)).await,
+                    &run.refusals,
+                ) == Fate::Served
+                {
                     served += 1;
                 }
             }
@@ -473,18 +563,27 @@ pub async fn run(
     // RATE-FLOOD
     let info = probe("RATE-FLOOD");
     let request = format!(
-        "{total} tools/call of {} with baseline arguments, back to back, in {:.1} s ({rate:.0}/s)",
+        "{total} tools/call of {} with baseline arguments, {FLOOD_SEQUENTIAL} one by one then {FLOOD_BATCH} at a time, in {:.1} s ({rate:.0}/s)",
         tool.name,
         flood.elapsed.as_secs_f64()
     );
     outcomes.push(if !limited {
-        if rate < MIN_FLOOD_RATE || total < 50 {
-            Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                format!("the target served {total} calls at only {rate:.0}/s; too slow to tell whether a limit exists"),
-            )
-        } else {
+        let expected_at_most = expect.burst.map(|burst| {
+            burst as f64 * 1.1
+                + 2.0
+                + expect.per_second.unwrap_or(0.0) * 1.2 * flood.elapsed.as_secs_f64()
+        });
+        let beyond_expectation = expected_at_most.filter(|most| total as f64 > *most);
+        let beyond_ceiling = total >= CEILING_CALLS && rate >= MIN_FLOOD_RATE;
+        if beyond_ceiling || beyond_expectation.is_some() {
+            let why = match beyond_expectation {
+                Some(most) => format!(
+                    "no refusal in {total} calls at {rate:.0}/s, where --expect-burst/--expect-rate allow at most {most:.0}"
+                ),
+                None => format!(
+                    "no refusal in {total} calls at {rate:.0}/s (the ceiling: {CEILING_CALLS} calls at {MIN_FLOOD_RATE:.0}/s)"
+                ),
+            };
             Outcome::new(
                 info,
                 Verdict::Fail,
@@ -495,8 +594,16 @@ pub async fn run(
                 point: None,
                 request,
                 reply: format!("{total} served, 0 refused"),
-                oracle: format!("no refusal (429, -32029 or a rate-limit error) in {total} calls at {rate:.0}/s"),
+                oracle: why,
             }])
+        } else {
+            Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!(
+                    "no refusal in {total} calls at {rate:.0}/s: no limit at or below what the flood reached, which is short of the ceiling ({CEILING_CALLS} calls at {MIN_FLOOD_RATE:.0}/s); --expect-burst/--expect-rate say what the limit should be"
+                ),
+            )
         }
     } else {
         let mut latencies = flood.refusal_latencies.clone();
@@ -685,7 +792,8 @@ async fn concurrent_bursts(
         if !run.can_continue() || lost >= 3 {
             return Concurrency::Stopped;
         }
-        match fate(&run.call_tool(tool, arguments.clone()).await.reply) {
+        let reply = run.call_tool(tool, arguments.clone()).await.reply;
+        match fate(&reply, &run.refusals) {
             Fate::Served => sequential += 1,
             Fate::Refused(_) => {
                 refused = true;
@@ -712,7 +820,7 @@ async fn concurrent_bursts(
             ..Burst::default()
         };
         for reply in &replies {
-            match fate(reply) {
+            match fate(reply, &run.refusals) {
                 Fate::Served => burst.served += 1,
                 Fate::Refused(_) => burst.refused += 1,
                 Fate::Lost => burst.lost += 1,
@@ -989,6 +1097,8 @@ mod tests {
             body: String::new(),
             retry_after: Some(2),
         });
+        let none = RefusalClassifier::default();
+        let fate = |reply: &Result<Reply, TargetError>| super::fate(reply, &none);
         assert_eq!(fate(&refused), Fate::Refused(Some(Duration::from_secs(2))));
         let refused = Ok(Reply::Error {
             code: -32029,

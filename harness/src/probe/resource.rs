@@ -23,7 +23,7 @@
 //! Cost: about 50 MB sent in all, three requests and three pings, plus RES-KEY-GROWTH's flood
 //! (at most 10 s) and RES-CONCURRENT's burst (at most one request timeout); memory in the harness is bounded by the payloads it builds (one at a time).
 
-use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use super::{Evidence, FailureMode, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{Connection, TargetError, excerpt};
 use crate::discover::with_value_at;
 use serde_json::{Value, json};
@@ -178,29 +178,34 @@ fn group_status_kb(group: u32, field: &str) -> Option<u64> {
 /// session with exit status 0 refused the message (the TypeScript SDK does this for messages
 /// over its size limit); it is restarted so the run goes on, and so is one that crashed.
 async fn after_request(run: &mut Run<'_>) -> Aftermath {
-    if run.connection.alive().await {
+    if run.alive().await {
         return Aftermath::Alive;
     }
-    let clean = match &mut *run.connection {
+    let (clean, running) = match &mut *run.connection {
         Connection::Stdio(stdio) => {
             // The exit may lag the closed pipe a little.
-            let mut clean = stdio.exited_cleanly();
+            let mut status = stdio.exit_status();
             for _ in 0..20 {
-                if clean {
+                if status.is_some() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                clean = stdio.exited_cleanly();
+                status = stdio.exit_status();
             }
-            clean
+            (status.is_some_and(|s| s.success()), status.is_none())
         }
-        Connection::Http(_) => false,
+        Connection::Http(_) => (false, false),
     };
-    if run.connection.is_stdio() {
-        let _ = run.connection.restart().await;
+    if !run.connection.is_stdio() {
+        return Aftermath::Died;
     }
+    let restarted = run.connection.restart().await.is_ok();
     if clean {
-        Aftermath::ClosedCleanly
+        Aftermath::ClosedCleanly {
+            served_again: restarted && run.alive().await,
+        }
+    } else if running {
+        Aftermath::Unresponsive
     } else {
         Aftermath::Died
     }
@@ -209,35 +214,67 @@ async fn after_request(run: &mut Run<'_>) -> Aftermath {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Aftermath {
     Alive,
-    /// A stdio target exited with status 0: it ended the session rather than read on.
-    ClosedCleanly,
+    /// A stdio target exited with status 0: it ended the session rather than read on; whether
+    /// the restarted target then answered.
+    ClosedCleanly {
+        served_again: bool,
+    },
+    /// A stdio target stopped answering while its process kept running (killed and restarted).
+    Unresponsive,
     Died,
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
-    if run.wants("RES-BODY-SIZE") {
-        outcomes.push(body_size(run).await);
-    }
-    if run.wants("RES-ARGUMENT-SIZE") {
-        outcomes.push(argument_size(run).await);
-    }
-    if run.wants("RES-KEY-GROWTH") {
-        outcomes.push(key_growth(run).await);
-    }
-    if run.wants("RES-DEEP-JSON") {
-        outcomes.push(deep_json(run).await);
-    }
-    if run.wants("RES-CONCURRENT") {
-        outcomes.push(concurrent_calls(run).await);
+    for id in [
+        "RES-BODY-SIZE",
+        "RES-ARGUMENT-SIZE",
+        "RES-KEY-GROWTH",
+        "RES-DEEP-JSON",
+        "RES-CONCURRENT",
+    ] {
+        if !run.wants(id) {
+            continue;
+        }
+        // Each probe judges by what the target does afterwards: it must be answering before.
+        if let Some(reason) = dead_before(run).await {
+            outcomes.push(Outcome::new(
+                probe(id),
+                Verdict::Inconclusive,
+                format!(
+                    "the target was not answering before the probe ({reason}): what it would do after cannot be told"
+                ),
+            ));
+            continue;
+        }
+        outcomes.push(match id {
+            "RES-BODY-SIZE" => body_size(run).await,
+            "RES-ARGUMENT-SIZE" => argument_size(run).await,
+            "RES-KEY-GROWTH" => key_growth(run).await,
+            "RES-DEEP-JSON" => deep_json(run).await,
+            _ => concurrent_calls(run).await,
+        });
     }
     outcomes
+}
+
+/// Why the target is not answering a ping, if it is not (a dead stdio target is restarted
+/// once first).
+async fn dead_before(run: &mut Run<'_>) -> Option<String> {
+    let reason = match run.liveness().await {
+        crate::connection::Liveness::Alive => return None,
+        crate::connection::Liveness::Dead(reason) => reason,
+    };
+    if run.connection.is_stdio() && run.connection.restart().await.is_ok() && run.alive().await {
+        return None;
+    }
+    Some(reason)
 }
 
 /// RES-CONCURRENT: a burst of calls sent at once; every one must be answered in time.
 async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
     let info = probe("RES-CONCURRENT");
-    let Some(tool) = super::rate::cheap_tool(run.tools).cloned() else {
+    let Some(tool) = super::rate::served_cheap_tool(run) else {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -309,7 +346,9 @@ async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
                 "{count} calls at once: {tally}; some were lost without an answer, the target still answers"
             ),
         ),
-        Aftermath::ClosedCleanly | Aftermath::Died => crashed(info, tool.name, request),
+        Aftermath::ClosedCleanly { .. } | Aftermath::Unresponsive | Aftermath::Died => {
+            crashed(info, tool.name, request)
+        }
     }
 }
 
@@ -340,7 +379,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
             "the target's process is not known",
         );
     };
-    let Some(tool) = super::rate::cheap_tool(run.tools).cloned() else {
+    let Some(tool) = super::rate::served_cheap_tool(run) else {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -522,93 +561,176 @@ fn crashed(info: &'static ProbeInfo, tool: String, request: String) -> Outcome {
     }])
 }
 
+/// The message sizes RES-ARGUMENT-SIZE climbs, in MB, by profile.
+fn argument_ladder(profile: Profile) -> &'static [usize] {
+    match profile {
+        Profile::Quick => &[4, 16],
+        Profile::Standard => &[1, 4, 10, 16],
+        Profile::Deep => &[1, 4, 10, 16, 32],
+    }
+}
+
+/// RES-ARGUMENT-SIZE: one line of each size of the ladder, each followed by a liveness check
+/// on the same session. A target that stops answering while its process runs is wedged by one
+/// message (a finding, with the size); one that exits with status 0 refused the message, but
+/// only if the restarted target is then served; one that answers the largest size must not
+/// have buffered it whole (its peak memory).
 async fn argument_size(run: &mut Run<'_>) -> Outcome {
     let info = probe("RES-ARGUMENT-SIZE");
-    let Connection::Stdio(stdio) = &*run.connection else {
+    if !run.connection.is_stdio() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
             "an HTTP target's request size is RES-BODY-SIZE's",
         );
+    }
+    let mut climbed: Vec<String> = Vec::new();
+    let ladder = argument_ladder(run.profile);
+    // The peak before the whole ladder: what the largest line is measured against.
+    let start = match &*run.connection {
+        Connection::Stdio(stdio) => stdio.process_group().and_then(group_peak_rss_kb),
+        Connection::Http(_) => None,
     };
-    let Some(group) = stdio.process_group() else {
-        return Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "the target's process is not known",
-        );
-    };
-    let Some(before) = group_peak_rss_kb(group) else {
-        return Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "cannot read the target's memory (needs Linux /proc)",
-        );
-    };
-    let (tool, mut line) = huge_message(run, "mcp-harness-res-argument", HUGE_ARGUMENT_BYTES);
-    line.push(b'\n');
-    let size_mb = line.len() / (1024 * 1024);
-    run.calls += 1;
-    // Written without waiting for an answer: a server that drops the line never sends one.
-    let written = run.connection.raw(&line, &[], &[]).await;
-    drop(line);
-    let request = format!("tools/call {tool} with a {size_mb} MB string argument on one line");
-    // Sampled before the liveness check, which restarts a target that exited.
-    let after = group_peak_rss_kb(group).unwrap_or(before);
-    match after_request(run).await {
-        Aftermath::Alive => {}
-        Aftermath::ClosedCleanly => {
-            return Outcome::new(
-                info,
-                Verdict::Pass,
-                format!(
-                    "the target ended the session (exit status 0) rather than read a {size_mb} MB line"
-                ),
-            );
-        }
-        Aftermath::Died if written.is_ok() => return crashed(info, tool, request),
-        Aftermath::Died => {
+    for (index, &size_mb) in ladder.iter().enumerate() {
+        let largest = index + 1 == ladder.len();
+        let Connection::Stdio(stdio) = &*run.connection else {
+            unreachable!("checked above")
+        };
+        let Some(group) = stdio.process_group() else {
             return Outcome::new(
                 info,
                 Verdict::Inconclusive,
-                format!("the {size_mb} MB line could not be written; the target is gone"),
+                "the target's process is not known",
             );
+        };
+        let Some(before) = group_peak_rss_kb(group) else {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                "cannot read the target's memory (needs Linux /proc)",
+            );
+        };
+        let (tool, mut line) = huge_message(run, "mcp-harness-res-argument", size_mb * 1024 * 1024);
+        line.push(b'\n');
+        run.calls += 1;
+        // Written without waiting for an answer: a server that drops the line never sends one.
+        let written = run.connection.raw(&line, &[], &[]).await;
+        drop(line);
+        let request = format!(
+            "tools/call {tool} with a {size_mb} MB string argument on one line (after {})",
+            if climbed.is_empty() {
+                "nothing".to_owned()
+            } else {
+                climbed.join(", ")
+            }
+        );
+        // Sampled before the liveness check, which restarts a target that exited.
+        let after = group_peak_rss_kb(group).unwrap_or(before);
+        match after_request(run).await {
+            Aftermath::Alive => climbed.push(format!("{size_mb} MB: answered")),
+            Aftermath::ClosedCleanly { served_again: true } => {
+                return Outcome::new(
+                    info,
+                    Verdict::Pass,
+                    format!(
+                        "the target ended the session (exit status 0) rather than read a {size_mb} MB line, and a new one was served{}",
+                        if climbed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", climbed.join(", "))
+                        }
+                    ),
+                );
+            }
+            Aftermath::ClosedCleanly {
+                served_again: false,
+            } => {
+                return Outcome::new(
+                    info,
+                    Verdict::Fail,
+                    format!("the target ended the session on a {size_mb} MB line and a new one was not served"),
+                )
+                .with_evidence(vec![Evidence {
+                    tool: Some(tool),
+                    point: None,
+                    request,
+                    reply: "exit status 0, then no answer from the restarted target".into(),
+                    oracle: "no answer to a ping after a restart".into(),
+                }]);
+            }
+            Aftermath::Unresponsive => {
+                return Outcome::new(
+                    info,
+                    Verdict::Fail,
+                    format!("a {size_mb} MB message wedged the target: it stopped answering while its process kept running (a one-message denial of service)"),
+                )
+                .with_mode(FailureMode::Wedged)
+                .with_evidence(vec![Evidence {
+                    tool: Some(tool),
+                    point: None,
+                    request,
+                    reply: format!(
+                        "no answer to a ping within {} s; the process was still running (killed and restarted)",
+                        run.request_timeout.as_secs()
+                    ),
+                    oracle: format!("wedged by a {size_mb} MB message"),
+                }]);
+            }
+            Aftermath::Died if written.is_ok() => return crashed(info, tool, request),
+            Aftermath::Died => {
+                return Outcome::new(
+                    info,
+                    Verdict::Inconclusive,
+                    format!("the {size_mb} MB line could not be written; the target is gone"),
+                );
+            }
         }
+        if !largest {
+            continue;
+        }
+        // Against the peak before the ladder: a restart in between starts a new process.
+        let before = start.filter(|s| *s <= after).unwrap_or(before);
+        let grown_mb = after.saturating_sub(before) as f64 / 1024.0;
+        // Half the message is already far above what a reader that discards long lines keeps
+        // (about 1 MB); the peak before may include earlier spikes, so the full size would be
+        // a flaky bar.
+        return if grown_mb >= size_mb as f64 / 2.0 {
+            Outcome::new(
+                info,
+                Verdict::Fail,
+                format!(
+                    "the target buffered the whole {size_mb} MB line (peak memory +{grown_mb:.0} MB)"
+                ),
+            )
+            .with_evidence(vec![Evidence {
+                tool: Some(tool),
+                point: None,
+                request,
+                reply: format!(
+                    "peak resident memory of the target's processes: {} MB before, {} MB after",
+                    before / 1024,
+                    after / 1024
+                ),
+                oracle: format!(
+                    "peak memory grew by {grown_mb:.0} MB, at least half the {size_mb} MB message"
+                ),
+            }])
+        } else {
+            Outcome::new(
+                info,
+                Verdict::Pass,
+                format!(
+                    "lines of {} MB: a {size_mb} MB line grew the target's peak memory by {grown_mb:.1} MB; it still answers",
+                    ladder
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        };
     }
-    let grown_mb = after.saturating_sub(before) as f64 / 1024.0;
-    // Half the message is already far above what a reader that discards long lines keeps
-    // (about 1 MB); the peak before may include earlier spikes, so the full size would be a
-    // flaky bar.
-    if grown_mb >= size_mb as f64 / 2.0 {
-        Outcome::new(
-            info,
-            Verdict::Fail,
-            format!(
-                "the target buffered the whole {size_mb} MB line (peak memory +{grown_mb:.0} MB)"
-            ),
-        )
-        .with_evidence(vec![Evidence {
-            tool: Some(tool),
-            point: None,
-            request,
-            reply: format!(
-                "peak resident memory of the target's processes: {} MB before, {} MB after",
-                before / 1024,
-                after / 1024
-            ),
-            oracle: format!(
-                "peak memory grew by {grown_mb:.0} MB, at least half the {size_mb} MB message"
-            ),
-        }])
-    } else {
-        Outcome::new(
-            info,
-            Verdict::Pass,
-            format!(
-                "a {size_mb} MB line grew the target's peak memory by {grown_mb:.1} MB; it still answers"
-            ),
-        )
-    }
+    Outcome::new(info, Verdict::Inconclusive, "no rung was sent")
 }
 
 async fn deep_json(run: &mut Run<'_>) -> Outcome {
@@ -642,12 +764,18 @@ async fn deep_json(run: &mut Run<'_>) -> Outcome {
             Verdict::Pass,
             format!("nesting {depth} deep: {answered}; the target still answers"),
         ),
-        Aftermath::ClosedCleanly => Outcome::new(
+        Aftermath::ClosedCleanly { served_again: true } => Outcome::new(
             info,
             Verdict::Pass,
-            format!("nesting {depth} deep: the target ended the session (exit status 0)"),
+            format!(
+                "nesting {depth} deep: the target ended the session (exit status 0), and a new one was served"
+            ),
         ),
-        Aftermath::Died => crashed(info, tool, request),
+        Aftermath::ClosedCleanly {
+            served_again: false,
+        }
+        | Aftermath::Unresponsive
+        | Aftermath::Died => crashed(info, tool, request),
     }
 }
 

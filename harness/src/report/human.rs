@@ -83,9 +83,19 @@ pub fn render(report: &Report, colour: bool) -> String {
             cwe,
             record.summary
         );
+        if let Some(reason) = &record.severity_reason {
+            let _ = writeln!(out, "     severity {}, {reason}", record.severity.name());
+        }
         for evidence in record.evidence.iter().take(2) {
             if let Some(tool) = &evidence.tool {
-                let _ = writeln!(out, "     tool     {tool}");
+                match &evidence.point {
+                    Some(point) => {
+                        let _ = writeln!(out, "     tool     {tool} at {point}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "     tool     {tool}");
+                    }
+                }
             }
             let _ = writeln!(
                 out,

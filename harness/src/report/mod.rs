@@ -36,7 +36,13 @@ pub struct ProbeRecord {
     pub id: &'static str,
     pub family: Family,
     pub title: &'static str,
+    /// The severity in the run's context (see [`crate::severity`]): what `fail_on` compares.
     pub severity: Severity,
+    /// The probe's own severity.
+    pub base_severity: Severity,
+    /// Why `severity` differs from `base_severity`, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwe: Option<u32>,
     pub enforces: &'static str,
@@ -53,7 +59,9 @@ impl From<&Outcome> for ProbeRecord {
             id: p.id,
             family: p.family,
             title: p.title,
-            severity: p.severity,
+            severity: outcome.severity,
+            base_severity: p.severity,
+            severity_reason: outcome.severity_reason.clone(),
             cwe: p.cwe,
             enforces: p.enforces,
             remediation: p.remediation,
