@@ -386,3 +386,76 @@ fn a_target_that_slows_down_without_refusing_stops_the_family_and_is_inconclusiv
         assert_eq!(probe["verdict"], "inconclusive", "{probe}");
     }
 }
+
+#[test]
+fn a_server_that_one_big_line_wedges_fails_the_size_ladder_and_one_that_ends_the_session_passes() {
+    fails_then_passes(
+        "wedges",
+        "bounded",
+        "RES-ARGUMENT-SIZE",
+        &["--timeout", "3"],
+    );
+    let report = fake_report("wedges", "RES-ARGUMENT-SIZE", &["--timeout", "3"]);
+    let summary = report["probes"][0]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("a 10 MB message wedged the target"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_limiter_worded_like_no_pattern_is_recognised_by_its_behaviour() {
+    // "Hold your horses, partner": no word of it is in the harness. The refusal is learnt from
+    // the same call being served, then failing under the flood.
+    fails_then_passes(
+        "limited-oddly-by-client",
+        "limited-oddly",
+        "RATE-ROTATING-ID",
+        &[],
+    );
+}
+
+#[test]
+fn replies_over_the_cap_or_too_deep_are_named_as_such() {
+    let big = fake_report("bigreply", "INJ-CMD", &["--timeout", "3"]);
+    let refusal = big["coverage"]["refused_baselines"][0]["refusal"].to_string();
+    assert!(
+        refusal.contains("larger than the 4194304-byte cap"),
+        "{refusal}"
+    );
+    let deep = fake_report("deepreply", "INJ-CMD", &["--timeout", "3"]);
+    let refusal = deep["coverage"]["refused_baselines"][0]["refusal"].to_string();
+    assert!(
+        refusal.contains("nested deeper than 128 levels"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn a_busy_server_is_not_described_as_exited() {
+    let report = fake_report(
+        "drip",
+        "INJ-CMD",
+        &["--only", "PROTO-ALIVE", "--timeout", "3"],
+    );
+    let text = report.to_string();
+    assert!(text.contains("its process is still running"), "{text}");
+    assert!(!text.contains("exited"), "{text}");
+    assert!(!text.contains("within 0 ms"), "{text}");
+}
+
+/// The JSON report of the fake in `mode` with `--only probe` and `extra` arguments.
+fn fake_report(mode: &str, probe: &str, extra: &[&str]) -> serde_json::Value {
+    let output = Command::new(HARNESS)
+        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
+        .args(["--only", probe, "--format", "json"])
+        .args(extra)
+        .output()
+        .expect("the harness runs");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}

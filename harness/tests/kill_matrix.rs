@@ -89,6 +89,9 @@ const FASTMCP_SDK: &str = "mcp==1.26.0";
 /// directory: created once (pip, from PyPI) when missing, in a staging directory renamed into
 /// place, so an interrupted install is never taken for a finished one.
 fn fastmcp_python() -> PathBuf {
+    // The tests of this binary run on threads of one process: one creates, the others wait.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_one = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fastmcp-venv-1.26.0");
     let python = dir.join("bin/python");
     let works = |python: &Path| {
@@ -138,10 +141,11 @@ fn fastmcp_python() -> PathBuf {
 /// Every server in the matrix runs with this limit: low enough for the RATE flood to trip,
 /// high enough that the harness's back-off on refusals costs only seconds.
 const RATE_LIMIT: &str = "[rate_limit]\nburst = 100\nper_second = 100.0\n";
-/// The reference servers run with half that: RATE-FLOOD sends 400 calls as fast as the
-/// target answers, and a debug build verifying a JWT per request answers only a little over
-/// 100 a second, so at 100 a second the flood could be served whole on a slow run (the limit
-/// was right, the flood too slow to show it). At 50 the flood's rate is twice the limit.
+/// The reference servers run with half that: a debug build verifying a JWT per request
+/// answers only a little over 100 calls a second, so at 100 a second RATE-FLOOD's flood could
+/// be served whole for its first seconds on a slow run (the limit right, the flood too slow to
+/// show it; now inconclusive, not failed, but a reference row must pass). At 50 the flood's
+/// rate is at least twice the limit, whatever the machine.
 const REFERENCE_RATE_LIMIT: &str = "[rate_limit]\nburst = 50\nper_second = 50.0\n";
 
 fn binary_dir() -> PathBuf {
@@ -298,8 +302,17 @@ impl Certification {
     }
 }
 
+/// The tests of this binary measure rates and timings: they run one at a time, so that none
+/// is judged on a machine loaded by another.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn kill_matrix() {
+    let _alone = one_at_a_time();
     let flawed = flawed_server();
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("server.toml");
@@ -532,6 +545,7 @@ fn over_http_with(
 
 #[test]
 fn a_deep_timing_run_states_its_expected_duration_before_it_starts() {
+    let _alone = one_at_a_time();
     let run = over_http(
         Path::new(HARNESS),
         &["__reference-server"],
@@ -545,4 +559,115 @@ fn a_deep_timing_run_states_its_expected_duration_before_it_starts() {
     );
     // Cut short by --max-duration, the probe still reports, and never fails the reference.
     assert_eq!(run.exit, 0, "{}", run.report);
+}
+
+#[test]
+fn the_oauth_reference_row_gives_the_same_rate_verdicts_run_after_run() {
+    let _alone = one_at_a_time();
+    // The row once failed RATE-FLOOD when a debug build verifying a JWT per request could not
+    // outrun the limit. At REFERENCE_RATE_LIMIT the flood always can, and a flood that could
+    // not would be inconclusive, never a failure: five runs in a row must all pass.
+    for attempt in 0..5 {
+        let run = reference_over_http(&["--only", "RATE"], Auth::OAuth);
+        let (_, problem) = run.judge_reference(&format!("OAuth reference, RATE, run {attempt}"));
+        assert_eq!(problem, None, "{}", run.report);
+        let flood = run.report["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == "RATE-FLOOD"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(flood["verdict"], "pass", "run {attempt}: {flood}");
+    }
+}
+
+/// The FastMCP fake served over the SDK's own Streamable HTTP transport (uvicorn, the SDK's
+/// defaults), certified over HTTP with the whole standard profile and `--fail-on high`.
+fn fastmcp_over_http(mode: &str) -> Certification {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = Command::new(fastmcp_python())
+        .args([FASTMCP_SERVER, mode])
+        .arg(root.path())
+        .arg("--http")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let origin = lines
+        .find_map(|l| {
+            let line = l.ok()?;
+            let at = line.find("Uvicorn running on ")? + "Uvicorn running on ".len();
+            line[at..].split_whitespace().next().map(str::to_owned)
+        })
+        .expect("uvicorn says where it listens");
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("{origin}/mcp");
+    let output = Command::new(HARNESS)
+        .args([
+            "certify",
+            "--url",
+            &url,
+            "--format",
+            "json",
+            "--timeout",
+            "10",
+        ])
+        .args(["--max-duration", "300"])
+        .output()
+        .expect("the harness runs");
+    let _ = server.kill();
+    let _ = server.wait();
+    Certification {
+        exit: output.status.code().unwrap_or(-1),
+        report: serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+            panic!(
+                "no JSON report; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        }),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_real_sdk_streamable_http_server_gets_true_verdicts_both_ways() {
+    let _alone = one_at_a_time();
+    // The Python SDK's own HTTP transport: sessions, DELETE, 404s and Host/Origin checks as a
+    // real server has them. Its sinks are the FastMCP fake's (over HTTP the harness does not
+    // know the server's directory, so TRAV has no planted files: INJ-CMD and INJ-SQL prove).
+    let verdict = |run: &Certification, id: &str| {
+        run.report["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == id))
+            .map(|p| p["verdict"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let vulnerable = fastmcp_over_http("vulnerable");
+    assert_eq!(vulnerable.exit, 1, "{}", vulnerable.report);
+    for id in ["INJ-CMD", "INJ-SQL"] {
+        assert_eq!(
+            verdict(&vulnerable, id),
+            "fail",
+            "{id}: {}",
+            vulnerable.report
+        );
+    }
+    let fixed = fastmcp_over_http("fixed");
+    assert_eq!(fixed.exit, 0, "{}", fixed.report);
+    for run in [&vulnerable, &fixed] {
+        for id in [
+            "TRANS-ORIGIN",
+            "TRANS-HOST",
+            "TRANS-SESSION-ID",
+            "TRANS-SESSION-UNKNOWN",
+            "TRANS-SESSION-END",
+            "PROTO-ALIVE",
+            "PROTO-GARBAGE",
+        ] {
+            assert_eq!(verdict(run, id), "pass", "{id}: {}", run.report);
+        }
+        for id in ["LEAK-SECRET", "LEAK-CREDENTIAL-URL", "LEAK-STACK-TRACE"] {
+            assert_eq!(verdict(run, id), "pass", "{id}: {}", run.report);
+        }
+    }
 }

@@ -5,7 +5,7 @@ an array of objects with a minimum length, constrained strings (`minLength`, `ma
 `pattern`), an enum (a `Literal`), optional fields (`anyOf` with null). Every input the harness
 must reach sits inside a model.
 
-Usage: python models_server.py MODE ROOT, with MODE:
+Usage: python models_server.py MODE ROOT [--http], with MODE:
   vulnerable  each sink has a real mistake:
               read_document  checks containment with a string prefix on the normalized path
                              (`/data` admits `/data_evil`), the seed's mistake;
@@ -13,6 +13,9 @@ Usage: python models_server.py MODE ROOT, with MODE:
               run_checks     runs `echo` through a shell with jobs[].target interpolated.
   fixed       the same tools, the same schemas, each sink done right: realpath plus
               commonpath, bound SQL parameters, an argv list without a shell.
+With --http it serves Streamable HTTP (the SDK's own transport, its defaults) on an ephemeral
+loopback port (uvicorn says `Uvicorn running on http://127.0.0.1:PORT` on stderr once it
+listens; the endpoint is `/mcp`); otherwise stdio.
 """
 
 import os
@@ -109,4 +112,14 @@ def run_checks(jobs: list[Job] = Field(min_length=1, max_length=5)) -> list[str]
 
 
 if __name__ == "__main__":
-    mcp.run()
+    if "--http" in sys.argv[3:]:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        mcp.settings.host = "127.0.0.1"
+        mcp.settings.port = port
+        mcp.run(transport="streamable-http")
+    else:
+        mcp.run()

@@ -6,14 +6,24 @@ Usage: python fake_http_server.py MODE
 
 Modes:
   plain                 behaves
-  broken-after-unknown  answers an unknown method with -32601, then HTTP 500 to every later
-                        request, new sessions included (one bad request kills the service)
+  broken-after-unknown  answers a method that is not MCP's with -32601, then HTTP 500 to every
+                        later request, new sessions included (one bad request kills the
+                        service); MCP methods it lacks (resources/list...) are only refused
   broken-after-delete   after a session is deleted, HTTP 500 to every later request
   deleted-served        DELETE answers 200 but the session goes on being served
   unknown-session-500   an unknown or malformed session id gets HTTP 500 instead of 404
+  forgets-sessions      forgets every session every 25 requests (a restarted server): a
+                        client must open a new one on the 404
   slash-redirect        POST /mcp answers 307 to /mcp/ (an SDK did this for a year), which
                         then behaves
-  echo-errors           every tool error repeats the arguments it was given
+  sessions-expire       from its 40th request on, every session it hands out is forgotten at
+                        once: initialize works, the next request on the session gets 404 (a
+                        server whose session store broke); nothing after that may pass
+  foreign-redirect      POST /mcp answers 307 to the same path on another origin
+                        (localhost instead of 127.0.0.1): the harness must refuse to follow
+  echo-errors           every tool error repeats the arguments it was given, long values cut
+                        in the middle with "..." as pydantic quotes input (so an SSRF payload
+                        `http://example.com:443@127.0.0.1:...` comes back altered)
   leaks-secret          every tool error carries the caller's Authorization header
 """
 
@@ -24,7 +34,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODE = sys.argv[1]
-state = {"broken": False, "sessions": set(), "deleted": set()}
+state = {"broken": False, "sessions": set(), "deleted": set(), "requests": 0}
 lock = threading.Lock()
 
 TOOL = {
@@ -32,7 +42,19 @@ TOOL = {
     "description": "Echo text back",
     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
 }
+FETCH = {
+    "name": "fetch",
+    "description": "Fetch a URL (this server fetches nothing: every URL is refused)",
+    "inputSchema": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+}
+
+
+def quoted(value):
+    """A value as a validation error quotes it: long ones cut in the middle."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 40 else text[:24] + "..." + text[-12:]
 ENDPOINT = "/mcp/" if MODE == "slash-redirect" else "/mcp"
+MCP_FAMILIES = ("resources", "prompts", "completion", "logging", "roots", "sampling", "elicitation", "server", "tasks")
 
 
 def result(ident, value):
@@ -93,11 +115,28 @@ class Handler(BaseHTTPRequestHandler):
                 state["broken"] = True
         self.reply(200)
 
+    def foreign(self):
+        """A foreign Origin or Host (DNS rebinding): refused with 403, as the spec asks."""
+        origin = self.headers.get("origin")
+        host = (self.headers.get("host") or "").split(":")[0]
+        return (origin is not None and not origin.startswith("http://127.0.0.1")) or host not in ("127.0.0.1", "localhost")
+
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length)
+        if self.foreign():
+            return self.reply(403)
+        with lock:
+            state["requests"] += 1
+            if MODE == "forgets-sessions" and state["requests"] % 25 == 0:
+                state["sessions"].clear()
+            if MODE == "sessions-expire" and state["requests"] > 40:
+                state["sessions"].clear()
         if MODE == "slash-redirect" and self.path == "/mcp":
             return self.reply(307, headers=[("location", "/mcp/")])
+        if MODE == "foreign-redirect":
+            port = self.server.server_address[1]
+            return self.reply(307, headers=[("location", f"http://localhost:{port}/mcp")])
         if self.path != ENDPOINT:
             return self.reply(404)
         with lock:
@@ -114,7 +153,8 @@ class Handler(BaseHTTPRequestHandler):
         if method == "initialize":
             session = secrets.token_hex(16)
             with lock:
-                state["sessions"].add(session)
+                if not (MODE == "sessions-expire" and state["requests"] > 40):
+                    state["sessions"].add(session)
             info = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "fake-http-" + MODE, "version": "0"}}
             return self.reply(200, result(ident, info), headers=[("mcp-session-id", session)])
         refusal = self.session_ok()
@@ -125,27 +165,36 @@ class Handler(BaseHTTPRequestHandler):
         if method == "ping":
             return self.reply(200, result(ident, {}))
         if method == "tools/list":
-            return self.reply(200, result(ident, {"tools": [TOOL]}))
+            return self.reply(200, result(ident, {"tools": [TOOL, FETCH]}))
         if method == "tools/call":
             params = message.get("params") or {}
             arguments = params.get("arguments") or {}
             text = arguments.get("text")
+            if "name" not in params:
+                return self.reply(200, error(ident, -32602, "Invalid params: no tool name"))
+            if params.get("name") == "fetch":
+                detail = "Input should be a valid URL"
+                if MODE == "echo-errors":
+                    detail += f" [type=url_parsing, input_value='{quoted(arguments.get('url'))}']"
+                if MODE == "leaks-secret":
+                    detail += " (caller " + self.headers.get("authorization", "") + ")"
+                return self.reply(200, result(ident, {"isError": True, "content": [{"type": "text", "text": detail}]}))
             if params.get("name") != "echo" or not isinstance(text, str):
                 detail = "invalid arguments"
                 if MODE == "echo-errors":
-                    detail += ": " + json.dumps(arguments)
+                    detail += ": " + ", ".join(f"{k}={quoted(v)}" for k, v in arguments.items())
                 if MODE == "leaks-secret":
                     detail += " (caller " + self.headers.get("authorization", "") + ")"
                 return self.reply(200, result(ident, {"isError": True, "content": [{"type": "text", "text": detail}]}))
             if MODE in ("echo-errors", "leaks-secret") and not text.isalnum():
                 detail = "unsupported characters"
                 if MODE == "echo-errors":
-                    detail += " in " + json.dumps(arguments)
+                    detail += f" in input_value='{quoted(text)}'"
                 else:
                     detail += " (caller " + self.headers.get("authorization", "") + ")"
                 return self.reply(200, result(ident, {"isError": True, "content": [{"type": "text", "text": detail}]}))
             return self.reply(200, result(ident, {"content": [{"type": "text", "text": text[:200]}]}))
-        if MODE == "broken-after-unknown":
+        if MODE == "broken-after-unknown" and not method.split("/")[0] in MCP_FAMILIES:
             with lock:
                 state["broken"] = True
         return self.reply(200, error(ident, -32601, "Method not found"))

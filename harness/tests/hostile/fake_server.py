@@ -12,6 +12,9 @@ Modes:
   limited-by-client
             the same tool limited per client_id, as the seed's limiter does: a new client_id
             resets the limit
+  limited-oddly, limited-oddly-by-client
+            the same two, with refusals worded like no pattern in the harness: "Hold your
+            horses, partner (20 at once, then 10 a second)"
   keyed     adds `private_status(api_key)`, checked with hmac.compare_digest (constant time)
   serial    one call at a time, each taking 0.5 s, with no cap on how many wait: a burst of
             calls queues for as long as the burst is long
@@ -24,6 +27,15 @@ Modes:
             the same bucket and all pass
   locked    the same, with one lock held from the read to the write (the store's atomic
             increment): calls that arrive together are limited like calls one by one
+  wedges    a line over 8 MB wedges it: it reads no more and answers nothing, while its
+            process keeps running (a real TypeScript server did this after a 10 MB line);
+            a line over 14 MB makes it exit with status 0
+  bounded   reads lines in bounded pieces and ends the session (exit status 0) on one
+            over 8 MB, as the TypeScript SDK does: the fixed counterpart of wedges
+  bigreply  answers every tools/call with a 5 MB line (over the harness's 4 MiB cap)
+  deepreply answers every tools/call with a result nested 300 levels deep (valid JSON)
+  drip      answers every tools/call by writing its reply a byte every 50 ms (busy for
+            minutes, never gone)
   refuse-all
             its one tool refuses every call (`isError`, "not allowed"): nothing is reached
   no-tools  lists no tools at all
@@ -110,7 +122,25 @@ if MODE == "silent":
 if MODE == "flood":
     threading.Thread(target=flood, daemon=True).start()
 
-for line in sys.stdin:
+def lines():
+    """stdin's lines; `bounded` reads at most 8 MB + 1 of one and exits past that."""
+    if MODE != "bounded":
+        yield from sys.stdin
+        return
+    while True:
+        line = sys.stdin.buffer.readline(8 * 1024 * 1024 + 1)
+        if not line:
+            return
+        if len(line) > 8 * 1024 * 1024:
+            sys.exit(0)
+        yield line.decode("utf-8", "replace")
+
+
+for line in lines():
+    if MODE == "wedges" and len(line) > 14 * 1024 * 1024:
+        sys.exit(0)
+    if MODE == "wedges" and len(line) > 8 * 1024 * 1024:
+        time.sleep(3600)
     if MODE == "fragile":
         message = json.loads(line)
     else:
@@ -142,6 +172,21 @@ for line in sys.stdin:
     elif method == "tools/call":
         if MODE == "crash":
             sys.exit(3)
+        if MODE == "bigreply":
+            send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "x" * (5 << 20)}]}})
+            continue
+        if MODE == "deepreply":
+            with lock:
+                sys.stdout.write('{"jsonrpc": "2.0", "id": %s, "result": %s1%s}\n' % (json.dumps(ident), "[" * 300, "]" * 300))
+                sys.stdout.flush()
+            continue
+        if MODE == "drip":
+            for byte in json.dumps({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "slow " * 1000}]}}):
+                with lock:
+                    sys.stdout.write(byte)
+                    sys.stdout.flush()
+                time.sleep(0.05)
+            continue
         if MODE == "refuse-all":
             send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "not allowed"}]}})
             continue
@@ -155,11 +200,12 @@ for line in sys.stdin:
             continue
         if params.get("name") == "status":
             client = str(params.get("arguments", {}).get("client_id", ""))
-            key = client if MODE == "limited-by-client" else "session"
+            key = client if MODE.endswith("-by-client") else "session"
+            refusal = "Hold your horses, partner (20 at once, then 10 a second)" if "oddly" in MODE else "Rate limit exceeded"
             if admit(key):
                 send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "up"}]}})
             else:
-                send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": "Rate limit exceeded"}]}})
+                send({"jsonrpc": "2.0", "id": ident, "result": {"isError": True, "content": [{"type": "text", "text": refusal}]}})
             continue
         if MODE == "serial":
             time.sleep(0.5)
