@@ -459,3 +459,25 @@ fn fake_report(mode: &str, probe: &str, extra: &[&str]) -> serde_json::Value {
         )
     })
 }
+
+#[test]
+fn a_reply_over_the_cap_that_names_its_id_last_is_not_blamed_on_the_next_request() {
+    // The TypeScript filesystem server answers a 10 MB path with an error repeating it, the id
+    // last; the harness's ping is already waiting when that reply streams in. Dropping it must
+    // not fail the ping: the target is not wedged.
+    let report = fake_report("echoes-big", "RES-ARGUMENT-SIZE", &["--timeout", "3"]);
+    let probe = &report["probes"][0];
+    let text = probe.to_string();
+    assert!(!text.contains("wedged"), "{text}");
+    assert!(
+        probe["evidence"][0]["request"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10 MB: answered")
+            || probe["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("10 MB: answered"),
+        "{text}"
+    );
+}

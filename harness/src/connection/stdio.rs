@@ -93,19 +93,51 @@ enum LineRead {
     Eof,
 }
 
-/// How much of an oversized line is kept, to find the id it answers.
-const PREFIX_BYTES: usize = 512;
+/// How much of each end of an oversized line is kept, to find the id it answers.
+const END_BYTES: usize = 512;
 
-/// Reads one `\n`-terminated line into `buf`, never holding more than `cap` bytes; `prefix`
-/// gets the line's first [`PREFIX_BYTES`] bytes, even when the line is too long to keep.
+/// The first and last [`END_BYTES`] bytes of a line: where a response's id is (serializers
+/// put it first or last).
+#[derive(Default)]
+struct LineEnds {
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+}
+
+impl LineEnds {
+    fn clear(&mut self) {
+        self.prefix.clear();
+        self.suffix.clear();
+    }
+
+    fn extend(&mut self, chunk: &[u8]) {
+        if self.prefix.len() < END_BYTES {
+            let room = END_BYTES - self.prefix.len();
+            self.prefix
+                .extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        if chunk.len() >= END_BYTES {
+            self.suffix.clear();
+            self.suffix
+                .extend_from_slice(&chunk[chunk.len() - END_BYTES..]);
+        } else {
+            self.suffix.extend_from_slice(chunk);
+            let excess = self.suffix.len().saturating_sub(END_BYTES);
+            self.suffix.drain(..excess);
+        }
+    }
+}
+
+/// Reads one `\n`-terminated line into `buf`, never holding more than `cap` bytes; `ends`
+/// gets the line's first and last [`END_BYTES`] bytes, even when it is too long to keep.
 async fn read_line_capped<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     cap: usize,
     buf: &mut Vec<u8>,
-    prefix: &mut Vec<u8>,
+    ends: &mut LineEnds,
 ) -> std::io::Result<LineRead> {
     buf.clear();
-    prefix.clear();
+    ends.clear();
     let mut oversized = false;
     loop {
         let available = reader.fill_buf().await?;
@@ -122,10 +154,7 @@ async fn read_line_capped<R: AsyncBufRead + Unpin>(
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
         };
-        if prefix.len() < PREFIX_BYTES {
-            let room = PREFIX_BYTES - prefix.len();
-            prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        }
+        ends.extend(chunk);
         if !oversized {
             if buf.len() + chunk.len() > cap {
                 oversized = true;
@@ -156,14 +185,32 @@ const UNREADABLE: &str = "mcp-harness-unreadable";
 /// serde_json's nesting limit: deeper replies do not parse.
 const REPLY_DEPTH_LIMIT: usize = 128;
 
-/// The id a response starts with (`{"jsonrpc":"2.0","id":7,...`), read from its first bytes.
-fn sniff_id(prefix: &[u8]) -> Option<Value> {
-    static ID: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
-    let pattern = ID.get_or_init(|| {
-        regex::bytes::Regex::new(r#""id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")"#)
-            .expect("a valid pattern")
+/// The id of a response too large or too deep to parse, read from its ends: a serializer puts
+/// `"id"` near the start (`{"jsonrpc":"2.0","id":7,...`) or as the last member
+/// (`...,"jsonrpc":"2.0","id":7}`). Only a line that starts as a JSON object counts.
+fn sniff_id(ends: &LineEnds) -> Option<Value> {
+    static FIRST: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    static LAST: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    const ID: &str = r#""id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")"#;
+    if !ends.prefix.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
+    let first = FIRST.get_or_init(|| {
+        regex::bytes::Regex::new(&format!(
+            r#"^\s*\{{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?{ID}"#
+        ))
+        .expect("a valid pattern")
     });
-    let found = pattern.captures(prefix)?.get(1)?;
+    let last = LAST.get_or_init(|| {
+        regex::bytes::Regex::new(&format!(
+            r#"{ID}\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}}\s*$"#
+        ))
+        .expect("a valid pattern")
+    });
+    let found = first
+        .captures(&ends.prefix)
+        .or_else(|| last.captures(&ends.suffix))?
+        .get(1)?;
     serde_json::from_slice(found.as_bytes()).ok()
 }
 
@@ -175,18 +222,16 @@ fn unreadable(message: &Value, cap: usize) -> Option<TargetError> {
     }
 }
 
-/// Hands an unreadable reply to the request it answers: the one its id names, or the only
-/// request waiting when the line at least starts as a JSON object. Junk (a line that does not
-/// start with `{`), or a reply with no id while several wait, is only counted.
-fn hand_over_unreadable(pending: &Pending, prefix: &[u8], what: &str) {
-    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
-    let starts_as_object = prefix.trim_ascii_start().starts_with(b"{");
-    let key = match sniff_id(prefix) {
-        Some(id) if starts_as_object => Some(id_key(&id)),
-        None if starts_as_object && pending.len() == 1 => pending.keys().next().cloned(),
-        _ => None,
-    };
-    if let Some(sender) = key.and_then(|key| pending.remove(&key)) {
+/// Hands an unreadable reply to the request its id names. One whose id is at neither end is
+/// only counted: giving it to whichever request waits would blame the wrong one (a ping sent
+/// while a 10 MB reply streams would be told it got 10 MB), so that request times out instead.
+fn hand_over_unreadable(pending: &Pending, ends: &LineEnds, what: &str) {
+    let Some(id) = sniff_id(ends) else { return };
+    let sender = pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id_key(&id));
+    if let Some(sender) = sender {
         let _ = sender.send(json!({ UNREADABLE: what }));
     }
 }
@@ -591,9 +636,9 @@ async fn read_stdout(
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut buf = Vec::new();
-    let mut prefix = Vec::new();
+    let mut ends = LineEnds::default();
     loop {
-        match read_line_capped(&mut reader, cap, &mut buf, &mut prefix).await {
+        match read_line_capped(&mut reader, cap, &mut buf, &mut ends).await {
             Ok(LineRead::Line) => {}
             Ok(LineRead::Oversized) => {
                 shared
@@ -601,7 +646,7 @@ async fn read_stdout(
                     .unwrap_or_else(|p| p.into_inner())
                     .observations
                     .oversized_lines += 1;
-                hand_over_unreadable(&pending, &prefix, "too-large");
+                hand_over_unreadable(&pending, &ends, "too-large");
                 continue;
             }
             Ok(LineRead::Eof) | Err(_) => break,
@@ -620,7 +665,7 @@ async fn read_stdout(
                     .unwrap_or_else(|p| p.into_inner())
                     .observations
                     .too_deep_lines += 1;
-                hand_over_unreadable(&pending, &prefix, "too-deep");
+                hand_over_unreadable(&pending, &ends, "too-deep");
                 continue;
             }
             _ => {
@@ -716,10 +761,10 @@ mod tests {
         let input = format!("short\n{}\nafter\nno-newline", "x".repeat(1000));
         let mut reader = BufReader::with_capacity(16, input.as_bytes());
         let mut buf = Vec::new();
-        let mut prefix = Vec::new();
+        let mut ends = LineEnds::default();
         let mut seen = Vec::new();
         loop {
-            match read_line_capped(&mut reader, 100, &mut buf, &mut prefix)
+            match read_line_capped(&mut reader, 100, &mut buf, &mut ends)
                 .await
                 .unwrap()
             {
@@ -733,21 +778,56 @@ mod tests {
     }
 
     #[test]
-    fn the_id_of_an_unreadable_reply_is_read_from_its_first_bytes() {
+    fn the_id_of_an_unreadable_reply_is_read_from_either_end() {
+        let ends = |line: &[u8]| {
+            let mut ends = LineEnds::default();
+            // Streamed in small chunks, as a pipe delivers a long line.
+            for chunk in line.chunks(7) {
+                ends.extend(chunk);
+            }
+            ends
+        };
+        let huge = |start: &str, end: &str| {
+            let mut line = start.as_bytes().to_vec();
+            line.resize(line.len() + 10_000, b'A');
+            line.extend_from_slice(end.as_bytes());
+            line
+        };
+        let first = huge(r#"{"jsonrpc":"2.0","id":17,"result":{"x":""#, r#""}}"#);
+        assert_eq!(sniff_id(&ends(&first)), Some(json!(17)));
         assert_eq!(
-            sniff_id(br#"{"jsonrpc":"2.0","id":17,"result":{"x":"#),
-            Some(json!(17))
+            sniff_id(&ends(br#"{"id": "a\"b", "result""#)),
+            Some(json!("a\"b"))
         );
-        assert_eq!(sniff_id(br#"{"id": "a\"b", "result""#), Some(json!("a\"b")));
-        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","result":[[[["#), None);
+        // The TypeScript SDK's order: result first, the id last.
+        let last = huge(
+            r#"{"result":{"content":[{"type":"text","text":""#,
+            r#""}]},"jsonrpc":"2.0","id":15}"#,
+        );
+        assert_eq!(sniff_id(&ends(&last)), Some(json!(15)));
+        // An id nested inside the result is not the response's.
+        let nested = huge(
+            r#"{"jsonrpc":"2.0","result":{"items":[{"id":4,"x":""#,
+            r#""}],"more":1}}"#,
+        );
+        assert_eq!(sniff_id(&ends(&nested)), None);
+        assert_eq!(sniff_id(&ends(b"xxxxxxxx")), None);
+
         let pending: Pending = Arc::default();
         let (sender, mut receiver) = oneshot::channel();
         pending.lock().unwrap().insert(id_key(&json!(3)), sender);
-        // Junk that is not even the start of an object is nobody's reply.
-        hand_over_unreadable(&pending, b"xxxxxxxx", "too-large");
+        // Junk, or a reply with no id at its ends, is nobody's: the waiter is not blamed.
+        hand_over_unreadable(&pending, &ends(b"xxxxxxxx"), "too-large");
+        hand_over_unreadable(&pending, &ends(&nested), "too-large");
         assert!(receiver.try_recv().is_err());
-        hand_over_unreadable(&pending, br#"{"jsonrpc":"2.0","result":[[[["#, "too-deep");
-        let message = receiver.try_recv().expect("the only waiter gets it");
+        hand_over_unreadable(
+            &pending,
+            &ends(br#"{"jsonrpc":"2.0","result":[[[[1]]]],"id":3}"#),
+            "too-deep",
+        );
+        let message = receiver
+            .try_recv()
+            .expect("the waiter its id names gets it");
         assert_eq!(
             unreadable(&message, 10),
             Some(TargetError::ReplyTooDeep(REPLY_DEPTH_LIMIT))

@@ -34,6 +34,10 @@ Modes:
             over 8 MB, as the TypeScript SDK does: the fixed counterpart of wedges
   bigreply  answers every tools/call with a 5 MB line (over the harness's 4 MiB cap)
   deepreply answers every tools/call with a result nested 300 levels deep (valid JSON)
+  echoes-big
+            answers a tools/call whose argument is over 1 MB after 0.5 s with an error that
+            repeats it, the id last (as the TypeScript SDK orders a response): a reply over the
+            harness's cap that streams while the harness already waits for its next answer
   drip      answers every tools/call by writing its reply a byte every 50 ms (busy for
             minutes, never gone)
   refuse-all
@@ -174,6 +178,11 @@ for line in lines():
             sys.exit(3)
         if MODE == "bigreply":
             send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "x" * (5 << 20)}]}})
+            continue
+        if MODE == "echoes-big" and len(line) > 1 << 20:
+            time.sleep(0.5)
+            text = json.dumps(message.get("params", {}).get("arguments", {}))
+            send({"result": {"isError": True, "content": [{"type": "text", "text": "ENAMETOOLONG: " + text}]}, "jsonrpc": "2.0", "id": ident})
             continue
         if MODE == "deepreply":
             with lock:
