@@ -11,6 +11,8 @@ Modes:
                         service); MCP methods it lacks (resources/list...) are only refused
   broken-after-delete   after a session is deleted, HTTP 500 to every later request
   deleted-served        DELETE answers 200 but the session goes on being served
+  delete-405            DELETE answers 405 (the server does not end sessions, which the spec
+                        allows) and the session goes on: a fixed counterpart of deleted-served
   unknown-session-500   an unknown or malformed session id gets HTTP 500 instead of 404
   forgets-sessions      forgets every session every 25 requests (a restarted server): a
                         client must open a new one on the 404
@@ -105,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         if self.path != ENDPOINT:
             return self.reply(404)
+        if MODE == "delete-405":
+            return self.reply(405, headers=[("allow", "GET, POST")])
         session = self.headers.get("mcp-session-id")
         with lock:
             if session not in state["sessions"]:
