@@ -15,7 +15,7 @@
 
 use harness::probe::Profile;
 use harness::probe::Verdict;
-use harness::probe::timing::{COMPARISON, FIRST, LAST, PING, plan, variants, verdict_of};
+use harness::probe::time::{COMPARISON, FIRST, LAST, PING, plan, variants, verdict_of};
 use harness::timing::{KeepAliveClient, Look, Rounds, measure_rounds, run_sequential};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -106,7 +106,7 @@ fn pairs_needed(url: &str) -> Option<usize> {
         let more = rung - rounds.len();
         measure_rounds(&mut client, PING, &variants, more, &mut rounds, &mut rng).expect("rounds");
         let look = Look::of(&rounds.differences(FIRST, LAST), 0.001);
-        if look.differs(0.001, harness::probe::timing::MIN_EFFECT_NS) && look.test.z > 0.0 {
+        if look.differs(0.001, harness::probe::time::MIN_EFFECT_NS) && look.test.z > 0.0 {
             return Some(rung);
         }
     }

@@ -59,16 +59,12 @@ pub struct CertifyOptions {
     /// Called with what a family must tell the user before it goes on (the binary prints it
     /// on stderr), such as the expected duration of a deep timing run.
     pub notices: Option<ProgressFn>,
-    /// A second principal's `Authorization` value (`--token2`), for RATE-SECOND-PRINCIPAL.
-    pub second_authorization: Option<String>,
+    /// The credentials beyond the target's own headers (`--token2`, `--token-low`,
+    /// `--argument-key`, `--jwt-signing-key`); the primary credential and other credential
+    /// headers are taken from an HTTP target's headers.
+    pub credentials: probe::Credentials,
     /// What the user expects of the target's rate limit.
     pub expect: probe::rate::Expectations,
-    /// A valid credential lacking scopes some tools need (`--token-low`), for AUTH-SCOPE.
-    pub low_authorization: Option<String>,
-    /// A key the target trusts for JWTs (`--jwt-signing-key`), for AUTH-JWT-CLAIMS.
-    pub jwt_signing_key: Option<probe::jwt::SigningKey>,
-    /// A valid key for a stdio target's credential argument (`--argument-key`), for TIME.
-    pub argument_key: Option<String>,
 }
 
 impl Default for CertifyOptions {
@@ -87,11 +83,8 @@ impl Default for CertifyOptions {
             max_duration: Duration::from_secs(600),
             progress: None,
             notices: None,
-            second_authorization: None,
+            credentials: probe::Credentials::default(),
             expect: probe::rate::Expectations::default(),
-            jwt_signing_key: None,
-            low_authorization: None,
-            argument_key: None,
         }
     }
 }
@@ -131,11 +124,20 @@ pub fn validate_selectors(options: &CertifyOptions) -> Result<(), HarnessError> 
 }
 
 /// Runs a certification and returns its report.
-pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessError> {
+pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, HarnessError> {
     validate_selectors(&options)?;
+    if let TargetOptions::Http { headers, .. } = &options.target {
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("authorization") {
+                options.credentials.primary = Some(value.clone());
+            } else if is_credential_header(name) {
+                options.credentials.other_headers.push(value.clone());
+            }
+        }
+    }
     let started = Instant::now();
     let stage = Stage::new(options.sandbox.as_deref()).await?;
-    let (mut connection, address, authorization) = match &options.target {
+    let (mut connection, address) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);
             let mut spec =
@@ -143,23 +145,15 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
             let connection =
                 connection::stdio::StdioConnection::connect(spec, options.budget).await?;
-            (Connection::Stdio(Box::new(connection)), filled, None)
+            (Connection::Stdio(Box::new(connection)), filled)
         }
         TargetOptions::Http { url, headers } => {
             url::Url::parse(url)
                 .map_err(|e| HarnessError::Usage(format!("invalid --url {url}: {e}")))?;
-            let authorization = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                .map(|(_, v)| v.clone());
             let connection =
                 connection::http::HttpConnection::connect(url, headers.clone(), options.budget)
                     .await?;
-            (
-                Connection::Http(Box::new(connection)),
-                url.clone(),
-                authorization,
-            )
+            (Connection::Http(Box::new(connection)), url.clone())
         }
     };
     let discovery = discover::discover(&mut connection).await?;
@@ -176,9 +170,10 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             &stage,
             &discovery.tools,
             options.profile,
-            authorization,
+            &options.credentials,
             deadline,
         );
+        run.expect = options.expect;
         run.request_timeout = options.budget.request_timeout;
         run.notices = options.notices.as_deref();
         run.selected_ids = probe::registry()
@@ -191,11 +186,13 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
                 .iter()
                 .any(|info| info.family == family && selected(&options, info))
         };
-        // TRANS and AUTH are one module: run once, under TRANS when it is selected.
-        let families: Vec<Family> = Family::ALL
-            .into_iter()
-            .filter(|family| family_selected(*family))
-            .filter(|family| *family != Family::Auth || !family_selected(Family::Trans))
+        // A family whose probes another's run produces (AUTH, with TRANS) runs under its own
+        // name only when that other family is not selected.
+        let families: Vec<Family> = probe::FAMILIES
+            .iter()
+            .filter(|spec| family_selected(spec.family))
+            .filter(|spec| spec.runs_with.is_none_or(|with| !family_selected(with)))
+            .map(|spec| spec.family)
             .collect();
         // Before any attack: does each tool accept a call built from its schema?
         if families
@@ -215,42 +212,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
             let weight = probe::budget_weight(family);
             run.begin_family(family, weight, remaining_weight);
             remaining_weight -= weight;
-            let family_outcomes = match family {
-                Family::Trav => probe::trav::run(&mut run).await,
-                Family::InjCmd => probe::inject::run_cmd(&mut run).await,
-                Family::InjArg => probe::inject::run_arg(&mut run).await,
-                Family::InjSql => probe::inject::run_sql(&mut run).await,
-                Family::Ssrf => probe::ssrf::run(&mut run).await,
-                Family::Trans | Family::Auth => {
-                    let mut outcomes = probe::http::run(&mut run).await;
-                    outcomes.extend(
-                        probe::jwt::run(
-                            &mut run,
-                            options.jwt_signing_key.as_ref(),
-                            options.second_authorization.as_deref(),
-                            options.low_authorization.as_deref(),
-                        )
-                        .await,
-                    );
-                    outcomes
-                }
-                Family::Time => probe::timing::run(&mut run, options.argument_key.as_deref()).await,
-                Family::Rate => {
-                    probe::rate::run(
-                        &mut run,
-                        options.second_authorization.as_deref(),
-                        options.expect,
-                    )
-                    .await
-                }
-                Family::Res => probe::resource::run(&mut run).await,
-                Family::Leak => probe::leak::run(&mut run).await,
-                Family::Proto => {
-                    let mut proto = probe::proto::run(&mut run).await;
-                    proto.push(probe::proto::stdout_hygiene(&run));
-                    proto
-                }
-            };
+            let family_outcomes = (probe::runner_of(family))(&mut run).await;
             run.end_family();
             outcomes.extend(family_outcomes);
             // Liveness after each family: a dead target is a finding, and a stdio target is
@@ -276,7 +238,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         }
         if probe::registry()
             .iter()
-            .any(|info| info.id == "PROTO-ALIVE" && selected(&options, info))
+            .any(|info| info.id == probe::proto::PROTO_ALIVE.id && selected(&options, info))
         {
             outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
@@ -308,16 +270,7 @@ pub async fn certify(options: CertifyOptions) -> Result<report::Report, HarnessE
         outcome.severity = effective;
         outcome.severity_reason = reason;
     }
-    redact_credentials(
-        &mut outcomes,
-        &options.target,
-        options.second_authorization.as_deref(),
-    );
-    redact_credentials(
-        &mut outcomes,
-        &options.target,
-        options.low_authorization.as_deref(),
-    );
+    redact_credentials(&mut outcomes, &options.credentials);
     let target = report::TargetSummary {
         transport: if connection.is_stdio() {
             "stdio"
@@ -361,50 +314,31 @@ fn user_gave_credential(target: &TargetOptions) -> bool {
     let TargetOptions::Http { headers, .. } = target else {
         return false;
     };
-    headers.iter().any(|(name, _)| {
-        let lower = name.to_ascii_lowercase();
-        lower == "authorization"
-            || lower.contains("key")
-            || lower.contains("token")
-            || lower == "cookie"
-    })
+    headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization") || is_credential_header(name))
 }
 
-/// Removes the user's credentials (the values of credential headers, and the token inside an
-/// `Authorization` value) from every piece of evidence. Canary values stay: they are the proof,
-/// and they are not secrets.
-fn redact_credentials(outcomes: &mut [Outcome], target: &TargetOptions, second: Option<&str>) {
-    let TargetOptions::Http { headers, .. } = target else {
-        return;
-    };
-    let mut secrets: Vec<String> = Vec::new();
-    let extra: Vec<(String, String)> = second
-        .into_iter()
-        .map(|value| ("authorization".to_owned(), value.to_owned()))
-        .collect();
-    for (name, value) in headers.iter().chain(extra.iter()) {
-        let lower = name.to_ascii_lowercase();
-        if lower == "authorization"
-            || lower.contains("key")
-            || lower.contains("token")
-            || lower == "cookie"
-        {
-            secrets.push(value.clone());
-            if let Some(token) = value.split_whitespace().nth(1) {
-                secrets.push(token.to_owned());
-            }
-        }
-    }
-    secrets.retain(|s| s.len() >= 4);
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+/// A header whose name says it carries a key, a token or a session cookie.
+fn is_credential_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("key") || lower.contains("token") || lower == "cookie"
+}
+
+/// Removes every credential the run was given ([`probe::Credentials::secrets`]: header values,
+/// the token inside an `Authorization` value, the second and low-scope tokens, the argument
+/// key) from every piece of evidence and summary. Canary values stay: they are the proof, and
+/// they are not secrets.
+fn redact_credentials(outcomes: &mut [Outcome], credentials: &probe::Credentials) {
+    let secrets = credentials.secrets();
     for outcome in outcomes {
         for evidence in &mut outcome.evidence {
-            for secret in &secrets {
-                for field in [
-                    &mut evidence.request,
-                    &mut evidence.reply,
-                    &mut evidence.oracle,
-                ] {
+            for field in [
+                &mut evidence.request,
+                &mut evidence.reply,
+                &mut evidence.oracle,
+            ] {
+                for secret in &secrets {
                     if field.contains(secret.as_str()) {
                         *field = field.replace(secret.as_str(), "[redacted credential]");
                     }
@@ -427,7 +361,7 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_the_evidence() {
-        let info = probe::probe("LEAK-SECRET");
+        let info = &probe::leak::LEAK_SECRET;
         let evidence = probe::Evidence {
             tool: None,
             point: None,
@@ -439,13 +373,22 @@ mod tests {
             Outcome::new(info, probe::Verdict::Fail, "saw s3cret-token-value")
                 .with_evidence(vec![evidence]),
         ];
-        let target = TargetOptions::Http {
-            url: "http://127.0.0.1:1/mcp".into(),
-            headers: vec![("Authorization".into(), "Bearer s3cret-token-value".into())],
+        let credentials = probe::Credentials {
+            primary: Some("Bearer s3cret-token-value".into()),
+            second: Some("Bearer second-token-value".into()),
+            argument_key: Some("argument-key-value".into()),
+            ..Default::default()
         };
-        redact_credentials(&mut outcomes, &target, Some("Bearer second-token-value"));
+        outcomes[0].evidence[0].reply += " and argument-key-value and second-token-value";
+        redact_credentials(&mut outcomes, &credentials);
         let text = serde_json::to_string(&outcomes).unwrap();
-        assert!(!text.contains("s3cret-token-value"), "{text}");
+        for secret in [
+            "s3cret-token-value",
+            "argument-key-value",
+            "second-token-value",
+        ] {
+            assert!(!text.contains(secret), "{secret}: {text}");
+        }
         assert!(text.contains("[redacted credential]"));
     }
 }

@@ -130,12 +130,21 @@ struct CertifyArgs {
     max_duration: u64,
 }
 
+/// Said when a build without the `bundled-reference` feature is asked for its default target.
+const NO_BUNDLED_SERVER: &str = "this build has no bundled reference server (built without the `bundled-reference` feature): give a target with --stdio or --url";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "bundled-reference")]
         Command::ReferenceServer { args } => {
             let argv = std::iter::once("mcp-reference-server".to_owned()).chain(args);
             reference_server::cli::run(argv, |server| server)
+        }
+        #[cfg(not(feature = "bundled-reference"))]
+        Command::ReferenceServer { .. } => {
+            eprintln!("mcp-harness: {NO_BUNDLED_SERVER}");
+            ExitCode::from(2)
         }
         Command::ListProbes => {
             for info in harness::probe::registry() {
@@ -206,7 +215,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
     let jwt_signing_key = match args
         .jwt_signing_key
         .as_deref()
-        .map(harness::probe::jwt::SigningKey::load)
+        .map(harness::probe::auth::SigningKey::load)
         .transpose()
     {
         Ok(key) => key,
@@ -231,6 +240,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
                 headers,
             }
         }
+        _ if cfg!(not(feature = "bundled-reference")) => return fail(NO_BUNDLED_SERVER.into()),
         _ => {
             let Ok(exe) = std::env::current_exe() else {
                 return fail(
@@ -270,13 +280,16 @@ fn certify(args: CertifyArgs) -> ExitCode {
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),
         progress,
-        jwt_signing_key,
-        argument_key: args.argument_key.clone(),
-        low_authorization: args
-            .token_low
-            .as_ref()
-            .map(|t| format!("Bearer {}", t.trim())),
-        second_authorization: args.token2.as_ref().map(|t| format!("Bearer {}", t.trim())),
+        credentials: harness::probe::Credentials {
+            jwt_signing_key,
+            argument_key: args.argument_key.clone(),
+            low_scope: args
+                .token_low
+                .as_ref()
+                .map(|t| format!("Bearer {}", t.trim())),
+            second: args.token2.as_ref().map(|t| format!("Bearer {}", t.trim())),
+            ..Default::default()
+        },
         expect: harness::probe::rate::Expectations {
             burst: args.expect_burst,
             per_second: args.expect_rate,

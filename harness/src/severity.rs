@@ -18,7 +18,7 @@
 //! Cost: nothing measurable. The facts come from the run ([`Context::from_run`]).
 
 use crate::discover::{Discovery, PointKind};
-use crate::probe::{FailureMode, Outcome, ProbeInfo, Severity, Verdict};
+use crate::probe::{FailureMode, Outcome, ProbeInfo, Severity, Verdict, rate, res, trans};
 
 /// What the run established about the target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Context {
     ) -> Context {
         let no_credentials_served = outcomes
             .iter()
-            .any(|o| o.probe.id == "AUTH-NO-CREDENTIALS" && o.verdict == Verdict::Fail);
+            .any(|o| o.probe.id == trans::AUTH_NO_CREDENTIALS.id && o.verdict == Verdict::Fail);
         Context {
             http,
             unauthenticated: http && (no_credentials_served || !user_gave_credential),
@@ -72,8 +72,15 @@ pub fn effective(
             )),
         );
     }
-    match info.id {
-        "TRANS-ORIGIN" | "TRANS-HOST" if context.unauthenticated && base < Severity::High => {
+    let is = |probes: &[&ProbeInfo]| probes.iter().any(|p| p.id == info.id);
+    let rebinding = [&trans::TRANS_ORIGIN, &trans::TRANS_HOST];
+    let floods = [
+        &rate::RATE_FLOOD,
+        &rate::RATE_CONCURRENT_BURST,
+        &res::RES_KEY_GROWTH,
+    ];
+    match () {
+        _ if is(&rebinding) && context.unauthenticated && base < Severity::High => {
             let tools = if context.touches_files_or_network {
                 " and its tools touch files or the network"
             } else {
@@ -87,17 +94,13 @@ pub fn effective(
                 )),
             )
         }
-        "RATE-FLOOD" | "RATE-CONCURRENT-BURST" | "RES-KEY-GROWTH"
-            if !context.http && base > Severity::Low =>
-        {
-            (
-                Severity::Low,
-                Some(format!(
-                    "lowered from {}: a stdio server serves only the process that launched it, so a flood exhausts only that client",
-                    base.name()
-                )),
-            )
-        }
+        _ if is(&floods) && !context.http && base > Severity::Low => (
+            Severity::Low,
+            Some(format!(
+                "lowered from {}: a stdio server serves only the process that launched it, so a flood exhausts only that client",
+                base.name()
+            )),
+        ),
         _ => (base, None),
     }
 }
@@ -105,11 +108,7 @@ pub fn effective(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::registry;
-
-    fn info(id: &str) -> &'static ProbeInfo {
-        registry().into_iter().find(|p| p.id == id).unwrap()
-    }
+    use crate::probe::trav;
 
     #[test]
     fn host_and_origin_are_high_on_a_server_without_credentials() {
@@ -118,7 +117,7 @@ mod tests {
             unauthenticated: true,
             touches_files_or_network: true,
         };
-        let (severity, reason) = effective(info("TRANS-HOST"), None, &open);
+        let (severity, reason) = effective(&trans::TRANS_HOST, None, &open);
         assert_eq!(severity, Severity::High);
         assert!(reason.unwrap().contains("DNS rebinding"));
         let guarded = Context {
@@ -126,12 +125,12 @@ mod tests {
             ..open
         };
         assert_eq!(
-            effective(info("TRANS-HOST"), None, &guarded),
+            effective(&trans::TRANS_HOST, None, &guarded),
             (Severity::Medium, None)
         );
         // Already high: unchanged, no reason.
         assert_eq!(
-            effective(info("TRANS-ORIGIN"), None, &open),
+            effective(&trans::TRANS_ORIGIN, None, &open),
             (Severity::High, None)
         );
     }
@@ -139,7 +138,7 @@ mod tests {
     #[test]
     fn floods_are_low_over_stdio_and_keep_their_severity_over_http() {
         let stdio = Context::default();
-        let (severity, reason) = effective(info("RATE-FLOOD"), None, &stdio);
+        let (severity, reason) = effective(&rate::RATE_FLOOD, None, &stdio);
         assert_eq!(severity, Severity::Low);
         assert!(reason.unwrap().contains("stdio"));
         let http = Context {
@@ -147,11 +146,11 @@ mod tests {
             ..stdio
         };
         assert_eq!(
-            effective(info("RATE-FLOOD"), None, &http),
-            (info("RATE-FLOOD").severity, None)
+            effective(&rate::RATE_FLOOD, None, &http),
+            (rate::RATE_FLOOD.severity, None)
         );
         assert_eq!(
-            effective(info("TRAV-DOTDOT"), None, &stdio),
+            effective(&trav::TRAV_DOTDOT, None, &stdio),
             (Severity::High, None),
             "other probes keep theirs"
         );
@@ -160,14 +159,14 @@ mod tests {
     #[test]
     fn a_wedging_message_is_medium() {
         let (severity, reason) = effective(
-            info("RES-ARGUMENT-SIZE"),
+            &res::RES_ARGUMENT_SIZE,
             Some(FailureMode::Wedged),
             &Context::default(),
         );
         assert_eq!(severity, Severity::Medium);
         assert!(reason.unwrap().contains("stopped the target answering"));
         assert_eq!(
-            effective(info("RES-ARGUMENT-SIZE"), None, &Context::default()),
+            effective(&res::RES_ARGUMENT_SIZE, None, &Context::default()),
             (Severity::Low, None)
         );
     }
@@ -177,7 +176,7 @@ mod tests {
         let discovery = Discovery::default();
         assert!(Context::from_run(true, false, &[], &discovery).unauthenticated);
         assert!(!Context::from_run(true, true, &[], &discovery).unauthenticated);
-        let failed = Outcome::new(info("AUTH-NO-CREDENTIALS"), Verdict::Fail, "served");
+        let failed = Outcome::new(&trans::AUTH_NO_CREDENTIALS, Verdict::Fail, "served");
         assert!(Context::from_run(true, true, &[failed], &discovery).unauthenticated);
         assert!(!Context::from_run(false, false, &[], &discovery).unauthenticated);
     }

@@ -219,16 +219,10 @@ fn verdicts(stdout: &str) -> std::collections::BTreeMap<String, String> {
 
 /// The verdict of `probe` when the fake server runs in `mode`, with `extra` certify arguments.
 fn fake_verdict(mode: &str, probe: &str, extra: &[&str]) -> String {
-    let output = Command::new(HARNESS)
-        .args(["certify", "--stdio", &format!("python3 {FAKE} {mode}")])
-        .args(["--only", probe, "--format", "json"])
-        .args(extra)
-        .output()
-        .expect("the harness runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    verdicts(&stdout)
+    let report = fake_report(mode, probe, extra);
+    verdicts(&report.to_string())
         .remove(probe)
-        .unwrap_or_else(|| panic!("no {probe} outcome:\n{stdout}"))
+        .unwrap_or_else(|| panic!("no {probe} outcome:\n{report}"))
 }
 
 /// Proves `probe` both ways on the fake server: it fails in `flawed` mode and passes in `fixed`.

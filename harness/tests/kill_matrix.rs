@@ -397,11 +397,43 @@ fn kill_matrix() {
         problems.extend(problem);
     }
     println!("{}", rows.join("\n"));
+    problems.extend(differences_from_expected(&rows));
     assert!(
         problems.is_empty(),
         "kill matrix problems:\n{}",
         problems.join("\n")
     );
+}
+
+/// What each row failed, compared with `kill_matrix.expected`: one problem per row that
+/// differs, is missing, or is new.
+fn differences_from_expected(rows: &[String]) -> Vec<String> {
+    let expected = include_str!("kill_matrix.expected");
+    let expected: std::collections::BTreeMap<&str, &str> = expected
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| line.split_once(" => "))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for row in rows.iter().skip(2) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let (Some(label), Some(failing)) = (cells.first(), cells.get(3)) else {
+            continue;
+        };
+        seen.insert(*label);
+        match expected.get(label) {
+            Some(want) if want == failing => {}
+            Some(want) => problems.push(format!(
+                "{label}: failed [{failing}], kill_matrix.expected says [{want}]"
+            )),
+            None => problems.push(format!("{label}: not in kill_matrix.expected")),
+        }
+    }
+    for label in expected.keys().filter(|label| !seen.contains(*label)) {
+        problems.push(format!("{label}: in kill_matrix.expected but not run"));
+    }
+    problems
 }
 
 /// The flood and measurement families take seconds each; a twin is certified without those
@@ -588,6 +620,8 @@ fn fastmcp_over_http(mode: &str) -> Certification {
         .args([FASTMCP_SERVER, mode])
         .arg(root.path())
         .arg("--http")
+        // uvicorn's access log goes to stdout: not the test's output.
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -99,7 +99,7 @@ impl HttpConnection {
         headers: Vec<(String, String)>,
         budget: Budget,
     ) -> Result<Self, TargetError> {
-        reference_server::guard::egress::ensure_crypto_provider();
+        ensure_crypto_provider();
         let client = client(budget)?;
         let mut connection = Self {
             client,
@@ -115,35 +115,36 @@ impl HttpConnection {
             observations: Default::default(),
             last_answered: Default::default(),
         };
-        let handshake = match budget.protocol {
-            ProtocolChoice::Stateless => Err(TargetError::Handshake(
-                "stateless mode was asked for".into(),
-            )),
-            ProtocolChoice::Negotiate => connection
-                .request("initialize", Some(initialize_params()))
-                .await
-                .and_then(accept_initialize),
-        };
-        match handshake {
-            Ok((version, info)) => {
-                connection.protocol_version = version;
-                connection.server_info = info;
-                connection.notify("notifications/initialized", None).await?;
-            }
-            Err(refused) => {
-                // No initialize (or a refusal): a 2026-07-28 server is stateless.
-                connection.stateless = true;
-                connection.protocol_version = STATELESS_PROTOCOL_VERSION.to_owned();
+        // Negotiate: `initialize` first, and a refusal means a stateless (2026-07-28) server.
+        // Stateless: straight to `server/discover`.
+        let refused = match budget.protocol {
+            ProtocolChoice::Negotiate => {
                 match connection
-                    .request("server/discover", None)
+                    .request("initialize", Some(initialize_params()))
                     .await
-                    .and_then(accept_discover)
+                    .and_then(accept_initialize)
                 {
-                    Ok(info) => connection.server_info = info,
-                    Err(_) if budget.protocol == ProtocolChoice::Negotiate => return Err(refused),
-                    Err(error) => return Err(error),
+                    Ok((version, info)) => {
+                        connection.protocol_version = version;
+                        connection.server_info = info;
+                        connection.notify("notifications/initialized", None).await?;
+                        return Ok(connection);
+                    }
+                    Err(refused) => Some(refused),
                 }
             }
+            ProtocolChoice::Stateless => None,
+        };
+        connection.stateless = true;
+        connection.protocol_version = STATELESS_PROTOCOL_VERSION.to_owned();
+        match connection
+            .request("server/discover", None)
+            .await
+            .and_then(accept_discover)
+        {
+            Ok(info) => connection.server_info = info,
+            // A server that refused both speaks neither era: its refusal of initialize says why.
+            Err(error) => return Err(refused.unwrap_or(error)),
         }
         Ok(connection)
     }
@@ -624,6 +625,15 @@ impl HttpConnection {
     pub fn user_headers(&self) -> &[(String, String)] {
         &self.headers
     }
+}
+
+/// Installs rustls's ring provider once: reqwest is built without one (the harness speaks
+/// TLS only to a loopback target that asks for it).
+fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// The HTTP client: no proxy; redirects followed only while they stay on the origin they

@@ -20,39 +20,38 @@ use super::{
 use crate::discover::PointKind;
 use serde_json::json;
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "INJ-CMD",
-        family: Family::InjCmd,
-        title: "a string argument is executed by a shell",
-        severity: Severity::Critical,
-        cwe: Some(78),
-        enforces: "Content filtering: never pass user input to a shell (MCP security best practices; CWE-78)",
-        remediation: "Run programs without a shell (an argv array), with user values as separate arguments.",
-    },
-    ProbeInfo {
-        id: "INJ-ARG",
-        family: Family::InjArg,
-        title: "a string argument is obeyed as a program option",
-        severity: Severity::High,
-        cwe: Some(88),
-        enforces: "Input validation: user values passed to a program must be operands, not options (CWE-88)",
-        remediation: "Put user values after '--' (or refuse a leading '-') so a program never reads them as options such as --output=FILE.",
-    },
-    ProbeInfo {
-        id: "INJ-SQL",
-        family: Family::InjSql,
-        title: "a string argument is executed as SQL",
-        severity: Severity::Critical,
-        cwe: Some(89),
-        enforces: "Content filtering: use parameterized queries, not keyword blocklists (MCP security best practices; CWE-89)",
-        remediation: "Bind every user value as a query parameter; a blocklist of keywords does not stop UNION or boolean injection.",
-    },
-];
+pub static INJ_CMD: ProbeInfo = ProbeInfo {
+    id: "INJ-CMD",
+    family: Family::InjCmd,
+    title: "a string argument is executed by a shell",
+    severity: Severity::Critical,
+    cwe: Some(78),
+    enforces: "Content filtering: never pass user input to a shell (MCP security best practices; CWE-78)",
+    remediation: "Run programs without a shell (an argv array), with user values as separate arguments.",
+};
 
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES.iter().find(|p| p.id == id).expect("known INJ probe")
-}
+pub static INJ_ARG: ProbeInfo = ProbeInfo {
+    id: "INJ-ARG",
+    family: Family::InjArg,
+    title: "a string argument is obeyed as a program option",
+    severity: Severity::High,
+    cwe: Some(88),
+    enforces: "Input validation: user values passed to a program must be operands, not options (CWE-88)",
+    remediation: "Put user values after '--' (or refuse a leading '-') so a program never reads them as options such as --output=FILE.",
+};
+
+pub static INJ_SQL: ProbeInfo = ProbeInfo {
+    id: "INJ-SQL",
+    family: Family::InjSql,
+    title: "a string argument is executed as SQL",
+    severity: Severity::Critical,
+    cwe: Some(89),
+    enforces: "Content filtering: use parameterized queries, not keyword blocklists (MCP security best practices; CWE-89)",
+    remediation: "Bind every user value as a query parameter; a blocklist of keywords does not stop UNION or boolean injection.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[&INJ_CMD, &INJ_ARG, &INJ_SQL];
 
 /// The kinds INJ-CMD and INJ-ARG send their full sets to.
 const PROGRAM_KINDS: &[PointKind] = &[PointKind::Command, PointKind::Path, PointKind::Identifier];
@@ -84,11 +83,10 @@ fn argument_payloads(proof: &str) -> Vec<String> {
 /// Runs file-creating payloads through every string point; fails on any proof file.
 async fn file_oracle_probe(
     run: &mut Run<'_>,
-    id: &str,
+    info: &'static ProbeInfo,
     payloads: fn(&str) -> Vec<String>,
     short: usize,
 ) -> Outcome {
-    let info = probe(id);
     let points = run.points(PROGRAM_KINDS);
     if points.is_empty() {
         return Outcome::new(
@@ -140,7 +138,7 @@ const SQL_TEMPLATES: [&str; 4] = [
 ];
 
 async fn sql_probe(run: &mut Run<'_>) -> Outcome {
-    let info = probe("INJ-SQL");
+    let info = &INJ_SQL;
     let points = run.points(&[PointKind::Sql, PointKind::Identifier]);
     if points.is_empty() {
         return Outcome::new(
@@ -198,11 +196,11 @@ async fn sql_probe(run: &mut Run<'_>) -> Outcome {
 }
 
 pub async fn run_cmd(run: &mut Run<'_>) -> Vec<Outcome> {
-    vec![file_oracle_probe(run, "INJ-CMD", command_payloads, 4).await]
+    vec![file_oracle_probe(run, &INJ_CMD, command_payloads, 4).await]
 }
 
 pub async fn run_arg(run: &mut Run<'_>) -> Vec<Outcome> {
-    vec![file_oracle_probe(run, "INJ-ARG", argument_payloads, 2).await]
+    vec![file_oracle_probe(run, &INJ_ARG, argument_payloads, 2).await]
 }
 
 pub async fn run_sql(run: &mut Run<'_>) -> Vec<Outcome> {

@@ -11,66 +11,73 @@ use serde_json::{Value, json};
 
 const PRACTICE: &str = "Secure error messages: return a generic message to the client and log the detail (MCP security best practices; CWE-209)";
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "LEAK-SECRET",
-        family: Family::Leak,
-        title: "a secret from the server's environment appears in a reply",
-        severity: Severity::Critical,
-        cwe: Some(200),
-        enforces: "Configuration security: secrets must never reach a client (MCP security best practices; CWE-200)",
-        remediation: "Keep secrets in types that cannot be printed; never include configuration values in errors or results.",
-    },
-    ProbeInfo {
-        id: "LEAK-CREDENTIAL-URL",
-        family: Family::Leak,
-        title: "a URL with an embedded password appears in a reply",
-        severity: Severity::High,
-        cwe: Some(532),
-        enforces: "Configuration security: mask passwords in connection strings (MCP security best practices; CWE-532)",
-        remediation: "Never return connection strings; if one must be shown, remove the password with a URL parser, not a regex.",
-    },
-    ProbeInfo {
-        id: "LEAK-STACK-TRACE",
-        family: Family::Leak,
-        title: "a stack trace appears in a reply",
-        severity: Severity::Medium,
-        cwe: Some(209),
-        enforces: PRACTICE,
-        remediation: "Catch errors at the tool boundary; return a generic message with a correlation id and log the trace.",
-    },
-    ProbeInfo {
-        id: "LEAK-DB-ERROR",
-        family: Family::Leak,
-        title: "database error text appears in a reply",
-        severity: Severity::Medium,
-        cwe: Some(209),
-        enforces: PRACTICE,
-        remediation: "Map database errors to a generic message; SQL error text helps an attacker shape injection.",
-    },
-    ProbeInfo {
-        id: "LEAK-PATH",
-        family: Family::Leak,
-        title: "an internal file path outside the configured directories appears in a reply",
-        severity: Severity::Low,
-        cwe: Some(209),
-        enforces: PRACTICE,
-        remediation: "Report paths relative to the sandbox, and never the server's own files.",
-    },
+pub static LEAK_SECRET: ProbeInfo = ProbeInfo {
+    id: "LEAK-SECRET",
+    family: Family::Leak,
+    title: "a secret from the server's environment appears in a reply",
+    severity: Severity::Critical,
+    cwe: Some(200),
+    enforces: "Configuration security: secrets must never reach a client (MCP security best practices; CWE-200)",
+    remediation: "Keep secrets in types that cannot be printed; never include configuration values in errors or results.",
+};
+
+pub static LEAK_CREDENTIAL_URL: ProbeInfo = ProbeInfo {
+    id: "LEAK-CREDENTIAL-URL",
+    family: Family::Leak,
+    title: "a URL with an embedded password appears in a reply",
+    severity: Severity::High,
+    cwe: Some(532),
+    enforces: "Configuration security: mask passwords in connection strings (MCP security best practices; CWE-532)",
+    remediation: "Never return connection strings; if one must be shown, remove the password with a URL parser, not a regex.",
+};
+
+pub static LEAK_STACK_TRACE: ProbeInfo = ProbeInfo {
+    id: "LEAK-STACK-TRACE",
+    family: Family::Leak,
+    title: "a stack trace appears in a reply",
+    severity: Severity::Medium,
+    cwe: Some(209),
+    enforces: PRACTICE,
+    remediation: "Catch errors at the tool boundary; return a generic message with a correlation id and log the trace.",
+};
+
+pub static LEAK_DB_ERROR: ProbeInfo = ProbeInfo {
+    id: "LEAK-DB-ERROR",
+    family: Family::Leak,
+    title: "database error text appears in a reply",
+    severity: Severity::Medium,
+    cwe: Some(209),
+    enforces: PRACTICE,
+    remediation: "Map database errors to a generic message; SQL error text helps an attacker shape injection.",
+};
+
+pub static LEAK_PATH: ProbeInfo = ProbeInfo {
+    id: "LEAK-PATH",
+    family: Family::Leak,
+    title: "an internal file path outside the configured directories appears in a reply",
+    severity: Severity::Low,
+    cwe: Some(209),
+    enforces: PRACTICE,
+    remediation: "Report paths relative to the sandbox, and never the server's own files.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &LEAK_SECRET,
+    &LEAK_CREDENTIAL_URL,
+    &LEAK_STACK_TRACE,
+    &LEAK_DB_ERROR,
+    &LEAK_PATH,
 ];
 
 fn probe_for(kind: LeakKind) -> &'static ProbeInfo {
-    let id = match kind {
-        LeakKind::CanarySecret => "LEAK-SECRET",
-        LeakKind::CredentialInUrl => "LEAK-CREDENTIAL-URL",
-        LeakKind::StackTrace => "LEAK-STACK-TRACE",
-        LeakKind::DatabaseError => "LEAK-DB-ERROR",
-        LeakKind::InternalPath => "LEAK-PATH",
-    };
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known LEAK probe")
+    match kind {
+        LeakKind::CanarySecret => &LEAK_SECRET,
+        LeakKind::CredentialInUrl => &LEAK_CREDENTIAL_URL,
+        LeakKind::StackTrace => &LEAK_STACK_TRACE,
+        LeakKind::DatabaseError => &LEAK_DB_ERROR,
+        LeakKind::InternalPath => &LEAK_PATH,
+    }
 }
 
 /// Calls each tool with arguments meant to make it fail, so its error path is seen: no
@@ -121,7 +128,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if let Some(authorization) = &run.authorization {
+    if let Some(authorization) = &run.credentials.primary {
         // The user's own token must never come back either.
         if let Some(token) = authorization.split_whitespace().last() {
             secrets.push(token.to_owned());

@@ -1,23 +1,26 @@
 //! The probe engine: a registry of probes, each with a stable id, and the context they run in.
 //!
-//! A probe family is a module with a `PROBES` table (what each probe is, what it enforces, how
-//! to fix a failure) and a `run` function that makes the calls and returns one [`Outcome`] per
-//! probe. Verdicts follow one rule: `fail` only when an oracle confirms the finding (a canary in
+//! A probe family is a module with one `static` [`ProbeInfo`] per probe (what it is, what it
+//! enforces, how to fix a failure), referenced by value (`&rate::RATE_FLOOD`: a typo does not
+//! compile), a `PROBES` list of them, and an `async fn run(run: &mut Run) -> Vec<Outcome>`
+//! that makes the calls and returns one [`Outcome`] per probe; one line in [`FAMILIES`] adds
+//! it to the run. Every input a family needs (credentials, expectations, the selection, the
+//! budget) is in [`Run`]. Verdicts follow one rule: `fail` only when an oracle confirms the finding (a canary in
 //! a reply, a proof file created, a listener hit, a status code the spec forbids); weaker
 //! signals are `inconclusive`; a probe with nothing to attack is `not-applicable`.
 //!
 //! Every exchange goes through [`Run`], which records it (bounded) for the passive leak scan
 //! and stops the run when the target stops answering.
 
-pub mod http;
+pub mod auth;
 pub mod inject;
-pub mod jwt;
 pub mod leak;
 pub mod proto;
 pub mod rate;
-pub mod resource;
+pub mod res;
 pub mod ssrf;
-pub mod timing;
+pub mod time;
+pub mod trans;
 pub mod trav;
 
 use crate::connection::{Connection, Reply, TargetError, excerpt};
@@ -236,25 +239,18 @@ pub fn registry() -> Vec<&'static ProbeInfo> {
         trav::PROBES,
         inject::PROBES,
         ssrf::PROBES,
-        http::PROBES,
-        jwt::PROBES,
-        timing::PROBES,
+        trans::PROBES,
+        auth::PROBES,
+        time::PROBES,
         rate::PROBES,
-        resource::PROBES,
+        res::PROBES,
         leak::PROBES,
         proto::PROBES,
     ]
     .into_iter()
     .flatten()
+    .copied()
     .collect()
-}
-
-/// Looks up a probe by id.
-pub fn probe(id: &str) -> &'static ProbeInfo {
-    registry()
-        .into_iter()
-        .find(|p| p.id == id)
-        .unwrap_or_else(|| panic!("unknown probe id {id}"))
 }
 
 /// How hard to try.
@@ -417,11 +413,86 @@ const TRANSCRIPT_REPLY_BYTES: usize = 16 * 1024;
 /// How much of the run's remaining time (and of the input calls) a family may use, as a
 /// weight among the families still to run.
 pub fn budget_weight(family: Family) -> u32 {
-    match family {
-        Family::Trav => 3,
-        Family::InjCmd | Family::InjSql | Family::Time | Family::Rate | Family::Res => 2,
-        _ => 1,
+    spec(family).weight
+}
+
+/// A family's run: its probes' outcomes, from the one context every family gets.
+pub type RunFamily =
+    for<'r, 'a> fn(&'r mut Run<'a>) -> futures::future::BoxFuture<'r, Vec<Outcome>>;
+
+/// One probe family as data: which it is, its share of the budget, and how it runs. The
+/// engine walks [`FAMILIES`] in order; nothing else lists the families' code.
+pub struct FamilySpec {
+    pub family: Family,
+    /// Its share of the run's remaining time and of the input call budget.
+    pub weight: u32,
+    /// Runs the family; `None` for a family whose probes another family's run produces
+    /// (AUTH's come from TRANS's run, which needs the same HTTP exchanges).
+    pub run: Option<RunFamily>,
+    /// The family whose run produces this one's probes, when `run` is `None`.
+    pub runs_with: Option<Family>,
+}
+
+/// Every family, in the order they run.
+pub static FAMILIES: &[FamilySpec] = &[
+    FamilySpec::new(Family::Trav, 3, |run| Box::pin(trav::run(run))),
+    FamilySpec::new(Family::InjCmd, 2, |run| Box::pin(inject::run_cmd(run))),
+    FamilySpec::new(Family::InjArg, 1, |run| Box::pin(inject::run_arg(run))),
+    FamilySpec::new(Family::InjSql, 2, |run| Box::pin(inject::run_sql(run))),
+    FamilySpec::new(Family::Ssrf, 1, |run| Box::pin(ssrf::run(run))),
+    FamilySpec::new(Family::Trans, 1, |run| Box::pin(transport_and_auth(run))),
+    FamilySpec {
+        family: Family::Auth,
+        weight: 1,
+        run: None,
+        runs_with: Some(Family::Trans),
+    },
+    FamilySpec::new(Family::Time, 2, |run| Box::pin(time::run(run))),
+    FamilySpec::new(Family::Rate, 2, |run| Box::pin(rate::run(run))),
+    FamilySpec::new(Family::Res, 2, |run| Box::pin(res::run(run))),
+    FamilySpec::new(Family::Leak, 1, |run| Box::pin(leak::run(run))),
+    FamilySpec::new(Family::Proto, 1, |run| Box::pin(proto_and_stdout(run))),
+];
+
+impl FamilySpec {
+    const fn new(family: Family, weight: u32, run: RunFamily) -> Self {
+        Self {
+            family,
+            weight,
+            run: Some(run),
+            runs_with: None,
+        }
     }
+}
+
+/// The entry of `family` in [`FAMILIES`].
+pub fn spec(family: Family) -> &'static FamilySpec {
+    FAMILIES
+        .iter()
+        .find(|spec| spec.family == family)
+        .expect("every family is in FAMILIES (a test checks it)")
+}
+
+/// The run that produces `family`'s probes: its own, or that of the family it runs with.
+pub fn runner_of(family: Family) -> RunFamily {
+    let spec = spec(family);
+    spec.run
+        .or_else(|| spec.runs_with.and_then(|with| self::spec(with).run))
+        .expect("every family runs, itself or with another (a test checks it)")
+}
+
+/// TRANS and AUTH: one pass over the HTTP transport, then the token probes.
+async fn transport_and_auth(run: &mut Run<'_>) -> Vec<Outcome> {
+    let mut outcomes = trans::run(run).await;
+    outcomes.extend(auth::run(run).await);
+    outcomes
+}
+
+/// PROTO, and the stdout hygiene the whole run observed.
+async fn proto_and_stdout(run: &mut Run<'_>) -> Vec<Outcome> {
+    let mut outcomes = proto::run(run).await;
+    outcomes.push(proto::stdout_hygiene(run));
+    outcomes
 }
 
 /// The calls the input families may make in all, by profile; each gets its weight's share.
@@ -441,6 +512,53 @@ pub const SLOW_REPLY_FLOOR: Duration = Duration::from_secs(1);
 const SLOWDOWN_WINDOW: usize = 8;
 
 /// The context probes run in.
+/// Everything secret the user gave the run, in one place: families read their credentials
+/// here (none takes one as an argument), and the report redacts every value of it, so a
+/// credential added here is redacted without another line ([`Credentials::secrets`]).
+#[derive(Default)]
+pub struct Credentials {
+    /// The user's `Authorization` value for an HTTP target, when given.
+    pub primary: Option<String>,
+    /// Other credential-carrying header values the user gave (API-key headers, cookies).
+    pub other_headers: Vec<String>,
+    /// A second principal's `Authorization` value (`--token2`).
+    pub second: Option<String>,
+    /// A valid credential lacking scopes some tools need (`--token-low`).
+    pub low_scope: Option<String>,
+    /// A valid key for a stdio target's credential argument (`--argument-key`).
+    pub argument_key: Option<String>,
+    /// A key the target trusts for JWTs (`--jwt-signing-key`).
+    pub jwt_signing_key: Option<auth::SigningKey>,
+}
+
+impl Credentials {
+    /// Every secret string, longest first (so a value is redacted before a part of it), with
+    /// the token inside each `Scheme token` value too; values under 4 bytes are left alone
+    /// (redacting "ab" would shred a report).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = Vec::new();
+        let values = [
+            &self.primary,
+            &self.second,
+            &self.low_scope,
+            &self.argument_key,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(&self.other_headers);
+        for value in values {
+            secrets.push(value.clone());
+            if let Some(token) = value.split_whitespace().nth(1) {
+                secrets.push(token.to_owned());
+            }
+        }
+        secrets.retain(|s| s.len() >= 4);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        secrets
+    }
+}
+
 /// How many times [`Run::liveness`] waits out a refused ping.
 pub const MAX_LIVENESS_WAITS: usize = 4;
 
@@ -450,8 +568,10 @@ pub struct Run<'a> {
     pub tools: &'a [ToolInfo],
     pub profile: Profile,
     pub transcript: Vec<Exchange>,
-    /// The user's credential, when given (`Authorization` header value), for AUTH and TIME.
-    pub authorization: Option<String>,
+    /// The credentials the user gave (read by AUTH, TIME, RATE and LEAK).
+    pub credentials: &'a Credentials,
+    /// What the user expects of the target's rate limit.
+    pub expect: rate::Expectations,
     pub deadline: Instant,
     consecutive_timeouts: u32,
     pub calls: u64,
@@ -506,7 +626,7 @@ impl<'a> Run<'a> {
         stage: &'a Stage,
         tools: &'a [ToolInfo],
         profile: Profile,
-        authorization: Option<String>,
+        credentials: &'a Credentials,
         deadline: Instant,
     ) -> Self {
         let connection_is_stdio = connection.is_stdio();
@@ -516,7 +636,8 @@ impl<'a> Run<'a> {
             tools,
             profile,
             transcript: Vec::new(),
-            authorization,
+            credentials,
+            expect: rate::Expectations::default(),
             deadline,
             consecutive_timeouts: 0,
             calls: 0,
@@ -545,9 +666,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Whether the user's selection includes the probe `id`.
-    pub fn wants(&self, id: &str) -> bool {
-        self.selected_ids.contains(&id)
+    /// Whether the user's selection includes `probe`.
+    pub fn wants(&self, probe: &ProbeInfo) -> bool {
+        self.selected_ids.contains(&probe.id)
     }
 
     pub fn budget_timeout(&self) -> Duration {
@@ -1034,4 +1155,83 @@ pub fn oracle_outcome(
         Verdict::Pass,
         format!("no {looked_for} after {tried}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_in_the_table_once_in_running_order_and_runs() {
+        let listed: Vec<Family> = FAMILIES.iter().map(|spec| spec.family).collect();
+        assert_eq!(listed, Family::ALL);
+        for family in Family::ALL {
+            let _ = runner_of(family);
+            assert!(spec(family).weight > 0);
+        }
+        for info in registry() {
+            assert!(listed.contains(&info.family), "{}", info.id);
+        }
+    }
+
+    #[test]
+    fn the_report_schema_lists_the_families_of_the_table() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../report.schema.json")).expect("valid JSON");
+        let names: Vec<&str> = FAMILIES.iter().map(|spec| spec.family.name()).collect();
+        let mut found = 0;
+        let mut stack = vec![&schema];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::Object(family)) = map.get("family")
+                        && let Some(Value::Array(listed)) = family.get("enum")
+                    {
+                        let listed: Vec<&str> = listed.iter().filter_map(Value::as_str).collect();
+                        // Coverage lists only the input families; every other list has all.
+                        let inputs: Vec<&str> = crate::coverage::INPUT_FAMILIES
+                            .iter()
+                            .map(|family| family.name())
+                            .collect();
+                        assert!(
+                            listed == names || listed == inputs,
+                            "a family enum in report.schema.json: {listed:?}"
+                        );
+                        found += 1;
+                    }
+                    stack.extend(map.values());
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        assert!(found >= 2, "the schema's family enums were not found");
+    }
+
+    #[test]
+    fn every_credential_is_a_secret_to_redact_with_the_token_inside_it() {
+        let credentials = Credentials {
+            primary: Some("Bearer primary-token".into()),
+            other_headers: vec!["header-key-value".into()],
+            second: Some("Bearer second-token".into()),
+            low_scope: Some("Bearer low-token".into()),
+            argument_key: Some("argument-key".into()),
+            jwt_signing_key: None,
+        };
+        let secrets = credentials.secrets();
+        for expected in [
+            "Bearer primary-token",
+            "primary-token",
+            "header-key-value",
+            "second-token",
+            "low-token",
+            "argument-key",
+        ] {
+            assert!(
+                secrets.iter().any(|s| s == expected),
+                "{expected}: {secrets:?}"
+            );
+        }
+        assert!(secrets.windows(2).all(|w| w[0].len() >= w[1].len()));
+    }
 }

@@ -10,69 +10,75 @@ use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
 use crate::connection::{Reply, excerpt};
 use serde_json::{Value, json};
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "PROTO-UNKNOWN-METHOD",
-        family: Family::Proto,
-        title: "an unknown method gets JSON-RPC -32601",
-        severity: Severity::Low,
-        cwe: None,
-        enforces: "JSON-RPC 2.0 section 5.1: -32601 Method not found",
-        remediation: "Answer unknown methods with error code -32601.",
-    },
-    ProbeInfo {
-        id: "PROTO-INVALID-PARAMS",
-        family: Family::Proto,
-        title: "a malformed tools/call gets a JSON-RPC error (-32602)",
-        severity: Severity::Low,
-        cwe: None,
-        enforces: "MCP server/tools, Error Handling: malformed requests are protocol errors (-32602)",
-        remediation: "Validate request shapes before dispatch and answer with -32602.",
-    },
-    ProbeInfo {
-        id: "PROTO-ID-ECHO",
-        family: Family::Proto,
-        title: "the response id equals the request id (string and large integer ids)",
-        severity: Severity::Medium,
-        cwe: None,
-        enforces: "JSON-RPC 2.0 section 5: the response id MUST be the same as the request id",
-        remediation: "Echo the id exactly as received; do not coerce it to a number or a string.",
-    },
-    ProbeInfo {
-        id: "PROTO-GARBAGE",
-        family: Family::Proto,
-        title: "the target survives malformed input",
-        severity: Severity::Medium,
-        cwe: Some(20),
-        enforces: "Resource management: malformed input must not stop the server",
-        remediation: "Treat every unparsable message as an error for that message only.",
-    },
-    ProbeInfo {
-        id: "PROTO-STDOUT-HYGIENE",
-        family: Family::Proto,
-        title: "stdout carries only JSON-RPC messages (stdio)",
-        severity: Severity::Medium,
-        cwe: None,
-        enforces: "MCP transports, stdio: the server MUST NOT write anything to stdout that is not a valid MCP message",
-        remediation: "Send logs and banners to stderr; stdout belongs to the protocol.",
-    },
-    ProbeInfo {
-        id: "PROTO-ALIVE",
-        family: Family::Proto,
-        title: "the target stays alive through every probe family",
-        severity: Severity::High,
-        cwe: Some(400),
-        enforces: "Resource management: no input may crash or hang the server",
-        remediation: "Bound every input and catch every error at the request boundary.",
-    },
-];
+pub static PROTO_UNKNOWN_METHOD: ProbeInfo = ProbeInfo {
+    id: "PROTO-UNKNOWN-METHOD",
+    family: Family::Proto,
+    title: "an unknown method gets JSON-RPC -32601",
+    severity: Severity::Low,
+    cwe: None,
+    enforces: "JSON-RPC 2.0 section 5.1: -32601 Method not found",
+    remediation: "Answer unknown methods with error code -32601.",
+};
 
-pub fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known PROTO probe")
-}
+pub static PROTO_INVALID_PARAMS: ProbeInfo = ProbeInfo {
+    id: "PROTO-INVALID-PARAMS",
+    family: Family::Proto,
+    title: "a malformed tools/call gets a JSON-RPC error (-32602)",
+    severity: Severity::Low,
+    cwe: None,
+    enforces: "MCP server/tools, Error Handling: malformed requests are protocol errors (-32602)",
+    remediation: "Validate request shapes before dispatch and answer with -32602.",
+};
+
+pub static PROTO_ID_ECHO: ProbeInfo = ProbeInfo {
+    id: "PROTO-ID-ECHO",
+    family: Family::Proto,
+    title: "the response id equals the request id (string and large integer ids)",
+    severity: Severity::Medium,
+    cwe: None,
+    enforces: "JSON-RPC 2.0 section 5: the response id MUST be the same as the request id",
+    remediation: "Echo the id exactly as received; do not coerce it to a number or a string.",
+};
+
+pub static PROTO_GARBAGE: ProbeInfo = ProbeInfo {
+    id: "PROTO-GARBAGE",
+    family: Family::Proto,
+    title: "the target survives malformed input",
+    severity: Severity::Medium,
+    cwe: Some(20),
+    enforces: "Resource management: malformed input must not stop the server",
+    remediation: "Treat every unparsable message as an error for that message only.",
+};
+
+pub static PROTO_STDOUT_HYGIENE: ProbeInfo = ProbeInfo {
+    id: "PROTO-STDOUT-HYGIENE",
+    family: Family::Proto,
+    title: "stdout carries only JSON-RPC messages (stdio)",
+    severity: Severity::Medium,
+    cwe: None,
+    enforces: "MCP transports, stdio: the server MUST NOT write anything to stdout that is not a valid MCP message",
+    remediation: "Send logs and banners to stderr; stdout belongs to the protocol.",
+};
+
+pub static PROTO_ALIVE: ProbeInfo = ProbeInfo {
+    id: "PROTO-ALIVE",
+    family: Family::Proto,
+    title: "the target stays alive through every probe family",
+    severity: Severity::High,
+    cwe: Some(400),
+    enforces: "Resource management: no input may crash or hang the server",
+    remediation: "Bound every input and catch every error at the request boundary.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &PROTO_UNKNOWN_METHOD,
+    &PROTO_INVALID_PARAMS,
+    &PROTO_ID_ECHO,
+    &PROTO_GARBAGE,
+    &PROTO_STDOUT_HYGIENE,
+    &PROTO_ALIVE,
+];
 
 fn evidence(request: &str, reply: &str, oracle: &str) -> Evidence {
     Evidence {
@@ -88,7 +94,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
 
     let unknown = run.request("mcp-harness/no-such-method", json!({})).await;
-    let info = probe("PROTO-UNKNOWN-METHOD");
+    let info = &PROTO_UNKNOWN_METHOD;
     outcomes.push(match &unknown.reply {
         Ok(Reply::Error { code: -32601, .. }) => {
             Outcome::new(info, Verdict::Pass, "answered -32601")
@@ -107,7 +113,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     });
 
     let malformed = run.request("tools/call", json!({"arguments": {}})).await;
-    let info = probe("PROTO-INVALID-PARAMS");
+    let info = &PROTO_INVALID_PARAMS;
     outcomes.push(match &malformed.reply {
         Ok(Reply::Error {
             code: -32602 | -32600,
@@ -133,7 +139,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
     });
 
-    let info = probe("PROTO-ID-ECHO");
+    let info = &PROTO_ID_ECHO;
     let mut mismatches = Vec::new();
     let mut answered = 0;
     for id in ECHOED_IDS.iter().map(|make| make()) {
@@ -168,7 +174,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         Outcome::new(info, Verdict::Pass, format!("{answered} ids echoed exactly"))
     });
 
-    let info = probe("PROTO-GARBAGE");
+    let info = &PROTO_GARBAGE;
     let garbage: [&[u8]; 4] = [
         b"this is not json\n",
         b"{\"jsonrpc\": \"2.0\", \"id\": \n",
@@ -250,7 +256,7 @@ fn altered_echo(sent: &Value, received: &Value) -> bool {
 
 /// The stdout hygiene verdict, from what the connection saw during the whole run.
 pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
-    let info = probe("PROTO-STDOUT-HYGIENE");
+    let info = &PROTO_STDOUT_HYGIENE;
     if !run.connection.is_stdio() {
         return Outcome::new(info, Verdict::NotApplicable, "not a stdio target");
     }
@@ -292,7 +298,7 @@ pub struct Death {
 /// The liveness verdict: the requests during which the target exited, and the families after
 /// which it did not answer a ping.
 pub fn alive(crashes: &[Evidence], deaths: &[Death]) -> Outcome {
-    let info = probe("PROTO-ALIVE");
+    let info = &PROTO_ALIVE;
     if crashes.is_empty() && deaths.is_empty() {
         return Outcome::new(info, Verdict::Pass, "answered a ping after every family");
     }

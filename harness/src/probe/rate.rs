@@ -45,43 +45,52 @@ use crate::oracle::refusal::{self, RefusalClassifier};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "RATE-FLOOD",
-        family: Family::Rate,
-        title: "a flood of tool calls is refused once past the limit",
-        severity: Severity::Medium,
-        cwe: Some(770),
-        enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations",
-        remediation: "Limit tool calls per principal (a token bucket or GCRA) and refuse the excess with 429 and Retry-After (HTTP) or a JSON-RPC error (stdio).",
-    },
-    ProbeInfo {
-        id: "RATE-ROTATING-ID",
-        family: Family::Rate,
-        title: "a caller cannot reset its limit with client-chosen headers or arguments",
-        severity: Severity::High,
-        cwe: Some(799),
-        enforces: "MCP security best practices, rate limiting: limits apply per authenticated principal, not per client-supplied identifier",
-        remediation: "Key the limiter on the authenticated principal, never on a tool argument such as client_id; trust X-Forwarded-For only from a configured proxy.",
-    },
-    ProbeInfo {
-        id: "RATE-SECOND-PRINCIPAL",
-        family: Family::Rate,
-        title: "one principal's flood does not lock out another",
-        severity: Severity::Medium,
-        cwe: Some(400),
-        enforces: "MCP security best practices, rate limiting: per-principal limits, so one caller cannot deny service to the rest",
-        remediation: "Keep one bucket per principal (bounded in number) rather than one for the whole server.",
-    },
-    ProbeInfo {
-        id: "RATE-CONCURRENT-BURST",
-        family: Family::Rate,
-        title: "calls sent at once are limited like calls sent one by one",
-        severity: Severity::Medium,
-        cwe: Some(367),
-        enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations (a limit that concurrent calls pass is no limit)",
-        remediation: "Take the token and decide in one atomic step (a compare-and-swap, a lock held across check and update, or the store's atomic increment), never read, await, then write back.",
-    },
+pub static RATE_FLOOD: ProbeInfo = ProbeInfo {
+    id: "RATE-FLOOD",
+    family: Family::Rate,
+    title: "a flood of tool calls is refused once past the limit",
+    severity: Severity::Medium,
+    cwe: Some(770),
+    enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations",
+    remediation: "Limit tool calls per principal (a token bucket or GCRA) and refuse the excess with 429 and Retry-After (HTTP) or a JSON-RPC error (stdio).",
+};
+
+pub static RATE_ROTATING_ID: ProbeInfo = ProbeInfo {
+    id: "RATE-ROTATING-ID",
+    family: Family::Rate,
+    title: "a caller cannot reset its limit with client-chosen headers or arguments",
+    severity: Severity::High,
+    cwe: Some(799),
+    enforces: "MCP security best practices, rate limiting: limits apply per authenticated principal, not per client-supplied identifier",
+    remediation: "Key the limiter on the authenticated principal, never on a tool argument such as client_id; trust X-Forwarded-For only from a configured proxy.",
+};
+
+pub static RATE_SECOND_PRINCIPAL: ProbeInfo = ProbeInfo {
+    id: "RATE-SECOND-PRINCIPAL",
+    family: Family::Rate,
+    title: "one principal's flood does not lock out another",
+    severity: Severity::Medium,
+    cwe: Some(400),
+    enforces: "MCP security best practices, rate limiting: per-principal limits, so one caller cannot deny service to the rest",
+    remediation: "Keep one bucket per principal (bounded in number) rather than one for the whole server.",
+};
+
+pub static RATE_CONCURRENT_BURST: ProbeInfo = ProbeInfo {
+    id: "RATE-CONCURRENT-BURST",
+    family: Family::Rate,
+    title: "calls sent at once are limited like calls sent one by one",
+    severity: Severity::Medium,
+    cwe: Some(367),
+    enforces: "MCP tools, security considerations: servers MUST rate limit tool invocations (a limit that concurrent calls pass is no limit)",
+    remediation: "Take the token and decide in one atomic step (a compare-and-swap, a lock held across check and update, or the store's atomic increment), never read, await, then write back.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &RATE_FLOOD,
+    &RATE_ROTATING_ID,
+    &RATE_SECOND_PRINCIPAL,
+    &RATE_CONCURRENT_BURST,
 ];
 
 /// Below this many calls per second the flood proves nothing about a limit.
@@ -112,13 +121,6 @@ const ROTATIONS: usize = 16;
 /// Rounds in which the forged call alone was served that RATE-ROTATING-ID needs to fail, with
 /// no round the other way: by symmetry a correct server does that with probability 2^-10.
 const DISCORDANT_TO_FAIL: usize = 10;
-
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known RATE probe")
-}
 
 /// What the user expects of the limit (`--expect-burst`, `--expect-rate`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -438,14 +440,13 @@ async fn call_with_headers(
     fate(&result.reply, &run.refusals)
 }
 
-pub async fn run(
-    run: &mut Run<'_>,
-    second_authorization: Option<&str>,
-    expect: Expectations,
-) -> Vec<Outcome> {
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let second_authorization = run.credentials.second.as_deref();
+    let expect = run.expect;
     let Some(tool) = served_cheap_tool(run) else {
         return PROBES
             .iter()
+            .copied()
             .map(|p| {
                 Outcome::new(
                     p,
@@ -488,6 +489,7 @@ pub async fn run(
         );
         return PROBES
             .iter()
+            .copied()
             .map(|p| Outcome::new(p, Verdict::Inconclusive, why.clone()))
             .collect();
     }
@@ -552,7 +554,7 @@ pub async fn run(
     let argument_rotation = rotate_identity_argument(run, size).await;
     let sustained =
         flood.served_after_refusal as f64 / flood.since_first_refusal.as_secs_f64().max(1e-3);
-    let concurrent = if limited && run.wants("RATE-CONCURRENT-BURST") {
+    let concurrent = if limited && run.wants(&RATE_CONCURRENT_BURST) {
         let plan = BurstPlan::new(flood.served_before_refusal, sustained, run.profile);
         Some(concurrent_bursts(run, &tool.name, &arguments, plan).await)
     } else {
@@ -561,7 +563,7 @@ pub async fn run(
     run.back_off_when_limited = backing_off;
 
     // RATE-FLOOD
-    let info = probe("RATE-FLOOD");
+    let info = &RATE_FLOOD;
     let request = format!(
         "{total} tools/call of {} with baseline arguments, {FLOOD_SEQUENTIAL} one by one then {FLOOD_BATCH} at a time, in {:.1} s ({rate:.0}/s)",
         tool.name,
@@ -667,7 +669,7 @@ pub async fn run(
     ));
 
     // RATE-SECOND-PRINCIPAL
-    let info = probe("RATE-SECOND-PRINCIPAL");
+    let info = &RATE_SECOND_PRINCIPAL;
     outcomes.push(match second {
         None if run.connection.is_stdio() => Outcome::new(
             info,
@@ -836,7 +838,7 @@ async fn concurrent_bursts(
 }
 
 fn concurrent_outcome(concurrency: Option<Concurrency>, tool: &str) -> Outcome {
-    let info = probe("RATE-CONCURRENT-BURST");
+    let info = &RATE_CONCURRENT_BURST;
     let (plan, sequential, bursts) = match concurrency {
         None => {
             return Outcome::new(
@@ -981,7 +983,7 @@ fn rotating_id_outcome(
     stdio: bool,
     flooded_tool: &str,
 ) -> Outcome {
-    let info = probe("RATE-ROTATING-ID");
+    let info = &RATE_ROTATING_ID;
     if let Some(rotation) = headers.filter(|r| rotation_verdict(*r) == Verdict::Fail) {
         return Outcome::new(
             info,

@@ -14,55 +14,51 @@ use serde_json::json;
 
 const PRACTICE: &str = "Network security: restrict outbound requests to allowed domains; never reach loopback, private or metadata addresses (MCP security best practices; CWE-918)";
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "SSRF-LOOPBACK",
-        family: Family::Ssrf,
-        title: "a URL argument reaches a loopback address",
-        severity: Severity::High,
-        cwe: Some(918),
-        enforces: PRACTICE,
-        remediation: "Resolve the host, refuse loopback/private/link-local/metadata addresses, and connect only to the address you checked.",
-    },
-    ProbeInfo {
-        id: "SSRF-ENCODED",
-        family: Family::Ssrf,
-        title: "an alternative spelling of loopback (decimal, hex, short form, IPv6) gets through",
-        severity: Severity::High,
-        cwe: Some(918),
-        enforces: PRACTICE,
-        remediation: "Parse URLs with a WHATWG parser and classify the resulting address; a denylist of strings such as 'localhost' and '127.0.0.1' misses 2130706433, 0x7f.1 and [::ffff:127.0.0.1].",
-    },
-    ProbeInfo {
-        id: "SSRF-USERINFO",
-        family: Family::Ssrf,
-        title: "userinfo in the URL fools the host check",
-        severity: Severity::High,
-        cwe: Some(918),
-        enforces: PRACTICE,
-        remediation: "Take the host from a real URL parser and refuse URLs with userinfo: 'http://allowed.example:x@127.0.0.1/' has the host 127.0.0.1, not allowed.example.",
-    },
-];
+pub static SSRF_LOOPBACK: ProbeInfo = ProbeInfo {
+    id: "SSRF-LOOPBACK",
+    family: Family::Ssrf,
+    title: "a URL argument reaches a loopback address",
+    severity: Severity::High,
+    cwe: Some(918),
+    enforces: PRACTICE,
+    remediation: "Resolve the host, refuse loopback/private/link-local/metadata addresses, and connect only to the address you checked.",
+};
 
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known SSRF probe")
-}
+pub static SSRF_ENCODED: ProbeInfo = ProbeInfo {
+    id: "SSRF-ENCODED",
+    family: Family::Ssrf,
+    title: "an alternative spelling of loopback (decimal, hex, short form, IPv6) gets through",
+    severity: Severity::High,
+    cwe: Some(918),
+    enforces: PRACTICE,
+    remediation: "Parse URLs with a WHATWG parser and classify the resulting address; a denylist of strings such as 'localhost' and '127.0.0.1' misses 2130706433, 0x7f.1 and [::ffff:127.0.0.1].",
+};
 
-fn payloads(port: u16) -> Vec<(&'static str, Vec<String>)> {
+pub static SSRF_USERINFO: ProbeInfo = ProbeInfo {
+    id: "SSRF-USERINFO",
+    family: Family::Ssrf,
+    title: "userinfo in the URL fools the host check",
+    severity: Severity::High,
+    cwe: Some(918),
+    enforces: PRACTICE,
+    remediation: "Take the host from a real URL parser and refuse URLs with userinfo: 'http://allowed.example:x@127.0.0.1/' has the host 127.0.0.1, not allowed.example.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[&SSRF_LOOPBACK, &SSRF_ENCODED, &SSRF_USERINFO];
+
+fn payloads(port: u16) -> Vec<(&'static ProbeInfo, Vec<String>)> {
     let p = port;
     vec![
         (
-            "SSRF-LOOPBACK",
+            &SSRF_LOOPBACK,
             vec![
                 format!("http://127.0.0.1:{p}/ssrf/NONCE"),
                 format!("http://localhost:{p}/ssrf/NONCE"),
             ],
         ),
         (
-            "SSRF-ENCODED",
+            &SSRF_ENCODED,
             vec![
                 format!("http://2130706433:{p}/ssrf/NONCE"),
                 format!("http://0x7f.1:{p}/ssrf/NONCE"),
@@ -76,7 +72,7 @@ fn payloads(port: u16) -> Vec<(&'static str, Vec<String>)> {
             ],
         ),
         (
-            "SSRF-USERINFO",
+            &SSRF_USERINFO,
             vec![
                 format!("http://example.com:x@127.0.0.1:{p}/ssrf/NONCE"),
                 format!("http://example.com@127.0.0.1:{p}/ssrf/NONCE"),
@@ -91,6 +87,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let Some(port) = run.stage.listener.as_ref().map(|l| l.port) else {
         return PROBES
             .iter()
+            .copied()
             .map(|p| {
                 Outcome::new(
                     p,
@@ -103,11 +100,12 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     if points.is_empty() {
         return PROBES
             .iter()
+            .copied()
             .map(|p| Outcome::new(p, Verdict::NotApplicable, "no tool takes a string argument"))
             .collect();
     }
     let mut outcomes = Vec::new();
-    for (index, (id, list)) in payloads(port).into_iter().enumerate() {
+    for (index, (info, list)) in payloads(port).into_iter().enumerate() {
         // The short set: the plainest loopback URL, once per point.
         let short = usize::from(index == 0);
         let mut evidence: Vec<Evidence> = Vec::new();
@@ -132,7 +130,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             }
         }
         outcomes.push(oracle_outcome(
-            probe(id),
+            info,
             evidence,
             &tally,
             "the loopback listener was hit",

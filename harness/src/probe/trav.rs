@@ -22,83 +22,91 @@ use serde_json::json;
 const PRACTICE: &str = "Secure file operations: access must stay inside the allowed directory (MCP security best practices; CWE-22)";
 const FIX: &str = "Resolve paths against an open directory handle (openat2 RESOLVE_BENEATH, cap-std) instead of checking strings; refuse '..', absolute paths and symlinks that lead out.";
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "TRAV-DOTDOT",
-        family: Family::Trav,
-        title: "'..' segments read a file outside the sandbox",
-        severity: Severity::High,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: FIX,
-    },
-    ProbeInfo {
-        id: "TRAV-ABSOLUTE",
-        family: Family::Trav,
-        title: "an absolute path reads a file outside the sandbox",
-        severity: Severity::High,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: FIX,
-    },
-    ProbeInfo {
-        id: "TRAV-PREFIX",
-        family: Family::Trav,
-        title: "a sibling directory sharing the sandbox's name prefix is readable",
-        severity: Severity::High,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: "Compare path components, not string prefixes: '/data' must not admit '/data_evil'.",
-    },
-    ProbeInfo {
-        id: "TRAV-SYMLINK",
-        family: Family::Trav,
-        title: "a symlink inside the sandbox leads outside",
-        severity: Severity::High,
-        cwe: Some(59),
-        enforces: PRACTICE,
-        remediation: "Open files relative to a directory handle that refuses symlinks leading out (RESOLVE_BENEATH), not by checking the path lexically.",
-    },
-    ProbeInfo {
-        id: "TRAV-ENCODED",
-        family: Family::Trav,
-        title: "encoded traversal (percent, double percent, backslash, fullwidth, NUL) escapes",
-        severity: Severity::High,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: FIX,
-    },
-    ProbeInfo {
-        id: "TRAV-STRIP",
-        family: Family::Trav,
-        title: "'....//' survives a single-pass '../' strip",
-        severity: Severity::High,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: "Reject traversal, never rewrite it: removing '../' once turns '....//' into '../'.",
-    },
-    ProbeInfo {
-        id: "TRAV-WRITE",
-        family: Family::Trav,
-        title: "a tool creates or changes something outside the sandbox",
-        severity: Severity::Critical,
-        cwe: Some(22),
-        enforces: PRACTICE,
-        remediation: FIX,
-    },
-];
+pub static TRAV_DOTDOT: ProbeInfo = ProbeInfo {
+    id: "TRAV-DOTDOT",
+    family: Family::Trav,
+    title: "'..' segments read a file outside the sandbox",
+    severity: Severity::High,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: FIX,
+};
 
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known TRAV probe")
-}
+pub static TRAV_ABSOLUTE: ProbeInfo = ProbeInfo {
+    id: "TRAV-ABSOLUTE",
+    family: Family::Trav,
+    title: "an absolute path reads a file outside the sandbox",
+    severity: Severity::High,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: FIX,
+};
+
+pub static TRAV_PREFIX: ProbeInfo = ProbeInfo {
+    id: "TRAV-PREFIX",
+    family: Family::Trav,
+    title: "a sibling directory sharing the sandbox's name prefix is readable",
+    severity: Severity::High,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: "Compare path components, not string prefixes: '/data' must not admit '/data_evil'.",
+};
+
+pub static TRAV_SYMLINK: ProbeInfo = ProbeInfo {
+    id: "TRAV-SYMLINK",
+    family: Family::Trav,
+    title: "a symlink inside the sandbox leads outside",
+    severity: Severity::High,
+    cwe: Some(59),
+    enforces: PRACTICE,
+    remediation: "Open files relative to a directory handle that refuses symlinks leading out (RESOLVE_BENEATH), not by checking the path lexically.",
+};
+
+pub static TRAV_ENCODED: ProbeInfo = ProbeInfo {
+    id: "TRAV-ENCODED",
+    family: Family::Trav,
+    title: "encoded traversal (percent, double percent, backslash, fullwidth, NUL) escapes",
+    severity: Severity::High,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: FIX,
+};
+
+pub static TRAV_STRIP: ProbeInfo = ProbeInfo {
+    id: "TRAV-STRIP",
+    family: Family::Trav,
+    title: "'....//' survives a single-pass '../' strip",
+    severity: Severity::High,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: "Reject traversal, never rewrite it: removing '../' once turns '....//' into '../'.",
+};
+
+pub static TRAV_WRITE: ProbeInfo = ProbeInfo {
+    id: "TRAV-WRITE",
+    family: Family::Trav,
+    title: "a tool creates or changes something outside the sandbox",
+    severity: Severity::Critical,
+    cwe: Some(22),
+    enforces: PRACTICE,
+    remediation: FIX,
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &TRAV_DOTDOT,
+    &TRAV_ABSOLUTE,
+    &TRAV_PREFIX,
+    &TRAV_SYMLINK,
+    &TRAV_ENCODED,
+    &TRAV_STRIP,
+    &TRAV_WRITE,
+];
 
 /// The read payloads of each probe, for this stage, with how many of them (the first ones) a
 /// point that is not a path gets, and how many at the end name directories (which only
 /// points naming directories get).
-fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
+fn read_payloads(run: &Run) -> Vec<(&'static ProbeInfo, Vec<String>, usize, usize)> {
     let stage = run.stage;
     let outside_rel = stage.relative_outside_canary();
     let outside_abs = stage
@@ -125,7 +133,7 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
     let evil_dir_rel = evil_rel.trim_end_matches("/secret.txt").to_owned();
     vec![
         (
-            "TRAV-DOTDOT",
+            &TRAV_DOTDOT,
             vec![
                 outside_rel.clone(),
                 deep,
@@ -138,7 +146,7 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
             1,
         ),
         (
-            "TRAV-ABSOLUTE",
+            &TRAV_ABSOLUTE,
             vec![
                 outside_abs.clone(),
                 "/etc/passwd".into(),
@@ -149,14 +157,14 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
             1,
         ),
         (
-            "TRAV-PREFIX",
+            &TRAV_PREFIX,
             vec![evil_abs, evil_rel, evil_dir_abs, evil_dir_rel],
             1,
             2,
         ),
-        ("TRAV-SYMLINK", symlinks, 0, 0),
+        (&TRAV_SYMLINK, symlinks, 0, 0),
         (
-            "TRAV-ENCODED",
+            &TRAV_ENCODED,
             vec![
                 encoded_rel.clone(),
                 outside_rel.replace("..", "%2e%2e"),
@@ -172,7 +180,7 @@ fn read_payloads(run: &Run) -> Vec<(&'static str, Vec<String>, usize, usize)> {
             0,
         ),
         (
-            "TRAV-STRIP",
+            &TRAV_STRIP,
             vec![
                 outside_rel.replace("../", "....//"),
                 outside_rel.replace("../", "..././"),
@@ -209,6 +217,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     if points.is_empty() {
         return PROBES
             .iter()
+            .copied()
             .map(|info| {
                 Outcome::new(
                     info,
@@ -221,7 +230,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     // Touches before the first payload are not this family's.
     run.stage.drain_touches();
     let mut outcomes = Vec::new();
-    for (id, payloads, short, directories) in read_payloads(run) {
+    for (info, payloads, short, directories) in read_payloads(run) {
         let mut evidence: Vec<Evidence> = Vec::new();
         let mut tally = Tally::default();
         'points: for point in &points {
@@ -243,7 +252,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             }
         }
         outcomes.push(oracle_outcome(
-            probe(id),
+            info,
             evidence,
             &tally,
             "confirmed by a canary or a touch of a planted path",
@@ -260,7 +269,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
 /// directory that appears there, or any creation or change the access oracle sees, is an
 /// escape.
 async fn write_probe(run: &mut Run<'_>, points: &[AttackPoint]) -> Outcome {
-    let info = probe("TRAV-WRITE");
+    let info = &TRAV_WRITE;
     let stage = run.stage;
     let mut evidence = Vec::new();
     let mut tally = Tally::default();

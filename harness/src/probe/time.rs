@@ -32,7 +32,7 @@ use crate::timing::{
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub static PROBES: &[ProbeInfo] = &[ProbeInfo {
+pub static TIME_CREDENTIAL_COMPARE: ProbeInfo = ProbeInfo {
     id: "TIME-CREDENTIAL-COMPARE",
     family: Family::Time,
     title: "the credential check takes the same time however much of the token is right",
@@ -40,7 +40,10 @@ pub static PROBES: &[ProbeInfo] = &[ProbeInfo {
     cwe: Some(208),
     enforces: "MCP security best practices, authentication: compare credentials in constant time (hmac.compare_digest, subtle::ConstantTimeEq), never with an early-exit ==",
     remediation: "Hash the presented token and compare digests in constant time, or use a constant-time comparison over equal-length inputs.",
-}];
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[&TIME_CREDENTIAL_COMPARE];
 
 /// A pass must be able to say "no difference larger than this"; a noisier measurement is
 /// inconclusive.
@@ -202,7 +205,7 @@ impl Exchange for StdioArgumentExchange<'_> {
 
 /// TIME over stdio through a credential argument.
 async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
-    let info = &PROBES[0];
+    let info = &TIME_CREDENTIAL_COMPARE;
     let Some((tool, point)) = credential_argument(run.tools) else {
         return Outcome::new(
             info,
@@ -302,13 +305,15 @@ fn format_ns(ns: f64) -> String {
     }
 }
 
-pub async fn run(run: &mut Run<'_>, argument_key: Option<&str>) -> Vec<Outcome> {
-    let info = &PROBES[0];
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let argument_key = run.credentials.argument_key.as_deref();
+    let info = &TIME_CREDENTIAL_COMPARE;
     let Connection::Http(http) = &*run.connection else {
         return vec![run_stdio(run, argument_key).await];
     };
     let Some(token) = run
-        .authorization
+        .credentials
+        .primary
         .as_deref()
         .and_then(|value| {
             value
@@ -325,7 +330,7 @@ pub async fn run(run: &mut Run<'_>, argument_key: Option<&str>) -> Vec<Outcome> 
             "no bearer token was given (--header 'Authorization: Bearer ...')",
         )];
     };
-    if super::jwt::Jwt::parse(&token).is_some() {
+    if super::auth::Jwt::parse(&token).is_some() {
         return vec![Outcome::new(
             info,
             Verdict::NotApplicable,

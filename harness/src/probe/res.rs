@@ -28,62 +28,69 @@ use crate::connection::{Connection, TargetError, excerpt};
 use crate::discover::with_value_at;
 use serde_json::{Value, json};
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "RES-BODY-SIZE",
-        family: Family::Res,
-        title: "a huge request body is refused before it is read",
-        severity: Severity::Medium,
-        cwe: Some(770),
-        enforces: "MCP security best practices, resource limits: bound request size (refuse with 413)",
-        remediation: "Cap the request body (e.g. 1 MB) at the HTTP layer, counting streamed bodies, and answer 413.",
-    },
-    ProbeInfo {
-        id: "RES-ARGUMENT-SIZE",
-        family: Family::Res,
-        title: "a huge message on stdio is not buffered whole",
-        severity: Severity::Low,
-        cwe: Some(770),
-        enforces: "MCP security best practices, resource limits: bound message size",
-        remediation: "Read stdin with a line-length cap and discard longer lines while streaming.",
-    },
-    ProbeInfo {
-        id: "RES-KEY-GROWTH",
-        family: Family::Res,
-        title: "memory stays bounded under a flood of calls with distinct arguments",
-        severity: Severity::Medium,
-        cwe: Some(770),
-        enforces: "MCP security best practices, rate limiting and resource limits: per-key state (limiters, caches) has a hard cap",
-        remediation: "Cap every table keyed by request data (refuse or evict when full); key limiters on the principal, not on arguments.",
-    },
-    ProbeInfo {
-        id: "RES-DEEP-JSON",
-        family: Family::Res,
-        title: "deeply nested JSON is refused without a crash",
-        severity: Severity::High,
-        cwe: Some(674),
-        enforces: "MCP security best practices, input validation: bound JSON nesting depth",
-        remediation: "Parse with a depth limit (serde_json's default 128; catch RecursionError in Python) and answer an error.",
-    },
-    ProbeInfo {
-        id: "RES-CONCURRENT",
-        family: Family::Res,
-        title: "many concurrent calls are answered or refused, not queued without bound",
-        severity: Severity::Medium,
-        cwe: Some(400),
-        enforces: "MCP security best practices, resource limits: cap concurrent calls per principal and bound each call's time",
-        remediation: "Cap concurrent tool calls per principal and refuse the excess at once (429 or a JSON-RPC error); give every call a timeout.",
-    },
+pub static RES_BODY_SIZE: ProbeInfo = ProbeInfo {
+    id: "RES-BODY-SIZE",
+    family: Family::Res,
+    title: "a huge request body is refused before it is read",
+    severity: Severity::Medium,
+    cwe: Some(770),
+    enforces: "MCP security best practices, resource limits: bound request size (refuse with 413)",
+    remediation: "Cap the request body (e.g. 1 MB) at the HTTP layer, counting streamed bodies, and answer 413.",
+};
+
+pub static RES_ARGUMENT_SIZE: ProbeInfo = ProbeInfo {
+    id: "RES-ARGUMENT-SIZE",
+    family: Family::Res,
+    title: "a huge message on stdio is not buffered whole",
+    severity: Severity::Low,
+    cwe: Some(770),
+    enforces: "MCP security best practices, resource limits: bound message size",
+    remediation: "Read stdin with a line-length cap and discard longer lines while streaming.",
+};
+
+pub static RES_KEY_GROWTH: ProbeInfo = ProbeInfo {
+    id: "RES-KEY-GROWTH",
+    family: Family::Res,
+    title: "memory stays bounded under a flood of calls with distinct arguments",
+    severity: Severity::Medium,
+    cwe: Some(770),
+    enforces: "MCP security best practices, rate limiting and resource limits: per-key state (limiters, caches) has a hard cap",
+    remediation: "Cap every table keyed by request data (refuse or evict when full); key limiters on the principal, not on arguments.",
+};
+
+pub static RES_DEEP_JSON: ProbeInfo = ProbeInfo {
+    id: "RES-DEEP-JSON",
+    family: Family::Res,
+    title: "deeply nested JSON is refused without a crash",
+    severity: Severity::High,
+    cwe: Some(674),
+    enforces: "MCP security best practices, input validation: bound JSON nesting depth",
+    remediation: "Parse with a depth limit (serde_json's default 128; catch RecursionError in Python) and answer an error.",
+};
+
+pub static RES_CONCURRENT: ProbeInfo = ProbeInfo {
+    id: "RES-CONCURRENT",
+    family: Family::Res,
+    title: "many concurrent calls are answered or refused, not queued without bound",
+    severity: Severity::Medium,
+    cwe: Some(400),
+    enforces: "MCP security best practices, resource limits: cap concurrent calls per principal and bound each call's time",
+    remediation: "Cap concurrent tool calls per principal and refuse the excess at once (429 or a JSON-RPC error); give every call a timeout.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &RES_BODY_SIZE,
+    &RES_ARGUMENT_SIZE,
+    &RES_KEY_GROWTH,
+    &RES_DEEP_JSON,
+    &RES_CONCURRENT,
 ];
 
 /// RES-BODY-SIZE's body.
 pub const HUGE_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// RES-ARGUMENT-SIZE's argument.
 pub const HUGE_ARGUMENT_BYTES: usize = 16 * 1024 * 1024;
-
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES.iter().find(|p| p.id == id).expect("known RES probe")
-}
 
 /// A `tools/call` for the first tool with a string point (or the first tool, with a made-up
 /// argument) whose point carries `payload`.
@@ -224,22 +231,26 @@ enum Aftermath {
     Died,
 }
 
+/// One RES probe's run.
+type ProbeRun = for<'r, 'a> fn(&'r mut Run<'a>) -> futures::future::BoxFuture<'r, Outcome>;
+
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let probes: [(&'static ProbeInfo, ProbeRun); 5] = [
+        (&RES_BODY_SIZE, |run| Box::pin(body_size(run))),
+        (&RES_ARGUMENT_SIZE, |run| Box::pin(argument_size(run))),
+        (&RES_KEY_GROWTH, |run| Box::pin(key_growth(run))),
+        (&RES_DEEP_JSON, |run| Box::pin(deep_json(run))),
+        (&RES_CONCURRENT, |run| Box::pin(concurrent_calls(run))),
+    ];
     let mut outcomes = Vec::new();
-    for id in [
-        "RES-BODY-SIZE",
-        "RES-ARGUMENT-SIZE",
-        "RES-KEY-GROWTH",
-        "RES-DEEP-JSON",
-        "RES-CONCURRENT",
-    ] {
-        if !run.wants(id) {
+    for (info, probe) in probes {
+        if !run.wants(info) {
             continue;
         }
         // Each probe judges by what the target does afterwards: it must be answering before.
         if let Some(reason) = dead_before(run).await {
             outcomes.push(Outcome::new(
-                probe(id),
+                info,
                 Verdict::Inconclusive,
                 format!(
                     "the target was not answering before the probe ({reason}): what it would do after cannot be told"
@@ -247,13 +258,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             ));
             continue;
         }
-        outcomes.push(match id {
-            "RES-BODY-SIZE" => body_size(run).await,
-            "RES-ARGUMENT-SIZE" => argument_size(run).await,
-            "RES-KEY-GROWTH" => key_growth(run).await,
-            "RES-DEEP-JSON" => deep_json(run).await,
-            _ => concurrent_calls(run).await,
-        });
+        outcomes.push(probe(run).await);
     }
     outcomes
 }
@@ -273,7 +278,7 @@ async fn dead_before(run: &mut Run<'_>) -> Option<String> {
 
 /// RES-CONCURRENT: a burst of calls sent at once; every one must be answered in time.
 async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
-    let info = probe("RES-CONCURRENT");
+    let info = &RES_CONCURRENT;
     let Some(tool) = super::rate::served_cheap_tool(run) else {
         return Outcome::new(
             info,
@@ -364,7 +369,7 @@ pub const KEY_GROWTH_MIN_MB: f64 = 8.0;
 pub const KEY_GROWTH_MIN_BYTES_PER_CALL: f64 = 200.0;
 
 async fn key_growth(run: &mut Run<'_>) -> Outcome {
-    let info = probe("RES-KEY-GROWTH");
+    let info = &RES_KEY_GROWTH;
     let Connection::Stdio(stdio) = &*run.connection else {
         return Outcome::new(
             info,
@@ -487,7 +492,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
 }
 
 async fn body_size(run: &mut Run<'_>) -> Outcome {
-    let info = probe("RES-BODY-SIZE");
+    let info = &RES_BODY_SIZE;
     if run.connection.is_stdio() {
         return Outcome::new(
             info,
@@ -576,7 +581,7 @@ fn argument_ladder(profile: Profile) -> &'static [usize] {
 /// only if the restarted target is then served; one that answers the largest size must not
 /// have buffered it whole (its peak memory).
 async fn argument_size(run: &mut Run<'_>) -> Outcome {
-    let info = probe("RES-ARGUMENT-SIZE");
+    let info = &RES_ARGUMENT_SIZE;
     if !run.connection.is_stdio() {
         return Outcome::new(
             info,
@@ -734,7 +739,7 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
 }
 
 async fn deep_json(run: &mut Run<'_>) -> Outcome {
-    let info = probe("RES-DEEP-JSON");
+    let info = &RES_DEEP_JSON;
     let depth = if run.profile == Profile::Deep {
         100_000
     } else {

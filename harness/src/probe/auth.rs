@@ -24,48 +24,53 @@ use crate::connection::{Connection, RawOutcome, excerpt};
 use base64::Engine;
 use serde_json::{Value, json};
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "AUTH-JWT-FORGED",
-        family: Family::Auth,
-        title: "a JWT with no signature, a changed payload or a broken signature is refused",
-        severity: Severity::Critical,
-        cwe: Some(347),
-        enforces: "MCP authorization: resource servers MUST validate access tokens (signature, with an allowlist of algorithms)",
-        remediation: "Verify the signature against the issuer's JWKS with an allowlist of asymmetric algorithms; never accept alg none or decode without verifying.",
-    },
-    ProbeInfo {
-        id: "AUTH-JWT-CLAIMS",
-        family: Family::Auth,
-        title: "an expired, not yet valid, wrong-audience or wrong-issuer JWT is refused",
-        severity: Severity::Critical,
-        cwe: Some(287),
-        enforces: "MCP authorization: servers MUST validate that tokens were issued specifically for them as the intended audience (RFC 8707), and reject invalid or expired tokens",
-        remediation: "Check exp and nbf (small leeway), iss against the configured issuer, and aud against this server's resource URL.",
-    },
-    ProbeInfo {
-        id: "AUTH-SCOPE",
-        family: Family::Auth,
-        title: "a token without a tool's scope is refused with 403 insufficient_scope",
-        severity: Severity::High,
-        cwe: Some(285),
-        enforces: "MCP authorization, scope challenge: a request whose token lacks the scope an operation needs gets 403 with WWW-Authenticate error=\"insufficient_scope\"",
-        remediation: "Check each tool's required scope against the token's scopes before running it, and answer 403 insufficient_scope.",
-    },
-    ProbeInfo {
-        id: "AUTH-SESSION-BINDING",
-        family: Family::Auth,
-        title: "a session opened by one principal cannot be used by another",
-        severity: Severity::High,
-        cwe: Some(384),
-        enforces: "MCP security best practices, session hijacking: servers MUST NOT use sessions for authentication; bind session ids to the user",
-        remediation: "Remember which principal opened each session and refuse (404) a session id presented with anyone else's credential.",
-    },
-];
+pub static AUTH_JWT_FORGED: ProbeInfo = ProbeInfo {
+    id: "AUTH-JWT-FORGED",
+    family: Family::Auth,
+    title: "a JWT with no signature, a changed payload or a broken signature is refused",
+    severity: Severity::Critical,
+    cwe: Some(347),
+    enforces: "MCP authorization: resource servers MUST validate access tokens (signature, with an allowlist of algorithms)",
+    remediation: "Verify the signature against the issuer's JWKS with an allowlist of asymmetric algorithms; never accept alg none or decode without verifying.",
+};
 
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES.iter().find(|p| p.id == id).expect("known JWT probe")
-}
+pub static AUTH_JWT_CLAIMS: ProbeInfo = ProbeInfo {
+    id: "AUTH-JWT-CLAIMS",
+    family: Family::Auth,
+    title: "an expired, not yet valid, wrong-audience or wrong-issuer JWT is refused",
+    severity: Severity::Critical,
+    cwe: Some(287),
+    enforces: "MCP authorization: servers MUST validate that tokens were issued specifically for them as the intended audience (RFC 8707), and reject invalid or expired tokens",
+    remediation: "Check exp and nbf (small leeway), iss against the configured issuer, and aud against this server's resource URL.",
+};
+
+pub static AUTH_SCOPE: ProbeInfo = ProbeInfo {
+    id: "AUTH-SCOPE",
+    family: Family::Auth,
+    title: "a token without a tool's scope is refused with 403 insufficient_scope",
+    severity: Severity::High,
+    cwe: Some(285),
+    enforces: "MCP authorization, scope challenge: a request whose token lacks the scope an operation needs gets 403 with WWW-Authenticate error=\"insufficient_scope\"",
+    remediation: "Check each tool's required scope against the token's scopes before running it, and answer 403 insufficient_scope.",
+};
+
+pub static AUTH_SESSION_BINDING: ProbeInfo = ProbeInfo {
+    id: "AUTH-SESSION-BINDING",
+    family: Family::Auth,
+    title: "a session opened by one principal cannot be used by another",
+    severity: Severity::High,
+    cwe: Some(384),
+    enforces: "MCP security best practices, session hijacking: servers MUST NOT use sessions for authentication; bind session ids to the user",
+    remediation: "Remember which principal opened each session and refuse (404) a session id presented with anyone else's credential.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &AUTH_JWT_FORGED,
+    &AUTH_JWT_CLAIMS,
+    &AUTH_SCOPE,
+    &AUTH_SESSION_BINDING,
+];
 
 /// Sent with each token: an `initialize` needs no session, so a 2xx can only mean the token
 /// was accepted.
@@ -157,9 +162,20 @@ pub fn forgeries(jwt: &Jwt) -> Vec<(String, String)> {
     forged
 }
 
-/// A key the target trusts, from `--jwt-signing-key`: the reference server's `dev-token` seed
-/// file (64 hex digits, Ed25519).
-pub struct SigningKey(reference_server::guard::oauth::DevSigner);
+/// A key the target trusts, from `--jwt-signing-key`: an Ed25519 seed as 64 hex digits (the
+/// file the reference server's `dev-token` writes). Tokens carry the key id `dev-` and the
+/// first 4 bytes of the public key in hex, as `dev-token` names the key in its JWKS.
+pub struct SigningKey {
+    key: ed25519_dalek::SigningKey,
+    kid: String,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
 
 impl SigningKey {
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
@@ -179,27 +195,50 @@ impl SigningKey {
                     path.display()
                 )
             })?;
-        Ok(Self(reference_server::guard::oauth::DevSigner::from_seed(
-            seed,
-        )))
+        Ok(Self::from_seed(seed))
     }
 
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let kid = format!(
+            "dev-{}",
+            key.verifying_key().as_bytes()[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Self { key, kid }
+    }
+
+    /// An EdDSA JWT over `claims`, with this key's id.
     pub fn sign(&self, claims: &Value) -> String {
-        self.0.sign(claims)
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = self
+            .key
+            .to_pkcs8_der()
+            .expect("an Ed25519 key always encodes");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .expect("signing with a valid Ed25519 key cannot fail")
+    }
+
+    /// The public half as a JWK.
+    fn jwk(&self) -> Value {
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.key.verifying_key().as_bytes());
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"})
     }
 
     /// The public key in the forms a confused verifier might use as an HMAC secret: the JWK
     /// text, the raw key bytes, and a PEM SubjectPublicKeyInfo.
     pub fn public_key_forms(&self) -> Vec<(&'static str, Vec<u8>)> {
-        let jwk = self.0.jwks()["keys"][0].clone();
-        let raw = jwk["x"]
-            .as_str()
-            .and_then(|x| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(x)
-                    .ok()
-            })
-            .unwrap_or_default();
+        let jwk = self.jwk();
+        let raw = self.key.verifying_key().as_bytes().to_vec();
         // SubjectPublicKeyInfo for Ed25519 (RFC 8410): a fixed prefix, then the 32 key bytes.
         let mut der = vec![
             0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
@@ -220,7 +259,7 @@ impl SigningKey {
     /// attack: a verifier that takes `alg` from the token and the key from its key store).
     pub fn confused_tokens(&self, claims: &Value) -> Vec<(String, String)> {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-        header.kid = Some(self.0.kid.clone());
+        header.kid = Some(self.kid.clone());
         self.public_key_forms()
             .into_iter()
             .filter_map(|(form, secret)| {
@@ -308,7 +347,7 @@ fn refused_for_scope(
 
 /// AUTH-SCOPE: calls every tool with the low-privilege credential on its own connection.
 async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
-    let info = probe("AUTH-SCOPE");
+    let info = &AUTH_SCOPE;
     let Connection::Http(http) = &*run.connection else {
         return Outcome::new(info, Verdict::NotApplicable, "not an HTTP target");
     };
@@ -396,21 +435,22 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
     }
 }
 
-pub async fn run(
-    run: &mut Run<'_>,
-    signing_key: Option<&SigningKey>,
-    second_authorization: Option<&str>,
-    low_authorization: Option<&str>,
-) -> Vec<Outcome> {
+pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    let credentials = run.credentials;
+    let signing_key = credentials.jwt_signing_key.as_ref();
+    let second_authorization = credentials.second.as_deref();
+    let low_authorization = credentials.low_scope.as_deref();
     let scope_outcome = scope(run, low_authorization).await;
     let Connection::Http(http) = &mut *run.connection else {
         return PROBES
             .iter()
+            .copied()
             .map(|p| Outcome::new(p, Verdict::NotApplicable, "not an HTTP target"))
             .collect();
     };
     let credential = run
-        .authorization
+        .credentials
+        .primary
         .as_deref()
         .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
         .map(str::trim);
@@ -419,7 +459,7 @@ pub async fn run(
     let mut outcomes = Vec::new();
 
     // AUTH-JWT-FORGED
-    let info = probe("AUTH-JWT-FORGED");
+    let info = &AUTH_JWT_FORGED;
     outcomes.push(match &jwt {
         None => Outcome::new(
             info,
@@ -431,7 +471,7 @@ pub async fn run(
             let mut refused = Vec::new();
             let mut attempts = forgeries(jwt);
             if let Some(key) = signing_key {
-                let now = reference_server::guard::oauth::unix_now();
+                let now = unix_now();
                 attempts.extend(key.confused_tokens(&claim_variants(&jwt.claims, now)[0].1));
             }
             for (described, token) in attempts {
@@ -482,7 +522,7 @@ pub async fn run(
     });
 
     // AUTH-JWT-CLAIMS
-    let info = probe("AUTH-JWT-CLAIMS");
+    let info = &AUTH_JWT_CLAIMS;
     outcomes.push(match (&jwt, signing_key) {
         (None, _) => Outcome::new(
             info,
@@ -495,7 +535,7 @@ pub async fn run(
             "no --jwt-signing-key that the target trusts was given",
         ),
         (Some(jwt), Some(key)) => {
-            let now = reference_server::guard::oauth::unix_now();
+            let now = unix_now();
             let mut accepted = Vec::new();
             let mut refused = Vec::new();
             let mut control_served = false;
@@ -550,7 +590,7 @@ pub async fn run(
     });
 
     // AUTH-SESSION-BINDING
-    let info = probe("AUTH-SESSION-BINDING");
+    let info = &AUTH_SESSION_BINDING;
     outcomes.push(match (http.session_id.clone(), second_authorization) {
         (None, _) => Outcome::new(
             info,
@@ -645,7 +685,7 @@ mod tests {
             "http://127.0.0.1:1/mcp",
         )
         .unwrap();
-        let now = reference_server::guard::oauth::unix_now();
+        let now = unix_now();
         let variants = claim_variants(&Jwt::parse(&token).unwrap().claims, now);
         for (index, (described, claims)) in variants.iter().enumerate() {
             let verdict = validator.validate(&signer.sign(claims));
@@ -656,9 +696,7 @@ mod tests {
     #[test]
     fn algorithm_confusion_tokens_are_refused_by_the_reference_validator() {
         let (signer, token) = sample();
-        let key = SigningKey(reference_server::guard::oauth::DevSigner::from_seed(
-            signer.seed(),
-        ));
+        let key = SigningKey::from_seed(signer.seed());
         let validator = reference_server::guard::oauth::JwtValidator::new(
             &serde_json::from_value(signer.jwks()).unwrap(),
             "http://127.0.0.1/issuer",
@@ -666,6 +704,10 @@ mod tests {
         )
         .unwrap();
         let claims = Jwt::parse(&token).unwrap().claims;
+        // The harness's own signer (no code of the server it attacks) names and signs as
+        // `dev-token` does: the reference validator accepts what it signs.
+        assert_eq!(key.jwk(), signer.jwks()["keys"][0]);
+        assert!(validator.validate(&key.sign(&claims)).is_ok());
         let confused = key.confused_tokens(&claims);
         assert_eq!(confused.len(), 3);
         for (described, token) in confused {

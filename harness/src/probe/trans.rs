@@ -8,105 +8,119 @@
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
 use crate::connection::{Connection, RawOutcome, excerpt};
 
-pub static PROBES: &[ProbeInfo] = &[
-    ProbeInfo {
-        id: "TRANS-ORIGIN",
-        family: Family::Trans,
-        title: "a request with a foreign Origin is refused with 403",
-        severity: Severity::High,
-        cwe: Some(346),
-        enforces: "MCP transports, Streamable HTTP: servers MUST validate the Origin header; if it is present and invalid, respond 403 (DNS rebinding)",
-        remediation: "Check Origin against an allowlist before anything else and answer 403.",
-    },
-    ProbeInfo {
-        id: "TRANS-HOST",
-        family: Family::Trans,
-        title: "a local server refuses a foreign Host header",
-        severity: Severity::Medium,
-        cwe: Some(346),
-        enforces: "MCP security best practices, DNS rebinding: a local server validates Host",
-        remediation: "Accept only the Host values the server is reached by (localhost, 127.0.0.1, [::1]).",
-    },
-    ProbeInfo {
-        id: "TRANS-SESSION-ID",
-        family: Family::Trans,
-        title: "session ids are long, random and visible ASCII",
-        severity: Severity::High,
-        cwe: Some(330),
-        enforces: "MCP transports, session management: the session ID SHOULD be globally unique and cryptographically secure, and MUST only contain visible ASCII",
-        remediation: "Issue session ids from a CSPRNG (e.g. a UUIDv4 or 128 random bits), never a counter or a timestamp.",
-    },
-    ProbeInfo {
-        id: "TRANS-SESSION-END",
-        family: Family::Trans,
-        title: "a session ended with DELETE is gone, and ending one harms no other",
-        severity: Severity::Medium,
-        cwe: Some(613),
-        enforces: "MCP transports, session management: a client ends a session with HTTP DELETE (the server MAY answer 405); requests with a terminated session id MUST get 404",
-        remediation: "Remove the session on DELETE and answer its later requests with 404; never let one session's end break the others.",
-    },
-    ProbeInfo {
-        id: "TRANS-SESSION-UNKNOWN",
-        family: Family::Trans,
-        title: "an unknown or malformed session id gets 404 or 400, never a 5xx or a reply",
-        severity: Severity::Medium,
-        cwe: Some(384),
-        enforces: "MCP transports, session management: a request with a session id the server does not know MUST get 404 (and one without a required id 400)",
-        remediation: "Look the session id up before anything else; answer an unknown one with 404 and a malformed one with 400.",
-    },
-    ProbeInfo {
-        id: "AUTH-NO-CREDENTIALS",
-        family: Family::Auth,
-        title: "a request without credentials is refused with 401",
-        severity: Severity::Critical,
-        cwe: Some(306),
-        enforces: "MCP authorization: requests without a valid access token MUST receive 401",
-        remediation: "Authenticate every request at the transport, before any MCP handling.",
-    },
-    ProbeInfo {
-        id: "AUTH-BAD-CREDENTIALS",
-        family: Family::Auth,
-        title: "a request with a wrong credential is refused with 401",
-        severity: Severity::Critical,
-        cwe: Some(287),
-        enforces: "MCP authorization: invalid or expired tokens MUST receive 401",
-        remediation: "Compare credentials in constant time against stored digests; never accept an empty or partial match.",
-    },
-    ProbeInfo {
-        id: "AUTH-CHALLENGE",
-        family: Family::Auth,
-        title: "a 401 carries WWW-Authenticate",
-        severity: Severity::Medium,
-        cwe: Some(287),
-        enforces: "MCP authorization: servers MUST use WWW-Authenticate when returning 401 (RFC 9728 section 5.1)",
-        remediation: "Send 'WWW-Authenticate: Bearer resource_metadata=\"...\"' (or at least 'Bearer') with every 401.",
-    },
-    ProbeInfo {
-        id: "AUTH-QUERY-TOKEN",
-        family: Family::Auth,
-        title: "a credential in the query string does not authenticate",
-        severity: Severity::High,
-        cwe: Some(598),
-        enforces: "MCP authorization: access tokens MUST NOT be included in the URI query string",
-        remediation: "Read credentials only from the Authorization header.",
-    },
-    ProbeInfo {
-        id: "AUTH-METADATA",
-        family: Family::Auth,
-        title: "the advertised protected resource metadata document is served",
-        severity: Severity::Medium,
-        cwe: None,
-        enforces: "MCP authorization: servers MUST implement OAuth 2.0 Protected Resource Metadata (RFC 9728)",
-        remediation: "Serve the document named in WWW-Authenticate's resource_metadata, with a 'resource' field.",
-    },
-];
+pub static TRANS_ORIGIN: ProbeInfo = ProbeInfo {
+    id: "TRANS-ORIGIN",
+    family: Family::Trans,
+    title: "a request with a foreign Origin is refused with 403",
+    severity: Severity::High,
+    cwe: Some(346),
+    enforces: "MCP transports, Streamable HTTP: servers MUST validate the Origin header; if it is present and invalid, respond 403 (DNS rebinding)",
+    remediation: "Check Origin against an allowlist before anything else and answer 403.",
+};
 
-fn probe(id: &str) -> &'static ProbeInfo {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("known TRANS/AUTH probe")
-}
+pub static TRANS_HOST: ProbeInfo = ProbeInfo {
+    id: "TRANS-HOST",
+    family: Family::Trans,
+    title: "a local server refuses a foreign Host header",
+    severity: Severity::Medium,
+    cwe: Some(346),
+    enforces: "MCP security best practices, DNS rebinding: a local server validates Host",
+    remediation: "Accept only the Host values the server is reached by (localhost, 127.0.0.1, [::1]).",
+};
+
+pub static TRANS_SESSION_ID: ProbeInfo = ProbeInfo {
+    id: "TRANS-SESSION-ID",
+    family: Family::Trans,
+    title: "session ids are long, random and visible ASCII",
+    severity: Severity::High,
+    cwe: Some(330),
+    enforces: "MCP transports, session management: the session ID SHOULD be globally unique and cryptographically secure, and MUST only contain visible ASCII",
+    remediation: "Issue session ids from a CSPRNG (e.g. a UUIDv4 or 128 random bits), never a counter or a timestamp.",
+};
+
+pub static TRANS_SESSION_END: ProbeInfo = ProbeInfo {
+    id: "TRANS-SESSION-END",
+    family: Family::Trans,
+    title: "a session ended with DELETE is gone, and ending one harms no other",
+    severity: Severity::Medium,
+    cwe: Some(613),
+    enforces: "MCP transports, session management: a client ends a session with HTTP DELETE (the server MAY answer 405); requests with a terminated session id MUST get 404",
+    remediation: "Remove the session on DELETE and answer its later requests with 404; never let one session's end break the others.",
+};
+
+pub static TRANS_SESSION_UNKNOWN: ProbeInfo = ProbeInfo {
+    id: "TRANS-SESSION-UNKNOWN",
+    family: Family::Trans,
+    title: "an unknown or malformed session id gets 404 or 400, never a 5xx or a reply",
+    severity: Severity::Medium,
+    cwe: Some(384),
+    enforces: "MCP transports, session management: a request with a session id the server does not know MUST get 404 (and one without a required id 400)",
+    remediation: "Look the session id up before anything else; answer an unknown one with 404 and a malformed one with 400.",
+};
+
+pub static AUTH_NO_CREDENTIALS: ProbeInfo = ProbeInfo {
+    id: "AUTH-NO-CREDENTIALS",
+    family: Family::Auth,
+    title: "a request without credentials is refused with 401",
+    severity: Severity::Critical,
+    cwe: Some(306),
+    enforces: "MCP authorization: requests without a valid access token MUST receive 401",
+    remediation: "Authenticate every request at the transport, before any MCP handling.",
+};
+
+pub static AUTH_BAD_CREDENTIALS: ProbeInfo = ProbeInfo {
+    id: "AUTH-BAD-CREDENTIALS",
+    family: Family::Auth,
+    title: "a request with a wrong credential is refused with 401",
+    severity: Severity::Critical,
+    cwe: Some(287),
+    enforces: "MCP authorization: invalid or expired tokens MUST receive 401",
+    remediation: "Compare credentials in constant time against stored digests; never accept an empty or partial match.",
+};
+
+pub static AUTH_CHALLENGE: ProbeInfo = ProbeInfo {
+    id: "AUTH-CHALLENGE",
+    family: Family::Auth,
+    title: "a 401 carries WWW-Authenticate",
+    severity: Severity::Medium,
+    cwe: Some(287),
+    enforces: "MCP authorization: servers MUST use WWW-Authenticate when returning 401 (RFC 9728 section 5.1)",
+    remediation: "Send 'WWW-Authenticate: Bearer resource_metadata=\"...\"' (or at least 'Bearer') with every 401.",
+};
+
+pub static AUTH_QUERY_TOKEN: ProbeInfo = ProbeInfo {
+    id: "AUTH-QUERY-TOKEN",
+    family: Family::Auth,
+    title: "a credential in the query string does not authenticate",
+    severity: Severity::High,
+    cwe: Some(598),
+    enforces: "MCP authorization: access tokens MUST NOT be included in the URI query string",
+    remediation: "Read credentials only from the Authorization header.",
+};
+
+pub static AUTH_METADATA: ProbeInfo = ProbeInfo {
+    id: "AUTH-METADATA",
+    family: Family::Auth,
+    title: "the advertised protected resource metadata document is served",
+    severity: Severity::Medium,
+    cwe: None,
+    enforces: "MCP authorization: servers MUST implement OAuth 2.0 Protected Resource Metadata (RFC 9728)",
+    remediation: "Serve the document named in WWW-Authenticate's resource_metadata, with a 'resource' field.",
+};
+
+/// This family's probes, in report order.
+pub static PROBES: &[&ProbeInfo] = &[
+    &TRANS_ORIGIN,
+    &TRANS_HOST,
+    &TRANS_SESSION_ID,
+    &TRANS_SESSION_END,
+    &TRANS_SESSION_UNKNOWN,
+    &AUTH_NO_CREDENTIALS,
+    &AUTH_BAD_CREDENTIALS,
+    &AUTH_CHALLENGE,
+    &AUTH_QUERY_TOKEN,
+    &AUTH_METADATA,
+];
 
 const PING: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-raw","method":"ping"}"#;
 const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-harness","version":"0"}}}"#;
@@ -129,7 +143,7 @@ fn success(outcome: &RawOutcome) -> bool {
 /// TRANS-SESSION-END: a session of its own, ended with DELETE, then used; then the harness's
 /// own session must still be served.
 async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outcome {
-    let info = probe("TRANS-SESSION-END");
+    let info = &TRANS_SESSION_END;
     if http.stateless || http.session_id.is_none() {
         return Outcome::new(
             info,
@@ -254,7 +268,7 @@ async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outc
 /// TRANS-SESSION-UNKNOWN: a ping with a session id nobody was given, and one with a malformed
 /// id.
 async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> Outcome {
-    let info = probe("TRANS-SESSION-UNKNOWN");
+    let info = &TRANS_SESSION_UNKNOWN;
     if http.stateless || http.session_id.is_none() {
         return Outcome::new(
             info,
@@ -309,6 +323,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let Connection::Http(http) = &mut *run.connection else {
         return PROBES
             .iter()
+            .copied()
             .map(|p| Outcome::new(p, Verdict::NotApplicable, "not an HTTP target"))
             .collect();
     };
@@ -323,7 +338,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         .unwrap_or(false);
 
     // TRANS-ORIGIN
-    let info = probe("TRANS-ORIGIN");
+    let info = &TRANS_ORIGIN;
     outcomes.push(
         match http
             .raw(
@@ -360,7 +375,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     );
 
     // TRANS-HOST
-    let info = probe("TRANS-HOST");
+    let info = &TRANS_HOST;
     outcomes.push(if !loopback {
         Outcome::new(
             info,
@@ -389,7 +404,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     });
 
     // TRANS-SESSION-ID
-    let info = probe("TRANS-SESSION-ID");
+    let info = &TRANS_SESSION_ID;
     let mut ids = Vec::new();
     if let Some(first) = http.session_id.clone() {
         ids.push(first);
@@ -420,14 +435,14 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         .map(|(name, _)| name.clone())
         .collect();
     if credential_headers.is_empty() {
-        for id in [
-            "AUTH-NO-CREDENTIALS",
-            "AUTH-BAD-CREDENTIALS",
-            "AUTH-CHALLENGE",
-            "AUTH-QUERY-TOKEN",
-            "AUTH-METADATA",
+        for info in [
+            &AUTH_NO_CREDENTIALS,
+            &AUTH_BAD_CREDENTIALS,
+            &AUTH_CHALLENGE,
+            &AUTH_QUERY_TOKEN,
+            &AUTH_METADATA,
         ] {
-            outcomes.push(Outcome::new(probe(id), Verdict::NotApplicable, "no credential was given (--header 'Authorization: Bearer ...'); the server accepted the harness without one"));
+            outcomes.push(Outcome::new(info, Verdict::NotApplicable, "no credential was given (--header 'Authorization: Bearer ...'); the server accepted the harness without one"));
         }
         return outcomes;
     }
@@ -448,7 +463,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let without = http
         .raw(INIT, &[], &[&drop[..], &["mcp-session-id"]].concat(), None)
         .await;
-    let info = probe("AUTH-NO-CREDENTIALS");
+    let info = &AUTH_NO_CREDENTIALS;
     outcomes.push(match &without {
         Ok(reply) if reply.status == Some(401) => {
             Outcome::new(info, Verdict::Pass, "401 without credentials")
@@ -474,7 +489,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
     });
 
-    let info = probe("AUTH-CHALLENGE");
+    let info = &AUTH_CHALLENGE;
     outcomes.push(match &without {
         Ok(reply) if reply.status == Some(401) => match reply.header("www-authenticate") {
             Some(value) if value.to_ascii_lowercase().starts_with("bearer") => Outcome::new(
@@ -500,7 +515,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         ),
     });
 
-    let info = probe("AUTH-BAD-CREDENTIALS");
+    let info = &AUTH_BAD_CREDENTIALS;
     let mut wrong = token.clone().into_bytes();
     if let Some(last) = wrong.last_mut() {
         *last = if *last == b'A' { b'B' } else { b'A' };
@@ -563,7 +578,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )
     });
 
-    let info = probe("AUTH-QUERY-TOKEN");
+    let info = &AUTH_QUERY_TOKEN;
     let mut served = Vec::new();
     for parameter in ["access_token", "token", "api_key"] {
         let separator = if url.contains('?') { '&' } else { '?' };
@@ -600,7 +615,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         .with_evidence(served)
     });
 
-    let info = probe("AUTH-METADATA");
+    let info = &AUTH_METADATA;
     let advertised = without
         .as_ref()
         .ok()
@@ -699,7 +714,7 @@ mod tests {
 
     fn verdict(ids: &[&str]) -> Verdict {
         judge_session_ids(
-            probe("TRANS-SESSION-ID"),
+            &TRANS_SESSION_ID,
             &ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
         .verdict
