@@ -13,10 +13,11 @@
 //! Goals (issue 4): 1 us within 200 pairs, 100 ns within 10,000 pairs, false positives at 0
 //! no more often than alpha. Output is a Markdown table; `TRIALS` sets the trial count.
 
+use harness::connection::keepalive::KeepAliveClient;
 use harness::probe::Profile;
 use harness::probe::Verdict;
 use harness::probe::time::{COMPARISON, FIRST, LAST, PING, plan, variants, verdict_of};
-use harness::timing::{KeepAliveClient, Look, Rounds, measure_rounds, run_sequential};
+use harness::stats::sequential::{Look, Rounds, measure_rounds, run_sequential};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -15,7 +15,6 @@ pub mod schema;
 pub mod severity;
 pub mod stage;
 pub mod stats;
-pub mod timing;
 
 use connection::{Budget, Connection, TargetError};
 use probe::{Family, Outcome, Profile, Run, Severity};

@@ -13,6 +13,7 @@
 //! bounded by `max_reply_bytes` per reply, a 64 KiB stderr tail and a few samples of noise.
 
 pub mod http;
+pub mod keepalive;
 pub mod stdio;
 
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! byte (twice, with different bytes: the A/A control), wrong in the last byte, and one byte
 //! short. A comparison that exits at the first differing byte takes longer for the last-byte
 //! miss, since it walks the whole matching prefix first. Rounds of the four requests, in a
-//! fresh random order each round, go over one keep-alive connection (see [`crate::timing`]),
+//! fresh random order each round, go over one keep-alive connection (see [`crate::connection::keepalive`] and [`crate::stats::sequential`]),
 //! and the paired differences are tested rung by rung (sign test, Bonferroni across looks).
 //!
 //! Verdicts: `fail` only when the last-byte miss is significantly slower at alpha = 0.001, by a
@@ -23,11 +23,12 @@
 //! takes up to 60,000 rounds or 5 minutes and states its estimate before it starts.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
+use crate::connection::keepalive::{KeepAliveClient, TimingError, Variant};
 use crate::connection::{Connection, Reply, TargetError};
 use crate::discover::{Point, ToolInfo, with_value_at};
-use crate::timing::{
-    Comparison, Decision, Exchange, KeepAliveClient, Look, Rounds, SequentialPlan, TimingError,
-    Variant, measure_rounds_with, run_sequential, run_sequential_with,
+use crate::stats::sequential::{
+    Comparison, Decision, Exchange, Look, Rounds, SequentialPlan, measure_rounds_with,
+    run_sequential, run_sequential_with,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -349,7 +350,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             let mut client = KeepAliveClient::new(&url, timeout)?;
             let mut rounds = Rounds::new(variants.len());
             let started = Instant::now();
-            crate::timing::measure_rounds(
+            crate::stats::sequential::measure_rounds(
                 &mut client,
                 PING,
                 &variants,
@@ -357,7 +358,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 &mut rounds,
                 &mut rand::rng(),
             )?;
-            Ok::<_, crate::timing::TimingError>((client, rounds, started.elapsed()))
+            Ok::<_, TimingError>((client, rounds, started.elapsed()))
         })
         .await
     };

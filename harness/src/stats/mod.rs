@@ -18,6 +18,8 @@
 //! Cost: O(n log n) for the rank test, O(resamples x n) for the bootstrap. Failure: none; empty
 //! input gives p = 1 and an infinite detectable effect.
 
+pub mod sequential;
+
 use rand::Rng;
 
 /// The result of a two-sided test.
