@@ -33,37 +33,64 @@ pub enum TargetOptions {
     },
 }
 
-/// A progress callback: called with each family's name as it starts.
-pub type ProgressFn = Box<dyn Fn(&str) + Send + Sync>;
+/// What a run tells its caller while it goes, in order: the binary draws its progress line and
+/// prints notices from these; a library user can log or count them.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A phase started: `baselines`, then each family by name.
+    Started(&'a str),
+    /// Something the user should know before the run goes on (for example how long a deep
+    /// timing run will take).
+    Notice(&'a str),
+    /// The target did not answer the ping after `family` (a stdio target is then restarted).
+    TargetDied { family: &'a str, reason: &'a str },
+    /// A probe's outcome, as soon as its family has finished (before selection filtering and
+    /// severity in context, which need the whole run).
+    ProbeFinished(&'a Outcome),
+}
 
-/// Everything a certification needs.
-pub struct CertifyOptions {
-    pub target: TargetOptions,
+/// Where a run's [`Event`]s go.
+pub type EventFn = Box<dyn Fn(Event<'_>) + Send + Sync>;
+
+/// Where the stage is made.
+#[derive(Debug, Clone, Default)]
+pub struct StageOptions {
     /// Adopt this directory as the sandbox instead of a fresh one.
     pub sandbox: Option<PathBuf>,
     /// The stdio target's working directory; default the sandbox, so that whatever a server
     /// creates relative to its working directory lands inside the stage.
     pub cwd: Option<PathBuf>,
+}
+
+/// Which probes run, and how hard.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
     /// Probe ids or family names to run (empty: all).
     pub only: Vec<String>,
     /// Probe ids or family names to skip.
     pub skip: Vec<String>,
     pub profile: Profile,
+}
+
+/// Everything a certification needs, by concern.
+pub struct CertifyOptions {
+    pub target: TargetOptions,
+    pub stage: StageOptions,
+    pub selection: Selection,
+    /// Exit 1 when a probe at or above this severity fails.
     pub fail_on: Severity,
+    /// Per-request limits (timeouts, reply cap, protocol choice).
     pub budget: Budget,
     /// The whole run stops starting new calls after this long.
     pub max_duration: Duration,
-    /// Called with each family's name as it starts (the binary draws progress with it).
-    pub progress: Option<ProgressFn>,
-    /// Called with what a family must tell the user before it goes on (the binary prints it
-    /// on stderr), such as the expected duration of a deep timing run.
-    pub notices: Option<ProgressFn>,
     /// The credentials beyond the target's own headers (`--token2`, `--token-low`,
     /// `--argument-key`, `--jwt-signing-key`); the primary credential and other credential
     /// headers are taken from an HTTP target's headers.
     pub credentials: probe::Credentials,
     /// What the user expects of the target's rate limit.
     pub expect: probe::rate::Expectations,
+    /// Where the run's events go.
+    pub events: Option<EventFn>,
 }
 
 impl Default for CertifyOptions {
@@ -72,18 +99,14 @@ impl Default for CertifyOptions {
             target: TargetOptions::Stdio {
                 command: String::new(),
             },
-            sandbox: None,
-            cwd: None,
-            only: Vec::new(),
-            skip: Vec::new(),
-            profile: Profile::Standard,
+            stage: StageOptions::default(),
+            selection: Selection::default(),
             fail_on: Severity::High,
             budget: Budget::default(),
             max_duration: Duration::from_secs(600),
-            progress: None,
-            notices: None,
             credentials: probe::Credentials::default(),
             expect: probe::rate::Expectations::default(),
+            events: None,
         }
     }
 }
@@ -104,15 +127,15 @@ fn matches_selector(selector: &str, info: &probe::ProbeInfo) -> bool {
 }
 
 /// Whether a probe is selected by `--only` / `--skip`.
-pub fn selected(options: &CertifyOptions, info: &probe::ProbeInfo) -> bool {
-    (options.only.is_empty() || options.only.iter().any(|s| matches_selector(s, info)))
-        && !options.skip.iter().any(|s| matches_selector(s, info))
+pub fn selected(selection: &Selection, info: &probe::ProbeInfo) -> bool {
+    (selection.only.is_empty() || selection.only.iter().any(|s| matches_selector(s, info)))
+        && !selection.skip.iter().any(|s| matches_selector(s, info))
 }
 
 /// Checks `--only` / `--skip` name real probes or families.
-pub fn validate_selectors(options: &CertifyOptions) -> Result<(), HarnessError> {
+pub fn validate_selectors(selection: &Selection) -> Result<(), HarnessError> {
     let registry = probe::registry();
-    for selector in options.only.iter().chain(&options.skip) {
+    for selector in selection.only.iter().chain(&selection.skip) {
         if !registry.iter().any(|info| matches_selector(selector, info)) {
             return Err(HarnessError::Usage(format!(
                 "no probe or family is called {selector:?} (mcp-harness list-probes shows them)"
@@ -124,7 +147,7 @@ pub fn validate_selectors(options: &CertifyOptions) -> Result<(), HarnessError> 
 
 /// Runs a certification and returns its report.
 pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, HarnessError> {
-    validate_selectors(&options)?;
+    validate_selectors(&options.selection)?;
     if let TargetOptions::Http { headers, .. } = &options.target {
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("authorization") {
@@ -135,13 +158,19 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         }
     }
     let started = Instant::now();
-    let stage = Stage::new(options.sandbox.as_deref()).await?;
+    let stage = Stage::new(options.stage.sandbox.as_deref()).await?;
     let (mut connection, address) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);
             let mut spec =
                 connection::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
-            spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
+            spec.cwd = Some(
+                options
+                    .stage
+                    .cwd
+                    .clone()
+                    .unwrap_or_else(|| stage.sandbox.clone()),
+            );
             let connection =
                 connection::stdio::StdioConnection::connect(spec, options.budget).await?;
             (Connection::Stdio(Box::new(connection)), filled)
@@ -168,22 +197,22 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
             &mut connection,
             &stage,
             &discovery.tools,
-            options.profile,
+            options.selection.profile,
             &options.credentials,
             deadline,
         );
         run.expect = options.expect;
         run.request_timeout = options.budget.request_timeout;
-        run.notices = options.notices.as_deref();
+        run.events = options.events.as_deref();
         run.selected_ids = probe::registry()
             .iter()
-            .filter(|info| selected(&options, info))
+            .filter(|info| selected(&options.selection, info))
             .map(|info| info.id)
             .collect();
         let family_selected = |family: Family| {
             probe::registry()
                 .iter()
-                .any(|info| info.family == family && selected(&options, info))
+                .any(|info| info.family == family && selected(&options.selection, info))
         };
         // A family whose probes another's run produces (AUTH, with TRANS) runs under its own
         // name only when that other family is not selected.
@@ -198,25 +227,28 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
             .iter()
             .any(|f| coverage::INPUT_FAMILIES.contains(f) || *f == Family::Leak)
         {
-            if let Some(progress) = &options.progress {
-                progress("baselines");
-            }
+            run.event(Event::Started("baselines"));
             run.check_baselines().await;
         }
         let mut remaining_weight: u32 = families.iter().map(|f| probe::budget_weight(*f)).sum();
         for family in families.iter().copied() {
-            if let Some(progress) = &options.progress {
-                progress(family.name());
-            }
+            run.event(Event::Started(family.name()));
             let weight = probe::budget_weight(family);
             run.begin_family(family, weight, remaining_weight);
             remaining_weight -= weight;
             let family_outcomes = (probe::runner_of(family))(&mut run).await;
             run.end_family();
+            for outcome in &family_outcomes {
+                run.event(Event::ProbeFinished(outcome));
+            }
             outcomes.extend(family_outcomes);
             // Liveness after each family: a dead target is a finding, and a stdio target is
             // restarted so the run goes on.
             if let connection::Liveness::Dead(reason) = run.liveness().await {
+                run.event(Event::TargetDied {
+                    family: family.name(),
+                    reason: &reason,
+                });
                 let tail = run.connection.stderr_tail();
                 deaths.push(probe::proto::Death {
                     family: family.name().to_owned(),
@@ -235,10 +267,9 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
                 }
             }
         }
-        if probe::registry()
-            .iter()
-            .any(|info| info.id == probe::proto::PROTO_ALIVE.id && selected(&options, info))
-        {
+        if probe::registry().iter().any(|info| {
+            info.id == probe::proto::PROTO_ALIVE.id && selected(&options.selection, info)
+        }) {
             outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
         let mut ran = families.clone();
@@ -254,7 +285,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         rate_limited_retries = run.rate_limited_retries;
         observations = run.connection.observations();
     }
-    outcomes.retain(|o| selected(&options, o.probe));
+    outcomes.retain(|o| selected(&options.selection, o.probe));
     let context = severity::Context::from_run(
         !connection.is_stdio(),
         user_gave_credential(&options.target),
@@ -295,7 +326,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
     let duration = started.elapsed().as_millis() as u64;
     let facts = report::RunFacts {
         target,
-        profile: options.profile,
+        profile: options.selection.profile,
         fail_on: options.fail_on,
         duration_ms: duration,
         calls,

@@ -8,7 +8,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use harness::connection::Budget;
 use harness::probe::{Profile, Severity};
-use harness::{CertifyOptions, TargetOptions};
+use harness::{CertifyOptions, Event, TargetOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -254,20 +254,17 @@ fn certify(args: CertifyArgs) -> ExitCode {
         }
     };
     let interactive = std::io::stderr().is_terminal();
-    let progress: Option<harness::ProgressFn> = if interactive {
-        Some(Box::new(|family: &str| {
-            eprint!("\r\x1b[2Kprobing {family}...")
-        }))
-    } else {
-        None
-    };
     let options = CertifyOptions {
         target,
-        sandbox: args.sandbox.clone(),
-        cwd: args.cwd.clone(),
-        only: args.only.clone(),
-        skip: args.skip.clone(),
-        profile: args.profile,
+        stage: harness::StageOptions {
+            sandbox: args.sandbox.clone(),
+            cwd: args.cwd.clone(),
+        },
+        selection: harness::Selection {
+            only: args.only.clone(),
+            skip: args.skip.clone(),
+            profile: args.profile,
+        },
         fail_on: args.fail_on,
         budget: Budget {
             request_timeout: Duration::from_secs(args.timeout.max(1)),
@@ -279,7 +276,6 @@ fn certify(args: CertifyArgs) -> ExitCode {
             ..Budget::default()
         },
         max_duration: Duration::from_secs(args.max_duration.max(1)),
-        progress,
         credentials: harness::probe::Credentials {
             jwt_signing_key,
             argument_key: args.argument_key.clone(),
@@ -294,11 +290,16 @@ fn certify(args: CertifyArgs) -> ExitCode {
             burst: args.expect_burst,
             per_second: args.expect_rate,
         },
-        notices: Some(Box::new(move |message: &str| {
-            if interactive {
-                eprint!("\r\x1b[2K");
+        events: Some(Box::new(move |event: Event<'_>| match event {
+            // A progress line on a terminal only; notices always, on their own line.
+            Event::Started(phase) if interactive => eprint!("\r\x1b[2Kprobing {phase}..."),
+            Event::Notice(message) => {
+                if interactive {
+                    eprint!("\r\x1b[2K");
+                }
+                eprintln!("{message}");
             }
-            eprintln!("{message}");
+            _ => {}
         })),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

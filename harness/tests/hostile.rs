@@ -475,3 +475,49 @@ fn a_reply_over_the_cap_that_names_its_id_last_is_not_blamed_on_the_next_request
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_caller_gets_every_phase_and_probe_as_an_event_in_order() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    let options = harness::CertifyOptions {
+        target: harness::TargetOptions::Stdio {
+            command: format!("python3 {FAKE} crash"),
+        },
+        selection: harness::Selection {
+            only: vec!["INJ-CMD".into(), "PROTO-ALIVE".into()],
+            ..Default::default()
+        },
+        events: Some(Box::new(move |event: harness::Event<'_>| {
+            let line = match event {
+                harness::Event::Started(phase) => format!("started {phase}"),
+                harness::Event::Notice(message) => format!("notice {message}"),
+                harness::Event::TargetDied { family, .. } => format!("died after {family}"),
+                harness::Event::ProbeFinished(outcome) => format!("finished {}", outcome.probe.id),
+            };
+            sink.lock().unwrap().push(line);
+        })),
+        ..Default::default()
+    };
+    let report = harness::certify(options).await.expect("a report");
+    assert!(!report.probes.is_empty());
+    let seen = seen.lock().unwrap().clone();
+    let position = |line: &str| {
+        seen.iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("no {line:?} in {seen:?}"))
+    };
+    assert!(position("started baselines") < position("started INJ-CMD"));
+    assert!(position("started INJ-CMD") < position("finished INJ-CMD"));
+    assert!(position("finished INJ-CMD") < position("started PROTO"));
+    // The fake exits on every tools/call: a family that leaves it dead is reported after its
+    // probes finished, before the next family starts.
+    let died = seen
+        .iter()
+        .position(|l| l.starts_with("died after "))
+        .unwrap_or_else(|| panic!("no death in {seen:?}"));
+    let family = seen[died].trim_start_matches("died after ");
+    assert!(position(&format!("started {family}")) < died, "{seen:?}");
+    assert!(seen[died - 1].starts_with("finished "), "{seen:?}");
+}

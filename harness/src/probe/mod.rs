@@ -254,12 +254,13 @@ pub fn registry() -> Vec<&'static ProbeInfo> {
 }
 
 /// How hard to try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// A few payloads per parameter.
     Quick,
     /// Every payload against every matching parameter.
+    #[default]
     Standard,
     /// Standard, plus payloads against parameters of every string kind.
     Deep,
@@ -587,7 +588,7 @@ pub struct Run<'a> {
     pub request_timeout: Duration,
     /// Where a family states something the user should know before it goes on (for example
     /// how long `--profile deep` will take).
-    pub notices: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    pub events: Option<&'a (dyn Fn(crate::Event<'_>) + Send + Sync)>,
     /// The probes `--only` / `--skip` left in; families whose probes are costly skip the work of
     /// those left out (the rest run whole and their outcomes are filtered afterwards).
     pub selected_ids: Vec<&'static str>,
@@ -649,7 +650,7 @@ impl<'a> Run<'a> {
             accepted: BTreeMap::new(),
             coverage: CoverageLedger::default(),
             request_timeout: crate::connection::Budget::default().request_timeout,
-            notices: None,
+            events: None,
             selected_ids: registry().iter().map(|info| info.id).collect(),
             back_off_when_limited: true,
             rate_limited_retries: 0,
@@ -677,8 +678,13 @@ impl<'a> Run<'a> {
 
     /// Tells the user something now (on stderr, by the binary), not only in the report.
     pub fn notice(&self, message: &str) {
-        if let Some(notices) = self.notices {
-            notices(message);
+        self.event(crate::Event::Notice(message));
+    }
+
+    /// Tells the caller what happened ([`crate::Event`]).
+    pub fn event(&self, event: crate::Event<'_>) {
+        if let Some(events) = self.events {
+            events(event);
         }
     }
 

@@ -254,22 +254,22 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
         pointer: point.pointer.clone(),
         candidates: misses.into_iter().map(|(_, candidate)| candidate).collect(),
     };
-    let notices = run.notices;
+    let events = run.events;
     let measured = tokio::task::block_in_place(|| {
         let mut rng = rand::rng();
         let mut warm = Rounds::new(variants.len());
         let started = Instant::now();
         measure_rounds_with(&mut exchange, WARM_UP_ROUNDS, &mut warm, &mut rng)?;
         let per_round = started.elapsed().as_secs_f64() / WARM_UP_ROUNDS as f64;
-        if let Some(notices) = notices {
+        if let Some(events) = events {
             let expected = Duration::from_secs_f64(per_round * plan.max_rounds() as f64)
                 .min(deadline.saturating_duration_since(Instant::now()));
-            notices(&format!(
+            events(crate::Event::Notice(&format!(
                 "TIME: up to {} rounds of {} tool calls over stdio, expected at most {:.0} s",
                 plan.max_rounds(),
                 variants.len(),
                 expected.as_secs_f64().ceil()
-            ));
+            )));
         }
         run_sequential_with(&mut exchange, &plan, COMPARISON, deadline, &mut rng)
     });
