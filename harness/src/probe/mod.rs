@@ -761,6 +761,42 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Sends arbitrary bytes ([`Connection::raw`]): counted, and recorded for the passive leak
+    /// scan like every other exchange (at most the first 300 bytes of what was sent).
+    pub async fn raw(
+        &mut self,
+        bytes: &[u8],
+        extra_headers: &[(&str, &str)],
+        drop_headers: &[&str],
+    ) -> Result<crate::connection::RawOutcome, TargetError> {
+        self.calls += 1;
+        let outcome = self
+            .connection
+            .raw(bytes, extra_headers, drop_headers)
+            .await;
+        if let Ok(raw) = &outcome {
+            let sent = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+            self.record(&sent, &raw.excerpt);
+        }
+        outcome
+    }
+
+    /// Sends one `method` request per entry of `params` all at once
+    /// ([`Connection::requests_at_once`]), counted; the replies are in order.
+    pub async fn at_once(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Vec<Result<Reply, TargetError>> {
+        self.calls += params.len() as u64;
+        self.connection.requests_at_once(method, params).await
+    }
+
+    /// Whether the target is a stdio child (else Streamable HTTP).
+    pub fn is_stdio(&self) -> bool {
+        self.connection.is_stdio()
+    }
+
     pub fn record(&mut self, request: &str, reply: &str) {
         if self.recording && self.transcript.len() < MAX_TRANSCRIPT {
             self.transcript.push(Exchange {

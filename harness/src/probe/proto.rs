@@ -185,7 +185,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let alive_before = run.alive().await;
     let mut statuses = Vec::new();
     for bytes in garbage {
-        if let Ok(outcome) = run.connection.raw(bytes, &[], &[]).await
+        if let Ok(outcome) = run.raw(bytes, &[], &[]).await
             && let Some(status) = outcome.status
         {
             statuses.push(status);
@@ -257,7 +257,7 @@ fn altered_echo(sent: &Value, received: &Value) -> bool {
 /// The stdout hygiene verdict, from what the connection saw during the whole run.
 pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
     let info = &PROTO_STDOUT_HYGIENE;
-    if !run.connection.is_stdio() {
+    if !run.is_stdio() {
         return Outcome::new(info, Verdict::NotApplicable, "not a stdio target");
     }
     let observations = run.connection.observations();

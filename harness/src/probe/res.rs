@@ -203,7 +203,7 @@ async fn after_request(run: &mut Run<'_>) -> Aftermath {
         }
         Connection::Http(_) => (false, false),
     };
-    if !run.connection.is_stdio() {
+    if !run.is_stdio() {
         return Aftermath::Died;
     }
     let restarted = run.connection.restart().await.is_ok();
@@ -270,7 +270,7 @@ async fn dead_before(run: &mut Run<'_>) -> Option<String> {
         crate::connection::Liveness::Alive => return None,
         crate::connection::Liveness::Dead(reason) => reason,
     };
-    if run.connection.is_stdio() && run.connection.restart().await.is_ok() && run.alive().await {
+    if run.is_stdio() && run.connection.restart().await.is_ok() && run.alive().await {
         return None;
     }
     Some(reason)
@@ -293,9 +293,8 @@ async fn concurrent_calls(run: &mut Run<'_>) -> Outcome {
     };
     let arguments = Value::Object(run.baseline(&tool));
     let params = vec![json!({"name": tool.name, "arguments": arguments}); count];
-    run.calls += count as u64;
     let started = std::time::Instant::now();
-    let replies = run.connection.requests_at_once("tools/call", params).await;
+    let replies = run.at_once("tools/call", params).await;
     let elapsed = started.elapsed();
     let (mut served, mut refused, mut unanswered, mut lost) = (0, 0, 0, 0);
     for reply in &replies {
@@ -425,7 +424,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         let value = format!("mcp-harness-key-{nonce:016x}-{made:08}-{}", "k".repeat(990));
         let result = run.call_at(&point, Value::String(value)).await;
         made += 1;
-        if result.reply.is_err() && !run.connection.is_stdio() {
+        if result.reply.is_err() && !run.is_stdio() {
             break;
         }
         if made % (calls / 4) == 0
@@ -493,7 +492,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
 
 async fn body_size(run: &mut Run<'_>) -> Outcome {
     let info = &RES_BODY_SIZE;
-    if run.connection.is_stdio() {
+    if run.is_stdio() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -502,8 +501,7 @@ async fn body_size(run: &mut Run<'_>) -> Outcome {
     }
     let (tool, body) = huge_message(run, "mcp-harness-res-body", HUGE_BODY_BYTES);
     let size_mb = body.len() / (1024 * 1024);
-    run.calls += 1;
-    let reply = run.connection.raw(&body, &[], &[]).await;
+    let reply = run.raw(&body, &[], &[]).await;
     drop(body);
     let request = format!("POST tools/call {tool} with a {size_mb} MB body");
     match reply {
@@ -582,7 +580,7 @@ fn argument_ladder(profile: Profile) -> &'static [usize] {
 /// have buffered it whole (its peak memory).
 async fn argument_size(run: &mut Run<'_>) -> Outcome {
     let info = &RES_ARGUMENT_SIZE;
-    if !run.connection.is_stdio() {
+    if !run.is_stdio() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -617,9 +615,8 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
         };
         let (tool, mut line) = huge_message(run, "mcp-harness-res-argument", size_mb * 1024 * 1024);
         line.push(b'\n');
-        run.calls += 1;
         // Written without waiting for an answer: a server that drops the line never sends one.
-        let written = run.connection.raw(&line, &[], &[]).await;
+        let written = run.raw(&line, &[], &[]).await;
         drop(line);
         let request = format!(
             "tools/call {tool} with a {size_mb} MB string argument on one line (after {})",
@@ -750,11 +747,10 @@ async fn deep_json(run: &mut Run<'_>) -> Outcome {
         .to_string()
         .replace("\"DEPTH-PLACEHOLDER\"", &nested_json(depth));
     let mut bytes = message.into_bytes();
-    if run.connection.is_stdio() {
+    if run.is_stdio() {
         bytes.push(b'\n');
     }
-    run.calls += 1;
-    let reply = run.connection.raw(&bytes, &[], &[]).await;
+    let reply = run.raw(&bytes, &[], &[]).await;
     let request = format!("tools/call {tool} with an argument nested {depth} levels deep");
     let answered = match &reply {
         Ok(reply) => reply

@@ -102,9 +102,8 @@ pub(super) async fn concurrent_bursts(
             return Concurrency::Stopped;
         }
         let params = vec![serde_json::json!({"name": tool, "arguments": arguments}); plan.size];
-        run.calls += plan.size as u64;
         let started = Instant::now();
-        let replies = run.connection.requests_at_once("tools/call", params).await;
+        let replies = run.at_once("tools/call", params).await;
         let mut burst = Burst {
             elapsed: started.elapsed(),
             ..Burst::default()

@@ -63,10 +63,7 @@ pub(super) async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size
         } else {
             run.recording = false;
             let count = FLOOD_BATCH.min(size - sent);
-            run.calls += count as u64;
-            run.connection
-                .requests_at_once("tools/call", vec![params.clone(); count])
-                .await
+            run.at_once("tools/call", vec![params.clone(); count]).await
         };
         let latency = batch_started.elapsed() / replies.len().max(1) as u32;
         sent += replies.len();

@@ -289,7 +289,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let limited = flood.refused > 0;
 
     // While the limit is in force: rotated identity headers, then the second principal.
-    let header_rotation = if limited && !run.connection.is_stdio() {
+    let header_rotation = if limited && !run.is_stdio() {
         Some(
             rotate(run, &tool.name, &arguments, |i| {
                 let address = format!("203.0.113.{}", 10 + i);
@@ -362,14 +362,14 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         header_rotation,
         argument_rotation,
         limited,
-        run.connection.is_stdio(),
+        run.is_stdio(),
         &tool.name,
     ));
 
     // RATE-SECOND-PRINCIPAL
     outcomes.push(second_principal_outcome(
         second,
-        run.connection.is_stdio(),
+        run.is_stdio(),
         second_authorization.is_some(),
         &tool.name,
     ));
