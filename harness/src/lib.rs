@@ -267,6 +267,16 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
                 }
             }
         }
+        // Judgements over the whole run (LEAK's passive scan), once every family has run.
+        for family in &families {
+            if let Some(after_run) = probe::spec(*family).after_run {
+                let judged = after_run(&run);
+                for outcome in &judged {
+                    run.event(Event::ProbeFinished(outcome));
+                }
+                outcomes.extend(judged);
+            }
+        }
         if probe::registry().iter().any(|info| {
             info.id == probe::proto::PROTO_ALIVE.id && selected(&options.selection, info)
         }) {
@@ -286,6 +296,14 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         observations = run.connection.observations();
     }
     outcomes.retain(|o| selected(&options.selection, o.probe));
+    // Reports list probes in registry order, whenever each was judged.
+    let registry = probe::registry();
+    outcomes.sort_by_key(|o| {
+        registry
+            .iter()
+            .position(|info| info.id == o.probe.id)
+            .unwrap_or(usize::MAX)
+    });
     let context = severity::Context::from_run(
         !connection.is_stdio(),
         user_gave_credential(&options.target),

@@ -68,8 +68,8 @@ pub static AUTH_SESSION_BINDING: ProbeInfo = ProbeInfo {
 pub static PROBES: &[&ProbeInfo] = &[
     &AUTH_JWT_FORGED,
     &AUTH_JWT_CLAIMS,
-    &AUTH_SCOPE,
     &AUTH_SESSION_BINDING,
+    &AUTH_SCOPE,
 ];
 
 /// Sent with each token: an `initialize` needs no session, so a 2xx can only mean the token

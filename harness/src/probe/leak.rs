@@ -119,8 +119,15 @@ async fn provoke(run: &mut Run<'_>) {
     }
 }
 
+/// LEAK's turn in the run: the error provocation. Its verdicts come from [`after_run`], once
+/// every family's replies are in the transcript.
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     provoke(run).await;
+    Vec::new()
+}
+
+/// The passive scan of every reply the run recorded.
+pub fn after_run(run: &Run<'_>) -> Vec<Outcome> {
     let stage = run.stage;
     let mut secrets: Vec<String> = stage
         .canaries

@@ -432,6 +432,9 @@ pub struct FamilySpec {
     pub run: Option<RunFamily>,
     /// The family whose run produces this one's probes, when `run` is `None`.
     pub runs_with: Option<Family>,
+    /// Judges after every family has run, over everything the run saw (LEAK's passive scan
+    /// covers the replies of the families after it and of every raw send).
+    pub after_run: Option<fn(&Run<'_>) -> Vec<Outcome>>,
 }
 
 /// Every family, in the order they run.
@@ -447,11 +450,15 @@ pub static FAMILIES: &[FamilySpec] = &[
         weight: 1,
         run: None,
         runs_with: Some(Family::Trans),
+        after_run: None,
     },
     FamilySpec::new(Family::Time, 2, |run| Box::pin(time::run(run))),
     FamilySpec::new(Family::Rate, 2, |run| Box::pin(rate::run(run))),
     FamilySpec::new(Family::Res, 2, |run| Box::pin(res::run(run))),
-    FamilySpec::new(Family::Leak, 1, |run| Box::pin(leak::run(run))),
+    FamilySpec {
+        after_run: Some(leak::after_run),
+        ..FamilySpec::new(Family::Leak, 1, |run| Box::pin(leak::run(run)))
+    },
     FamilySpec::new(Family::Proto, 1, |run| Box::pin(proto_and_stdout(run))),
 ];
 
@@ -462,6 +469,7 @@ impl FamilySpec {
             weight,
             run: Some(run),
             runs_with: None,
+            after_run: None,
         }
     }
 }
