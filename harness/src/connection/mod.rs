@@ -459,7 +459,11 @@ pub fn accept_discover(reply: Reply) -> Result<Value, TargetError> {
                 .and_then(Value::as_array)
                 .is_some_and(|v| v.iter().any(|v| v == STATELESS_PROTOCOL_VERSION));
             if supported {
-                Ok(result.get("serverInfo").cloned().unwrap_or(Value::Null))
+                // 2026-07-28 puts it in the result's metadata; earlier drafts at the top.
+                let info = result
+                    .get("serverInfo")
+                    .or_else(|| result.pointer("/_meta/io.modelcontextprotocol~1serverInfo"));
+                Ok(info.cloned().unwrap_or(Value::Null))
             } else {
                 Err(TargetError::Handshake(format!(
                     "server/discover does not list {STATELESS_PROTOCOL_VERSION}"
@@ -532,6 +536,21 @@ pub fn excerpt(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn server_discover_names_the_server_from_its_metadata_or_the_top() {
+        let versions = json!([STATELESS_PROTOCOL_VERSION]);
+        let in_meta = json!({"supportedVersions": versions, "_meta": {
+            "io.modelcontextprotocol/serverInfo": {"name": "s", "version": "1"}}});
+        let at_top = json!({"supportedVersions": versions, "serverInfo": {"name": "t"}});
+        assert_eq!(
+            accept_discover(Reply::Result(in_meta)).unwrap()["name"],
+            "s"
+        );
+        assert_eq!(accept_discover(Reply::Result(at_top)).unwrap()["name"], "t");
+        let old = json!({"supportedVersions": ["2025-11-25"]});
+        assert!(accept_discover(Reply::Result(old)).is_err());
+    }
 
     #[test]
     fn stray_ids_since_keeps_the_latest_samples() {
