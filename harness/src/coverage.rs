@@ -23,11 +23,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The families whose payloads go into tool inputs, and whose reach is measured.
 pub const INPUT_FAMILIES: [Family; 5] = [
-    Family::Trav,
-    Family::InjCmd,
-    Family::InjArg,
-    Family::InjSql,
-    Family::Ssrf,
+    Family::TRAV,
+    Family::INJ_CMD,
+    Family::INJ_ARG,
+    Family::INJ_SQL,
+    Family::SSRF,
 ];
 
 /// Unreached points named in the report, at most.
@@ -540,10 +540,10 @@ mod tests {
     #[test]
     fn a_point_reached_once_counts_and_schema_refusals_do_not() {
         let mut ledger = CoverageLedger::default();
-        assert!(ledger.record(Family::Trav, "read", "/path", Some(true), Answer::Tool));
-        assert!(!ledger.record(Family::Trav, "code", "/c", Some(false), Answer::Tool));
+        assert!(ledger.record(Family::TRAV, "read", "/path", Some(true), Answer::Tool));
+        assert!(!ledger.record(Family::TRAV, "code", "/c", Some(false), Answer::Tool));
         assert!(!ledger.record(
-            Family::InjSql,
+            Family::INJ_SQL,
             "code",
             "/c",
             Some(true),
@@ -569,7 +569,7 @@ mod tests {
     #[test]
     fn nothing_reached_no_tools_and_refused_baselines_are_nothing() {
         let mut ledger = CoverageLedger::default();
-        ledger.record(Family::Trav, "read", "/path", Some(true), Answer::Throttled);
+        ledger.record(Family::TRAV, "read", "/path", Some(true), Answer::Throttled);
         let coverage = ledger.summarize(&discovery(), &accepted(&["read"]), &INPUT_FAMILIES);
         assert_eq!(coverage.verdict, ReachVerdict::Nothing);
         assert!(
@@ -594,14 +594,14 @@ mod tests {
             },
         );
         let mut ledger = CoverageLedger::default();
-        ledger.record(Family::Trav, "read", "/path", Some(true), Answer::Tool);
+        ledger.record(Family::TRAV, "read", "/path", Some(true), Answer::Tool);
         let coverage = ledger.summarize(&discovery(), &refused, &INPUT_FAMILIES);
         assert_eq!(coverage.verdict, ReachVerdict::Nothing);
         assert_eq!(coverage.refused_baselines[0].refusal, "denied");
         // No input family selected: not measured, whatever happened.
         assert_eq!(
             CoverageLedger::default()
-                .summarize(&discovery(), &BTreeMap::new(), &[Family::Proto])
+                .summarize(&discovery(), &BTreeMap::new(), &[Family::PROTO])
                 .verdict,
             ReachVerdict::NotMeasured
         );
@@ -631,8 +631,8 @@ mod tests {
     #[test]
     fn every_point_reached_is_complete() {
         let mut ledger = CoverageLedger::default();
-        ledger.record(Family::Trav, "read", "/path", None, Answer::Tool);
-        ledger.record(Family::InjSql, "code", "/c", Some(true), Answer::Tool);
+        ledger.record(Family::TRAV, "read", "/path", None, Answer::Tool);
+        ledger.record(Family::INJ_SQL, "code", "/c", Some(true), Answer::Tool);
         let coverage =
             ledger.summarize(&discovery(), &accepted(&["read", "code"]), &INPUT_FAMILIES);
         assert_eq!(coverage.verdict, ReachVerdict::Complete, "{coverage:?}");

@@ -225,7 +225,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         // Before any attack: does each tool accept a call built from its schema?
         if families
             .iter()
-            .any(|f| coverage::INPUT_FAMILIES.contains(f) || *f == Family::Leak)
+            .any(|f| coverage::INPUT_FAMILIES.contains(f) || *f == Family::LEAK)
         {
             run.event(Event::Started("baselines"));
             run.check_baselines().await;
@@ -283,8 +283,8 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
             outcomes.push(probe::proto::alive(&run.crashes, &deaths));
         }
         let mut ran = families.clone();
-        if ran.contains(&Family::Trans) {
-            ran.push(Family::Auth);
+        if ran.contains(&Family::TRANS) {
+            ran.push(Family::AUTH);
         }
         let mut summary = run.coverage.summarize(&discovery, &run.accepted, &ran);
         let (touches, mechanism) = stage.touch_count();

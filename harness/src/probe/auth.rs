@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub static AUTH_JWT_FORGED: ProbeInfo = ProbeInfo {
     id: "AUTH-JWT-FORGED",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a JWT with no signature, a changed payload or a broken signature is refused",
     severity: Severity::Critical,
     cwe: Some(347),
@@ -36,7 +36,7 @@ pub static AUTH_JWT_FORGED: ProbeInfo = ProbeInfo {
 
 pub static AUTH_JWT_CLAIMS: ProbeInfo = ProbeInfo {
     id: "AUTH-JWT-CLAIMS",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "an expired, not yet valid, wrong-audience or wrong-issuer JWT is refused",
     severity: Severity::Critical,
     cwe: Some(287),
@@ -46,7 +46,7 @@ pub static AUTH_JWT_CLAIMS: ProbeInfo = ProbeInfo {
 
 pub static AUTH_SCOPE: ProbeInfo = ProbeInfo {
     id: "AUTH-SCOPE",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a token without a tool's scope is refused with 403 insufficient_scope",
     severity: Severity::High,
     cwe: Some(285),
@@ -56,7 +56,7 @@ pub static AUTH_SCOPE: ProbeInfo = ProbeInfo {
 
 pub static AUTH_SESSION_BINDING: ProbeInfo = ProbeInfo {
     id: "AUTH-SESSION-BINDING",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a session opened by one principal cannot be used by another",
     severity: Severity::High,
     cwe: Some(384),

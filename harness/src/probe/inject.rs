@@ -22,7 +22,7 @@ use serde_json::json;
 
 pub static INJ_CMD: ProbeInfo = ProbeInfo {
     id: "INJ-CMD",
-    family: Family::InjCmd,
+    family: Family::INJ_CMD,
     title: "a string argument is executed by a shell",
     severity: Severity::Critical,
     cwe: Some(78),
@@ -32,7 +32,7 @@ pub static INJ_CMD: ProbeInfo = ProbeInfo {
 
 pub static INJ_ARG: ProbeInfo = ProbeInfo {
     id: "INJ-ARG",
-    family: Family::InjArg,
+    family: Family::INJ_ARG,
     title: "a string argument is obeyed as a program option",
     severity: Severity::High,
     cwe: Some(88),
@@ -42,7 +42,7 @@ pub static INJ_ARG: ProbeInfo = ProbeInfo {
 
 pub static INJ_SQL: ProbeInfo = ProbeInfo {
     id: "INJ-SQL",
-    family: Family::InjSql,
+    family: Family::INJ_SQL,
     title: "a string argument is executed as SQL",
     severity: Severity::Critical,
     cwe: Some(89),

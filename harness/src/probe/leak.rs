@@ -13,7 +13,7 @@ const PRACTICE: &str = "Secure error messages: return a generic message to the c
 
 pub static LEAK_SECRET: ProbeInfo = ProbeInfo {
     id: "LEAK-SECRET",
-    family: Family::Leak,
+    family: Family::LEAK,
     title: "a secret from the server's environment appears in a reply",
     severity: Severity::Critical,
     cwe: Some(200),
@@ -23,7 +23,7 @@ pub static LEAK_SECRET: ProbeInfo = ProbeInfo {
 
 pub static LEAK_CREDENTIAL_URL: ProbeInfo = ProbeInfo {
     id: "LEAK-CREDENTIAL-URL",
-    family: Family::Leak,
+    family: Family::LEAK,
     title: "a URL with an embedded password appears in a reply",
     severity: Severity::High,
     cwe: Some(532),
@@ -33,7 +33,7 @@ pub static LEAK_CREDENTIAL_URL: ProbeInfo = ProbeInfo {
 
 pub static LEAK_STACK_TRACE: ProbeInfo = ProbeInfo {
     id: "LEAK-STACK-TRACE",
-    family: Family::Leak,
+    family: Family::LEAK,
     title: "a stack trace appears in a reply",
     severity: Severity::Medium,
     cwe: Some(209),
@@ -43,7 +43,7 @@ pub static LEAK_STACK_TRACE: ProbeInfo = ProbeInfo {
 
 pub static LEAK_DB_ERROR: ProbeInfo = ProbeInfo {
     id: "LEAK-DB-ERROR",
-    family: Family::Leak,
+    family: Family::LEAK,
     title: "database error text appears in a reply",
     severity: Severity::Medium,
     cwe: Some(209),
@@ -53,7 +53,7 @@ pub static LEAK_DB_ERROR: ProbeInfo = ProbeInfo {
 
 pub static LEAK_PATH: ProbeInfo = ProbeInfo {
     id: "LEAK-PATH",
-    family: Family::Leak,
+    family: Family::LEAK,
     title: "an internal file path outside the configured directories appears in a reply",
     severity: Severity::Low,
     cwe: Some(209),

@@ -34,66 +34,61 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// Probe families, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum Family {
-    #[serde(rename = "TRAV")]
-    Trav,
-    #[serde(rename = "INJ-CMD")]
-    InjCmd,
-    #[serde(rename = "INJ-ARG")]
-    InjArg,
-    #[serde(rename = "INJ-SQL")]
-    InjSql,
-    #[serde(rename = "SSRF")]
-    Ssrf,
-    #[serde(rename = "TRANS")]
-    Trans,
-    #[serde(rename = "AUTH")]
-    Auth,
-    #[serde(rename = "TIME")]
-    Time,
-    #[serde(rename = "RATE")]
-    Rate,
-    #[serde(rename = "RES")]
-    Res,
-    #[serde(rename = "LEAK")]
-    Leak,
-    #[serde(rename = "PROTO")]
-    Proto,
-}
+/// A probe family, named as every report names it. A family is data: its name here (or a
+/// `Family::named` constant in its own module) and its line in [`FAMILIES`], whose order is
+/// the order families run and are reported in (`Ord` follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Family(&'static str);
 
 impl Family {
-    pub const ALL: [Family; 12] = [
-        Family::Trav,
-        Family::InjCmd,
-        Family::InjArg,
-        Family::InjSql,
-        Family::Ssrf,
-        Family::Trans,
-        Family::Auth,
-        Family::Time,
-        Family::Rate,
-        Family::Res,
-        Family::Leak,
-        Family::Proto,
-    ];
+    pub const TRAV: Family = Family("TRAV");
+    pub const INJ_CMD: Family = Family("INJ-CMD");
+    pub const INJ_ARG: Family = Family("INJ-ARG");
+    pub const INJ_SQL: Family = Family("INJ-SQL");
+    pub const SSRF: Family = Family("SSRF");
+    pub const TRANS: Family = Family("TRANS");
+    pub const AUTH: Family = Family("AUTH");
+    pub const TIME: Family = Family("TIME");
+    pub const RATE: Family = Family("RATE");
+    pub const RES: Family = Family("RES");
+    pub const LEAK: Family = Family("LEAK");
+    pub const PROTO: Family = Family("PROTO");
+
+    /// A family called `name` (upper case, as reports show it).
+    pub const fn named(name: &'static str) -> Family {
+        Family(name)
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Family::Trav => "TRAV",
-            Family::InjCmd => "INJ-CMD",
-            Family::InjArg => "INJ-ARG",
-            Family::InjSql => "INJ-SQL",
-            Family::Ssrf => "SSRF",
-            Family::Trans => "TRANS",
-            Family::Auth => "AUTH",
-            Family::Time => "TIME",
-            Family::Rate => "RATE",
-            Family::Res => "RES",
-            Family::Leak => "LEAK",
-            Family::Proto => "PROTO",
-        }
+        self.0
+    }
+
+    /// Where it runs: its position in [`FAMILIES`] (families not listed come last).
+    fn position(self) -> usize {
+        FAMILIES
+            .iter()
+            .position(|spec| spec.family == self)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl Ord for Family {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.position()
+            .cmp(&other.position())
+            .then_with(|| self.0.cmp(other.0))
+    }
+}
+
+impl PartialOrd for Family {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl serde::Serialize for Family {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
     }
 }
 
@@ -439,27 +434,27 @@ pub struct FamilySpec {
 
 /// Every family, in the order they run.
 pub static FAMILIES: &[FamilySpec] = &[
-    FamilySpec::new(Family::Trav, 3, |run| Box::pin(trav::run(run))),
-    FamilySpec::new(Family::InjCmd, 2, |run| Box::pin(inject::run_cmd(run))),
-    FamilySpec::new(Family::InjArg, 1, |run| Box::pin(inject::run_arg(run))),
-    FamilySpec::new(Family::InjSql, 2, |run| Box::pin(inject::run_sql(run))),
-    FamilySpec::new(Family::Ssrf, 1, |run| Box::pin(ssrf::run(run))),
-    FamilySpec::new(Family::Trans, 1, |run| Box::pin(transport_and_auth(run))),
+    FamilySpec::new(Family::TRAV, 3, |run| Box::pin(trav::run(run))),
+    FamilySpec::new(Family::INJ_CMD, 2, |run| Box::pin(inject::run_cmd(run))),
+    FamilySpec::new(Family::INJ_ARG, 1, |run| Box::pin(inject::run_arg(run))),
+    FamilySpec::new(Family::INJ_SQL, 2, |run| Box::pin(inject::run_sql(run))),
+    FamilySpec::new(Family::SSRF, 1, |run| Box::pin(ssrf::run(run))),
+    FamilySpec::new(Family::TRANS, 1, |run| Box::pin(transport_and_auth(run))),
     FamilySpec {
-        family: Family::Auth,
+        family: Family::AUTH,
         weight: 1,
         run: None,
-        runs_with: Some(Family::Trans),
+        runs_with: Some(Family::TRANS),
         after_run: None,
     },
-    FamilySpec::new(Family::Time, 2, |run| Box::pin(time::run(run))),
-    FamilySpec::new(Family::Rate, 2, |run| Box::pin(rate::run(run))),
-    FamilySpec::new(Family::Res, 2, |run| Box::pin(res::run(run))),
+    FamilySpec::new(Family::TIME, 2, |run| Box::pin(time::run(run))),
+    FamilySpec::new(Family::RATE, 2, |run| Box::pin(rate::run(run))),
+    FamilySpec::new(Family::RES, 2, |run| Box::pin(res::run(run))),
     FamilySpec {
         after_run: Some(leak::after_run),
-        ..FamilySpec::new(Family::Leak, 1, |run| Box::pin(leak::run(run)))
+        ..FamilySpec::new(Family::LEAK, 1, |run| Box::pin(leak::run(run)))
     },
-    FamilySpec::new(Family::Proto, 1, |run| Box::pin(proto_and_stdout(run))),
+    FamilySpec::new(Family::PROTO, 1, |run| Box::pin(proto_and_stdout(run))),
 ];
 
 impl FamilySpec {
@@ -1214,13 +1209,26 @@ mod tests {
     #[test]
     fn every_family_is_in_the_table_once_in_running_order_and_runs() {
         let listed: Vec<Family> = FAMILIES.iter().map(|spec| spec.family).collect();
-        assert_eq!(listed, Family::ALL);
-        for family in Family::ALL {
-            let _ = runner_of(family);
-            assert!(spec(family).weight > 0);
+        let distinct: BTreeSet<&str> = listed.iter().map(|f| f.name()).collect();
+        assert_eq!(distinct.len(), listed.len(), "a family listed twice");
+        // Families order as they run.
+        assert!(listed.windows(2).all(|w| w[0] < w[1]));
+        for family in &listed {
+            let _ = runner_of(*family);
+            assert!(spec(*family).weight > 0);
+            let name = family.name();
+            assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'-'));
         }
+        // Every probe belongs to a listed family, and every family has a probe.
         for info in registry() {
             assert!(listed.contains(&info.family), "{}", info.id);
+        }
+        for family in &listed {
+            assert!(
+                registry().iter().any(|info| info.family == *family),
+                "{}",
+                family.name()
+            );
         }
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 pub static PROTO_UNKNOWN_METHOD: ProbeInfo = ProbeInfo {
     id: "PROTO-UNKNOWN-METHOD",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "an unknown method gets JSON-RPC -32601",
     severity: Severity::Low,
     cwe: None,
@@ -22,7 +22,7 @@ pub static PROTO_UNKNOWN_METHOD: ProbeInfo = ProbeInfo {
 
 pub static PROTO_INVALID_PARAMS: ProbeInfo = ProbeInfo {
     id: "PROTO-INVALID-PARAMS",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "a malformed tools/call gets a JSON-RPC error (-32602)",
     severity: Severity::Low,
     cwe: None,
@@ -32,7 +32,7 @@ pub static PROTO_INVALID_PARAMS: ProbeInfo = ProbeInfo {
 
 pub static PROTO_ID_ECHO: ProbeInfo = ProbeInfo {
     id: "PROTO-ID-ECHO",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "the response id equals the request id (string and large integer ids)",
     severity: Severity::Medium,
     cwe: None,
@@ -42,7 +42,7 @@ pub static PROTO_ID_ECHO: ProbeInfo = ProbeInfo {
 
 pub static PROTO_GARBAGE: ProbeInfo = ProbeInfo {
     id: "PROTO-GARBAGE",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "the target survives malformed input",
     severity: Severity::Medium,
     cwe: Some(20),
@@ -52,7 +52,7 @@ pub static PROTO_GARBAGE: ProbeInfo = ProbeInfo {
 
 pub static PROTO_STDOUT_HYGIENE: ProbeInfo = ProbeInfo {
     id: "PROTO-STDOUT-HYGIENE",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "stdout carries only JSON-RPC messages (stdio)",
     severity: Severity::Medium,
     cwe: None,
@@ -62,7 +62,7 @@ pub static PROTO_STDOUT_HYGIENE: ProbeInfo = ProbeInfo {
 
 pub static PROTO_ALIVE: ProbeInfo = ProbeInfo {
     id: "PROTO-ALIVE",
-    family: Family::Proto,
+    family: Family::PROTO,
     title: "the target stays alive through every probe family",
     severity: Severity::High,
     cwe: Some(400),

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 pub static RES_BODY_SIZE: ProbeInfo = ProbeInfo {
     id: "RES-BODY-SIZE",
-    family: Family::Res,
+    family: Family::RES,
     title: "a huge request body is refused before it is read",
     severity: Severity::Medium,
     cwe: Some(770),
@@ -40,7 +40,7 @@ pub static RES_BODY_SIZE: ProbeInfo = ProbeInfo {
 
 pub static RES_ARGUMENT_SIZE: ProbeInfo = ProbeInfo {
     id: "RES-ARGUMENT-SIZE",
-    family: Family::Res,
+    family: Family::RES,
     title: "a huge message on stdio is not buffered whole",
     severity: Severity::Low,
     cwe: Some(770),
@@ -50,7 +50,7 @@ pub static RES_ARGUMENT_SIZE: ProbeInfo = ProbeInfo {
 
 pub static RES_KEY_GROWTH: ProbeInfo = ProbeInfo {
     id: "RES-KEY-GROWTH",
-    family: Family::Res,
+    family: Family::RES,
     title: "memory stays bounded under a flood of calls with distinct arguments",
     severity: Severity::Medium,
     cwe: Some(770),
@@ -60,7 +60,7 @@ pub static RES_KEY_GROWTH: ProbeInfo = ProbeInfo {
 
 pub static RES_DEEP_JSON: ProbeInfo = ProbeInfo {
     id: "RES-DEEP-JSON",
-    family: Family::Res,
+    family: Family::RES,
     title: "deeply nested JSON is refused without a crash",
     severity: Severity::High,
     cwe: Some(674),
@@ -70,7 +70,7 @@ pub static RES_DEEP_JSON: ProbeInfo = ProbeInfo {
 
 pub static RES_CONCURRENT: ProbeInfo = ProbeInfo {
     id: "RES-CONCURRENT",
-    family: Family::Res,
+    family: Family::RES,
     title: "many concurrent calls are answered or refused, not queued without bound",
     severity: Severity::Medium,
     cwe: Some(400),

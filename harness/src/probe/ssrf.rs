@@ -16,7 +16,7 @@ const PRACTICE: &str = "Network security: restrict outbound requests to allowed 
 
 pub static SSRF_LOOPBACK: ProbeInfo = ProbeInfo {
     id: "SSRF-LOOPBACK",
-    family: Family::Ssrf,
+    family: Family::SSRF,
     title: "a URL argument reaches a loopback address",
     severity: Severity::High,
     cwe: Some(918),
@@ -26,7 +26,7 @@ pub static SSRF_LOOPBACK: ProbeInfo = ProbeInfo {
 
 pub static SSRF_ENCODED: ProbeInfo = ProbeInfo {
     id: "SSRF-ENCODED",
-    family: Family::Ssrf,
+    family: Family::SSRF,
     title: "an alternative spelling of loopback (decimal, hex, short form, IPv6) gets through",
     severity: Severity::High,
     cwe: Some(918),
@@ -36,7 +36,7 @@ pub static SSRF_ENCODED: ProbeInfo = ProbeInfo {
 
 pub static SSRF_USERINFO: ProbeInfo = ProbeInfo {
     id: "SSRF-USERINFO",
-    family: Family::Ssrf,
+    family: Family::SSRF,
     title: "userinfo in the URL fools the host check",
     severity: Severity::High,
     cwe: Some(918),

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 pub static TIME_CREDENTIAL_COMPARE: ProbeInfo = ProbeInfo {
     id: "TIME-CREDENTIAL-COMPARE",
-    family: Family::Time,
+    family: Family::TIME,
     title: "the credential check takes the same time however much of the token is right",
     severity: Severity::High,
     cwe: Some(208),

@@ -10,7 +10,7 @@ use crate::connection::{Connection, RawOutcome, excerpt};
 
 pub static TRANS_ORIGIN: ProbeInfo = ProbeInfo {
     id: "TRANS-ORIGIN",
-    family: Family::Trans,
+    family: Family::TRANS,
     title: "a request with a foreign Origin is refused with 403",
     severity: Severity::High,
     cwe: Some(346),
@@ -20,7 +20,7 @@ pub static TRANS_ORIGIN: ProbeInfo = ProbeInfo {
 
 pub static TRANS_HOST: ProbeInfo = ProbeInfo {
     id: "TRANS-HOST",
-    family: Family::Trans,
+    family: Family::TRANS,
     title: "a local server refuses a foreign Host header",
     severity: Severity::Medium,
     cwe: Some(346),
@@ -30,7 +30,7 @@ pub static TRANS_HOST: ProbeInfo = ProbeInfo {
 
 pub static TRANS_SESSION_ID: ProbeInfo = ProbeInfo {
     id: "TRANS-SESSION-ID",
-    family: Family::Trans,
+    family: Family::TRANS,
     title: "session ids are long, random and visible ASCII",
     severity: Severity::High,
     cwe: Some(330),
@@ -40,7 +40,7 @@ pub static TRANS_SESSION_ID: ProbeInfo = ProbeInfo {
 
 pub static TRANS_SESSION_END: ProbeInfo = ProbeInfo {
     id: "TRANS-SESSION-END",
-    family: Family::Trans,
+    family: Family::TRANS,
     title: "a session ended with DELETE is gone, and ending one harms no other",
     severity: Severity::Medium,
     cwe: Some(613),
@@ -50,7 +50,7 @@ pub static TRANS_SESSION_END: ProbeInfo = ProbeInfo {
 
 pub static TRANS_SESSION_UNKNOWN: ProbeInfo = ProbeInfo {
     id: "TRANS-SESSION-UNKNOWN",
-    family: Family::Trans,
+    family: Family::TRANS,
     title: "an unknown or malformed session id gets 404 or 400, never a 5xx or a reply",
     severity: Severity::Medium,
     cwe: Some(384),
@@ -60,7 +60,7 @@ pub static TRANS_SESSION_UNKNOWN: ProbeInfo = ProbeInfo {
 
 pub static AUTH_NO_CREDENTIALS: ProbeInfo = ProbeInfo {
     id: "AUTH-NO-CREDENTIALS",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a request without credentials is refused with 401",
     severity: Severity::Critical,
     cwe: Some(306),
@@ -70,7 +70,7 @@ pub static AUTH_NO_CREDENTIALS: ProbeInfo = ProbeInfo {
 
 pub static AUTH_BAD_CREDENTIALS: ProbeInfo = ProbeInfo {
     id: "AUTH-BAD-CREDENTIALS",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a request with a wrong credential is refused with 401",
     severity: Severity::Critical,
     cwe: Some(287),
@@ -80,7 +80,7 @@ pub static AUTH_BAD_CREDENTIALS: ProbeInfo = ProbeInfo {
 
 pub static AUTH_CHALLENGE: ProbeInfo = ProbeInfo {
     id: "AUTH-CHALLENGE",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a 401 carries WWW-Authenticate",
     severity: Severity::Medium,
     cwe: Some(287),
@@ -90,7 +90,7 @@ pub static AUTH_CHALLENGE: ProbeInfo = ProbeInfo {
 
 pub static AUTH_QUERY_TOKEN: ProbeInfo = ProbeInfo {
     id: "AUTH-QUERY-TOKEN",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "a credential in the query string does not authenticate",
     severity: Severity::High,
     cwe: Some(598),
@@ -100,7 +100,7 @@ pub static AUTH_QUERY_TOKEN: ProbeInfo = ProbeInfo {
 
 pub static AUTH_METADATA: ProbeInfo = ProbeInfo {
     id: "AUTH-METADATA",
-    family: Family::Auth,
+    family: Family::AUTH,
     title: "the advertised protected resource metadata document is served",
     severity: Severity::Medium,
     cwe: None,

@@ -24,7 +24,7 @@ const FIX: &str = "Resolve paths against an open directory handle (openat2 RESOL
 
 pub static TRAV_DOTDOT: ProbeInfo = ProbeInfo {
     id: "TRAV-DOTDOT",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "'..' segments read a file outside the sandbox",
     severity: Severity::High,
     cwe: Some(22),
@@ -34,7 +34,7 @@ pub static TRAV_DOTDOT: ProbeInfo = ProbeInfo {
 
 pub static TRAV_ABSOLUTE: ProbeInfo = ProbeInfo {
     id: "TRAV-ABSOLUTE",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "an absolute path reads a file outside the sandbox",
     severity: Severity::High,
     cwe: Some(22),
@@ -44,7 +44,7 @@ pub static TRAV_ABSOLUTE: ProbeInfo = ProbeInfo {
 
 pub static TRAV_PREFIX: ProbeInfo = ProbeInfo {
     id: "TRAV-PREFIX",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "a sibling directory sharing the sandbox's name prefix is readable",
     severity: Severity::High,
     cwe: Some(22),
@@ -54,7 +54,7 @@ pub static TRAV_PREFIX: ProbeInfo = ProbeInfo {
 
 pub static TRAV_SYMLINK: ProbeInfo = ProbeInfo {
     id: "TRAV-SYMLINK",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "a symlink inside the sandbox leads outside",
     severity: Severity::High,
     cwe: Some(59),
@@ -64,7 +64,7 @@ pub static TRAV_SYMLINK: ProbeInfo = ProbeInfo {
 
 pub static TRAV_ENCODED: ProbeInfo = ProbeInfo {
     id: "TRAV-ENCODED",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "encoded traversal (percent, double percent, backslash, fullwidth, NUL) escapes",
     severity: Severity::High,
     cwe: Some(22),
@@ -74,7 +74,7 @@ pub static TRAV_ENCODED: ProbeInfo = ProbeInfo {
 
 pub static TRAV_STRIP: ProbeInfo = ProbeInfo {
     id: "TRAV-STRIP",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "'....//' survives a single-pass '../' strip",
     severity: Severity::High,
     cwe: Some(22),
@@ -84,7 +84,7 @@ pub static TRAV_STRIP: ProbeInfo = ProbeInfo {
 
 pub static TRAV_WRITE: ProbeInfo = ProbeInfo {
     id: "TRAV-WRITE",
-    family: Family::Trav,
+    family: Family::TRAV,
     title: "a tool creates or changes something outside the sandbox",
     severity: Severity::Critical,
     cwe: Some(22),

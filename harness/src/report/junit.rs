@@ -4,12 +4,12 @@
 
 use super::Report;
 use crate::coverage::ReachVerdict;
-use crate::probe::{Family, Verdict};
+use crate::probe::Verdict;
 use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
 pub fn render(report: &Report) -> String {
     let mut junit = JunitReport::new("mcp-harness certify");
-    for family in Family::ALL {
+    for family in crate::probe::FAMILIES.iter().map(|spec| spec.family) {
         let records: Vec<_> = report
             .probes
             .iter()

@@ -55,7 +55,7 @@ use rotation::*;
 
 pub static RATE_FLOOD: ProbeInfo = ProbeInfo {
     id: "RATE-FLOOD",
-    family: Family::Rate,
+    family: Family::RATE,
     title: "a flood of tool calls is refused once past the limit",
     severity: Severity::Medium,
     cwe: Some(770),
@@ -65,7 +65,7 @@ pub static RATE_FLOOD: ProbeInfo = ProbeInfo {
 
 pub static RATE_ROTATING_ID: ProbeInfo = ProbeInfo {
     id: "RATE-ROTATING-ID",
-    family: Family::Rate,
+    family: Family::RATE,
     title: "a caller cannot reset its limit with client-chosen headers or arguments",
     severity: Severity::High,
     cwe: Some(799),
@@ -75,7 +75,7 @@ pub static RATE_ROTATING_ID: ProbeInfo = ProbeInfo {
 
 pub static RATE_SECOND_PRINCIPAL: ProbeInfo = ProbeInfo {
     id: "RATE-SECOND-PRINCIPAL",
-    family: Family::Rate,
+    family: Family::RATE,
     title: "one principal's flood does not lock out another",
     severity: Severity::Medium,
     cwe: Some(400),
@@ -85,7 +85,7 @@ pub static RATE_SECOND_PRINCIPAL: ProbeInfo = ProbeInfo {
 
 pub static RATE_CONCURRENT_BURST: ProbeInfo = ProbeInfo {
     id: "RATE-CONCURRENT-BURST",
-    family: Family::Rate,
+    family: Family::RATE,
     title: "calls sent at once are limited like calls sent one by one",
     severity: Severity::Medium,
     cwe: Some(367),
