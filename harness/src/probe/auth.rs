@@ -442,11 +442,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let low_authorization = credentials.low_scope.as_deref();
     let scope_outcome = scope(run, low_authorization).await;
     let Connection::Http(http) = &mut *run.connection else {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| Outcome::new(p, Verdict::NotApplicable, "not an HTTP target"))
-            .collect();
+        return super::every(PROBES, Verdict::NotApplicable, "not an HTTP target");
     };
     let credential = run
         .credentials

@@ -563,6 +563,15 @@ impl Credentials {
     }
 }
 
+/// One outcome per probe of `probes`, all with `verdict` for the same reason (a family with
+/// nothing to attack, or nothing it could judge).
+pub fn every(probes: &[&'static ProbeInfo], verdict: Verdict, why: &str) -> Vec<Outcome> {
+    probes
+        .iter()
+        .map(|info| Outcome::new(info, verdict, why))
+        .collect()
+}
+
 /// How many times [`Run::liveness`] waits out a refused ping.
 pub const MAX_LIVENESS_WAITS: usize = 4;
 

@@ -85,24 +85,18 @@ fn payloads(port: u16) -> Vec<(&'static ProbeInfo, Vec<String>)> {
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let points = run.points(&[PointKind::Url]);
     let Some(port) = run.stage.listener.as_ref().map(|l| l.port) else {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| {
-                Outcome::new(
-                    p,
-                    Verdict::NotApplicable,
-                    "the loopback listener could not be started",
-                )
-            })
-            .collect();
+        return super::every(
+            PROBES,
+            Verdict::NotApplicable,
+            "the loopback listener could not be started",
+        );
     };
     if points.is_empty() {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| Outcome::new(p, Verdict::NotApplicable, "no tool takes a string argument"))
-            .collect();
+        return super::every(
+            PROBES,
+            Verdict::NotApplicable,
+            "no tool takes a string argument",
+        );
     }
     let mut outcomes = Vec::new();
     for (index, (info, list)) in payloads(port).into_iter().enumerate() {

@@ -321,11 +321,7 @@ async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> 
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let Connection::Http(http) = &mut *run.connection else {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| Outcome::new(p, Verdict::NotApplicable, "not an HTTP target"))
-            .collect();
+        return super::every(PROBES, Verdict::NotApplicable, "not an HTTP target");
     };
     let mut outcomes = Vec::new();
     let url = http.url.clone();

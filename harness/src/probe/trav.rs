@@ -215,17 +215,11 @@ fn revealed(run: &Run, text: &str) -> Option<String> {
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let points = run.points(&[PointKind::Path]);
     if points.is_empty() {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|info| {
-                Outcome::new(
-                    info,
-                    Verdict::NotApplicable,
-                    "no tool takes a string argument",
-                )
-            })
-            .collect();
+        return super::every(
+            PROBES,
+            Verdict::NotApplicable,
+            "no tool takes a string argument",
+        );
     }
     // Touches before the first payload are not this family's.
     run.stage.drain_touches();

@@ -237,17 +237,11 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let second_authorization = run.credentials.second.as_deref();
     let expect = run.expect;
     let Some(tool) = served_cheap_tool(run) else {
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| {
-                Outcome::new(
-                    p,
-                    Verdict::NotApplicable,
-                    "no tool that only reads to flood",
-                )
-            })
-            .collect();
+        return crate::probe::every(
+            PROBES,
+            Verdict::NotApplicable,
+            "no tool that only reads to flood",
+        );
     };
     let arguments = Value::Object(run.baseline(&tool));
     let size = match run.profile {
@@ -280,11 +274,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             "no call of the flood was answered ({} lost): the target was not serving",
             flood.lost
         );
-        return PROBES
-            .iter()
-            .copied()
-            .map(|p| Outcome::new(p, Verdict::Inconclusive, why.clone()))
-            .collect();
+        return crate::probe::every(PROBES, Verdict::Inconclusive, &why);
     }
     let limited = flood.refused > 0;
 
