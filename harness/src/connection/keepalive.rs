@@ -34,6 +34,12 @@ pub enum TimingError {
     Malformed(&'static str),
     #[error("the server closed the connection more than {MAX_RECONNECTS} times")]
     TooManyReconnects,
+    /// The target's rate limit refused the request; it asks to wait this long. The answer is
+    /// the limiter's, not the timed check's: the round is measured again after the wait.
+    #[error("the target's rate limit refused the request")]
+    Refused(std::time::Duration),
+    #[error("the target's rate limit refused {0} rounds in a row")]
+    RefusedTooOften(usize),
 }
 
 /// One request to time: a POST of `body` with these extra headers.

@@ -26,6 +26,7 @@ use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdic
 use crate::connection::keepalive::{KeepAliveClient, TimingError, Variant};
 use crate::connection::{Connection, Reply, TargetError};
 use crate::discover::{Point, ToolInfo, with_value_at};
+use crate::oracle::refusal::RefusalClassifier;
 use crate::stats::sequential::{
     Comparison, Decision, Exchange, Look, Rounds, SequentialPlan, measure_rounds_with,
     run_sequential, run_sequential_with,
@@ -174,6 +175,9 @@ struct StdioArgumentExchange<'a> {
     /// The credential's JSON pointer in the arguments.
     pointer: String,
     candidates: Vec<String>,
+    /// Recognises a rate limiter's refusal: such a reply is the limiter's answer, not the
+    /// credential check's, so it is waited out and the call sent again, never timed.
+    refusals: &'a RefusalClassifier,
 }
 
 impl Exchange for StdioArgumentExchange<'_> {
@@ -193,6 +197,9 @@ impl Exchange for StdioArgumentExchange<'_> {
             .runtime
             .block_on(self.connection.request("tools/call", Some(params)));
         let elapsed = started.elapsed();
+        if let Some(wait) = self.refusals.wait(&reply) {
+            return Err(TimingError::Refused(wait));
+        }
         match reply {
             Ok(reply) if reply.is_tool_error() || matches!(reply, Reply::Error { .. }) => {
                 Ok((401, elapsed))
@@ -253,6 +260,7 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
         arguments,
         pointer: point.pointer.clone(),
         candidates: misses.into_iter().map(|(_, candidate)| candidate).collect(),
+        refusals: &run.refusals,
     };
     let events = run.events;
     let measured = tokio::task::block_in_place(|| {
@@ -283,7 +291,8 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
             );
         }
     };
-    run.calls += ((rounds.len() + WARM_UP_ROUNDS) * variants.len()) as u64;
+    let refused = rounds.refused;
+    run.calls += ((rounds.len() + WARM_UP_ROUNDS) * variants.len() + refused) as u64;
     let mut outcome = judge(info, &rounds, decision, &plan, &variants);
     for evidence in &mut outcome.evidence {
         evidence.tool = Some(tool.name.clone());
@@ -452,8 +461,26 @@ fn describe(look: &Look) -> String {
     )
 }
 
-/// Turns the sequential decision into a verdict.
+/// Turns the sequential decision into a verdict, noting the refusals of a rate limit that
+/// were waited out (those answers are the limiter's and were never timed).
 fn judge(
+    info: &'static ProbeInfo,
+    rounds: &Rounds,
+    decision: Decision,
+    plan: &SequentialPlan,
+    variants: &[Variant],
+) -> Outcome {
+    let mut outcome = judge_decision(info, rounds, decision, plan, variants);
+    if rounds.refused > 0 {
+        outcome.summary.push_str(&format!(
+            " ({} calls refused by the rate limit were waited out and the round measured again; only answers of the credential check were timed)",
+            rounds.refused
+        ));
+    }
+    outcome
+}
+
+fn judge_decision(
     info: &'static ProbeInfo,
     rounds: &Rounds,
     decision: Decision,

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 pub struct Rounds {
     pub times: Vec<Vec<f64>>,
     pub statuses: Vec<Vec<u16>>,
+    /// Calls a rate limit refused (waited out, the round measured again; never timed).
+    pub refused: usize,
 }
 
 impl Rounds {
@@ -28,6 +30,7 @@ impl Rounds {
         Self {
             times: vec![Vec::new(); variants],
             statuses: vec![Vec::new(); variants],
+            refused: 0,
         }
     }
 
@@ -58,6 +61,9 @@ pub trait Exchange {
     fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError>;
 }
 
+/// How long an HTTP 429 is waited out per variant of the round measured again.
+const HTTP_REFUSAL_WAIT: Duration = Duration::from_millis(250);
+
 /// The HTTP exchange: a POST of `body` with each variant's headers, over one keep-alive client.
 pub struct HttpExchange<'a> {
     pub client: &'a mut KeepAliveClient,
@@ -71,7 +77,13 @@ impl Exchange for HttpExchange<'_> {
     }
 
     fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError> {
-        self.client.post(self.body, &self.variants[variant].headers)
+        match self
+            .client
+            .post(self.body, &self.variants[variant].headers)?
+        {
+            (429, _) => Err(TimingError::Refused(HTTP_REFUSAL_WAIT)),
+            answered => Ok(answered),
+        }
     }
 }
 
@@ -99,23 +111,69 @@ pub fn measure_rounds_with(
     into: &mut Rounds,
     rng: &mut impl Rng,
 ) -> Result<(), TimingError> {
-    let mut order: Vec<usize> = (0..exchange.variants()).collect();
-    let mut round = vec![0.0; exchange.variants()];
-    for _ in 0..rounds {
+    let variants = exchange.variants();
+    let mut order: Vec<usize> = (0..variants).collect();
+    let mut round = vec![0.0; variants];
+    let mut statuses = vec![0u16; variants];
+    let mut done = 0;
+    let mut refused_in_a_row = 0;
+    // After a wait the first call is slow (a cold path, a sleeping peer): one untimed call
+    // goes first so that the round's calls are timed warm.
+    let mut warm_up = false;
+    'rounds: while done < rounds {
         order.shuffle(rng);
+        if warm_up {
+            match exchange.exchange(order[0]) {
+                Ok(_) => warm_up = false,
+                Err(TimingError::Refused(wait)) => {
+                    into.refused += 1;
+                    refused_in_a_row += 1;
+                    if refused_in_a_row > MAX_REFUSED_ROUNDS {
+                        return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
+                    }
+                    std::thread::sleep(wait * (variants as u32 + 1));
+                    continue 'rounds;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         for &v in &order {
-            let (status, elapsed) = exchange.exchange(v)?;
-            round[v] = elapsed.as_nanos() as f64;
+            match exchange.exchange(v) {
+                Ok((status, elapsed)) => {
+                    round[v] = elapsed.as_nanos() as f64;
+                    statuses[v] = status;
+                }
+                Err(TimingError::Refused(wait)) => {
+                    // The limiter answered, not the check under test: wait for a whole round's
+                    // worth of tokens (and the warm-up call's) and measure the round again, so
+                    // its calls stay back to back.
+                    into.refused += 1;
+                    refused_in_a_row += 1;
+                    if refused_in_a_row > MAX_REFUSED_ROUNDS {
+                        return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
+                    }
+                    std::thread::sleep(wait * (variants as u32 + 1));
+                    warm_up = true;
+                    continue 'rounds;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        refused_in_a_row = 0;
+        done += 1;
+        for v in 0..variants {
+            into.times[v].push(round[v]);
+            let status = statuses[v];
             if into.statuses[v].len() < 16 && !into.statuses[v].contains(&status) {
                 into.statuses[v].push(status);
             }
         }
-        for (v, time) in round.iter().enumerate() {
-            into.times[v].push(*time);
-        }
     }
     Ok(())
 }
+
+/// Most rounds in a row a rate limit may refuse before the measurement stops.
+pub const MAX_REFUSED_ROUNDS: usize = 20;
 
 /// The sequential plan: look at the data after each rung of rounds; every look is tested at
 /// `alpha / looks` (Bonferroni), so the whole procedure's false-positive rate stays at or below
@@ -270,6 +328,58 @@ pub fn run_sequential_with(
 mod tests {
     use super::*;
     use crate::connection::keepalive::tests::serve;
+
+    /// An exchange whose limiter refuses every `refuse_every`-th call (`usize::MAX`: never;
+    /// 1: always); served calls take `10 + variant` µs, refused ones would take 1 s.
+    struct Limited {
+        calls: usize,
+        refuse_every: usize,
+    }
+
+    impl Exchange for Limited {
+        fn variants(&self) -> usize {
+            2
+        }
+        fn exchange(&mut self, variant: usize) -> Result<(u16, Duration), TimingError> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(self.refuse_every) {
+                return Err(TimingError::Refused(Duration::ZERO));
+            }
+            Ok((401, Duration::from_micros(10 + variant as u64)))
+        }
+    }
+
+    #[test]
+    fn a_refused_call_is_never_timed_and_its_round_is_measured_again() {
+        let mut exchange = Limited {
+            calls: 0,
+            refuse_every: 5,
+        };
+        let mut rounds = Rounds::new(2);
+        measure_rounds_with(&mut exchange, 40, &mut rounds, &mut rand::rng()).unwrap();
+        assert_eq!(rounds.len(), 40);
+        assert!(rounds.refused > 0);
+        for (variant, times) in rounds.times.iter().enumerate() {
+            let expected = (10_000 + 1000 * variant) as f64;
+            assert!(times.iter().all(|t| *t == expected), "{variant}: {times:?}");
+        }
+        assert_eq!(rounds.statuses, vec![vec![401], vec![401]]);
+    }
+
+    #[test]
+    fn a_limiter_that_never_serves_stops_the_measurement() {
+        let mut exchange = Limited {
+            calls: 0,
+            refuse_every: 1,
+        };
+        let mut rounds = Rounds::new(2);
+        let result = measure_rounds_with(&mut exchange, 5, &mut rounds, &mut rand::rng());
+        assert!(
+            matches!(result, Err(TimingError::RefusedTooOften(_))),
+            "{result:?}"
+        );
+        assert_eq!(rounds.len(), 0);
+    }
 
     #[test]
     fn rounds_pair_variants_in_every_order() {
