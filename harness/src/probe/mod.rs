@@ -3,8 +3,9 @@
 //! A probe family is a module with one `static` [`ProbeInfo`] per probe (what it is, what it
 //! enforces, how to fix a failure), referenced by value (`&rate::RATE_FLOOD`: a typo does not
 //! compile), a `PROBES` list of them, and an `async fn run(run: &mut Run) -> Vec<Outcome>`
-//! that makes the calls and returns one [`Outcome`] per probe; one line in [`FAMILIES`] adds
-//! it to the run. Every input a family needs (credentials, expectations, the selection, the
+//! that makes the calls and returns one [`Outcome`] per probe; its `pub mod` line and one
+//! line in [`FAMILIES`] (family, budget weight, `PROBES`, `run`) add it to the registry and to
+//! the run. Every input a family needs (credentials, expectations, the selection, the
 //! budget) is in [`Run`]. Verdicts follow one rule: `fail` only when an oracle confirms the finding (a canary in
 //! a reply, a proof file created, a listener hit, a status code the spec forbids); weaker
 //! signals are `inconclusive`; a probe with nothing to attack is `not-applicable`.
@@ -228,24 +229,13 @@ impl Outcome {
     }
 }
 
-/// Every probe the harness knows, across families.
+/// Every probe the harness knows, across families, in [`FAMILIES`] order.
 pub fn registry() -> Vec<&'static ProbeInfo> {
-    [
-        trav::PROBES,
-        inject::PROBES,
-        ssrf::PROBES,
-        trans::PROBES,
-        auth::PROBES,
-        time::PROBES,
-        rate::PROBES,
-        res::PROBES,
-        leak::PROBES,
-        proto::PROBES,
-    ]
-    .into_iter()
-    .flatten()
-    .copied()
-    .collect()
+    FAMILIES
+        .iter()
+        .flat_map(|spec| spec.declares)
+        .copied()
+        .collect()
 }
 
 /// How hard to try.
@@ -422,6 +412,10 @@ pub struct FamilySpec {
     pub family: Family,
     /// Its share of the run's remaining time and of the input call budget.
     pub weight: u32,
+    /// The probes its module declares (the registry is these, in this table's order). A
+    /// module may declare another family's probes when one run produces both (trans.rs holds
+    /// the AUTH probes its exchanges judge; inject.rs the three INJ families').
+    pub declares: &'static [&'static ProbeInfo],
     /// Runs the family; `None` for a family whose probes another family's run produces
     /// (AUTH's come from TRANS's run, which needs the same HTTP exchanges).
     pub run: Option<RunFamily>,
@@ -434,34 +428,61 @@ pub struct FamilySpec {
 
 /// Every family, in the order they run.
 pub static FAMILIES: &[FamilySpec] = &[
-    FamilySpec::new(Family::TRAV, 3, |run| Box::pin(trav::run(run))),
-    FamilySpec::new(Family::INJ_CMD, 2, |run| Box::pin(inject::run_cmd(run))),
-    FamilySpec::new(Family::INJ_ARG, 1, |run| Box::pin(inject::run_arg(run))),
-    FamilySpec::new(Family::INJ_SQL, 2, |run| Box::pin(inject::run_sql(run))),
-    FamilySpec::new(Family::SSRF, 1, |run| Box::pin(ssrf::run(run))),
-    FamilySpec::new(Family::TRANS, 1, |run| Box::pin(transport_and_auth(run))),
+    FamilySpec::new(Family::TRAV, 3, trav::PROBES, |run| {
+        Box::pin(trav::run(run))
+    }),
+    FamilySpec::new(Family::INJ_CMD, 2, inject::PROBES, |run| {
+        Box::pin(inject::run_cmd(run))
+    }),
+    FamilySpec::new(Family::INJ_ARG, 1, &[], |run| {
+        Box::pin(inject::run_arg(run))
+    }),
+    FamilySpec::new(Family::INJ_SQL, 2, &[], |run| {
+        Box::pin(inject::run_sql(run))
+    }),
+    FamilySpec::new(Family::SSRF, 1, ssrf::PROBES, |run| {
+        Box::pin(ssrf::run(run))
+    }),
+    FamilySpec::new(Family::TRANS, 1, trans::PROBES, |run| {
+        Box::pin(transport_and_auth(run))
+    }),
     FamilySpec {
         family: Family::AUTH,
         weight: 1,
+        declares: auth::PROBES,
         run: None,
         runs_with: Some(Family::TRANS),
         after_run: None,
     },
-    FamilySpec::new(Family::TIME, 2, |run| Box::pin(time::run(run))),
-    FamilySpec::new(Family::RATE, 2, |run| Box::pin(rate::run(run))),
-    FamilySpec::new(Family::RES, 2, |run| Box::pin(res::run(run))),
+    FamilySpec::new(Family::TIME, 2, time::PROBES, |run| {
+        Box::pin(time::run(run))
+    }),
+    FamilySpec::new(Family::RATE, 2, rate::PROBES, |run| {
+        Box::pin(rate::run(run))
+    }),
+    FamilySpec::new(Family::RES, 2, res::PROBES, |run| Box::pin(res::run(run))),
     FamilySpec {
         after_run: Some(leak::after_run),
-        ..FamilySpec::new(Family::LEAK, 1, |run| Box::pin(leak::run(run)))
+        ..FamilySpec::new(Family::LEAK, 1, leak::PROBES, |run| {
+            Box::pin(leak::run(run))
+        })
     },
-    FamilySpec::new(Family::PROTO, 1, |run| Box::pin(proto_and_stdout(run))),
+    FamilySpec::new(Family::PROTO, 1, proto::PROBES, |run| {
+        Box::pin(proto_and_stdout(run))
+    }),
 ];
 
 impl FamilySpec {
-    const fn new(family: Family, weight: u32, run: RunFamily) -> Self {
+    const fn new(
+        family: Family,
+        weight: u32,
+        declares: &'static [&'static ProbeInfo],
+        run: RunFamily,
+    ) -> Self {
         Self {
             family,
             weight,
+            declares,
             run: Some(run),
             runs_with: None,
             after_run: None,
