@@ -22,7 +22,7 @@ use reference_server::guard::db::ReadOnlyDb;
 use reference_server::guard::limits::Limits;
 use reference_server::guard::rate_limit::{RateLimitConfig, RateLimiter};
 use reference_server::tools::{ReferenceServer, ServerState};
-use reference_server::transport::http::{Authenticator, HttpSettings, router};
+use reference_server::transport::http::{Authenticator, HttpGuards, HttpSettings, router};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
@@ -335,14 +335,23 @@ async fn stdio(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
 async fn http_layers_only(root: PathBuf, batch: usize) -> Measured {
     let app = router(
         BareServer::new(root.clone()),
-        bench_authenticator(),
-        generous_limiter(),
+        bench_guards(),
         bench_settings(),
     );
     let mut layered =
         HttpSession::start(serve_http(app).await, Some(format!("Bearer {API_KEY}"))).await;
     let mut bare = HttpSession::start(serve_http(bare_app(root)).await, None).await;
     alternate(&mut layered, &mut bare, batch).await
+}
+
+/// The reference HTTP guards with the bench's key and a limiter that never refuses.
+fn bench_guards() -> HttpGuards {
+    HttpGuards::reference(
+        bench_authenticator(),
+        generous_limiter(),
+        &bench_settings(),
+        std::sync::Arc::new(reference_server::guard::scopes::ReferenceScopes),
+    )
 }
 
 fn bench_authenticator() -> Authenticator {
@@ -384,8 +393,7 @@ fn bare_app(root: PathBuf) -> axum::Router {
 async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
     let guarded_app = router(
         guarded(root.clone(), database),
-        bench_authenticator(),
-        generous_limiter(),
+        bench_guards(),
         bench_settings(),
     );
     let bare_app = bare_app(root);

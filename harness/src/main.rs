@@ -139,7 +139,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "bundled-reference")]
         Command::ReferenceServer { args } => {
             let argv = std::iter::once("mcp-reference-server".to_owned()).chain(args);
-            reference_server::cli::run(argv, |server| server)
+            reference_server::cli::run(argv)
         }
         #[cfg(not(feature = "bundled-reference"))]
         Command::ReferenceServer { .. } => {

@@ -12,67 +12,46 @@ use std::process::{Command, Stdio};
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
 
-/// Each flaw and the probe that must catch it (a failing probe whose id starts with this).
-const MATRIX: &[(&str, &str)] = &[
-    ("path-prefix", "TRAV-PREFIX"),
-    ("path-symlink", "TRAV-SYMLINK"),
-    ("filename-strip", "TRAV-STRIP"),
-    ("path-unchecked", "TRAV-DOTDOT"),
-    ("path-decode", "TRAV-ENCODED"),
-    ("write-unchecked", "TRAV-WRITE"),
-    ("mkdir-prefix", "TRAV-WRITE"),
-    ("info-unchecked", "TRAV-DOTDOT"),
-    ("sql-concat", "INJ-SQL"),
-    ("cmd-shell", "INJ-CMD"),
-    ("arg-injection", "INJ-ARG"),
-    ("ssrf-open", "SSRF-LOOPBACK"),
-    ("url-userinfo", "SSRF-USERINFO"),
-    ("url-denylist", "SSRF-ENCODED"),
-    ("leak-details", "LEAK-STACK-TRACE"),
-    ("leak-config", "LEAK-SECRET"),
-    ("leak-db-error", "LEAK-DB-ERROR"),
-    ("stdout-noise", "PROTO-STDOUT-HYGIENE"),
-    ("wrong-error-codes", "PROTO-UNKNOWN-METHOD"),
-    ("rate-none", "RATE-FLOOD"),
-    ("no-size-limit", "RES-ARGUMENT-SIZE"),
-    ("rate-unbounded-keys", "RES-KEY-GROWTH"),
-    ("rate-client-arg", "RATE-ROTATING-ID"),
-    ("rate-race", "RATE-CONCURRENT-BURST"),
-    ("key-argument-early-exit", "TIME-CREDENTIAL-COMPARE"),
-];
-
-/// What a stdio twin needs beyond its command line: the key-argument twin's valid key (the
-/// constant `ARGUMENT_KEY` in targets/flawed-server).
-fn extra_arguments(flaw: &str) -> &'static [&'static str] {
-    match flaw {
-        "key-argument-early-exit" => &["--argument-key", "flawed-argument-key-0123456789abcdef"],
-        _ => &[],
-    }
+/// One row of the flawed server's table (`flawed-server --list`): a flaw, where it is
+/// certified, the probe (an id prefix) that must catch it, and what the harness needs beyond
+/// the command line. The table lives in targets/flawed-server only.
+struct TwinRow {
+    flaw: String,
+    transport: String,
+    probe: String,
+    harness_args: Vec<String>,
 }
 
-/// Flaws in the HTTP layer: certified over Streamable HTTP.
-const HTTP_MATRIX: &[(&str, &str)] = &[
-    ("origin-unchecked", "TRANS-ORIGIN"),
-    ("host-unchecked", "TRANS-HOST"),
-    ("session-predictable", "TRANS-SESSION-ID"),
-    ("auth-query-token", "AUTH-QUERY-TOKEN"),
-    ("auth-empty-key", "AUTH-BAD-CREDENTIALS"),
-    ("auth-none", "AUTH-NO-CREDENTIALS"),
-    ("auth-no-challenge", "AUTH-CHALLENGE"),
-    ("auth-early-exit", "TIME-CREDENTIAL-COMPARE"),
-    ("rate-client-id", "RATE-ROTATING-ID"),
-    ("rate-global", "RATE-SECOND-PRINCIPAL"),
-    ("no-size-limit", "RES-BODY-SIZE"),
-    ("session-unbound", "AUTH-SESSION-BINDING"),
-    ("scope-unchecked", "AUTH-SCOPE"),
-];
-
-/// Flaws in the OAuth resource server: certified over HTTP with a JWT.
-const OAUTH_MATRIX: &[(&str, &str)] = &[
-    ("jwt-unverified", "AUTH-JWT-FORGED"),
-    ("jwt-no-audience", "AUTH-JWT-CLAIMS"),
-    ("metadata-unserved", "AUTH-METADATA"),
-];
+/// The flawed server's table, in its order.
+fn twin_rows(flawed: &Path) -> Vec<TwinRow> {
+    let output = Command::new(flawed)
+        .arg("--list")
+        .output()
+        .expect("the flawed server runs");
+    assert!(output.status.success(), "flawed-server --list failed");
+    let rows: Vec<TwinRow> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.split('\t').collect();
+            assert!(
+                cells.len() >= 4,
+                "a --list line has 4 cells or more: {line:?}"
+            );
+            TwinRow {
+                flaw: cells[0].to_owned(),
+                transport: cells[1].to_owned(),
+                probe: cells[2].to_owned(),
+                harness_args: cells[3].split_whitespace().map(str::to_owned).collect(),
+            }
+        })
+        .collect();
+    assert!(
+        rows.len() >= 40,
+        "the flawed server lists {} rows",
+        rows.len()
+    );
+    rows
+}
 
 /// The FastMCP fake (`tests/fastmcp/models_server.py`): tools taking pydantic models, each sink
 /// vulnerable in one mode and fixed in the other; the vulnerable mode must fail each of these
@@ -320,42 +299,46 @@ fn kill_matrix() {
     let reference_config = config_dir.path().join("reference.toml");
     std::fs::write(&reference_config, REFERENCE_RATE_LIMIT).unwrap();
     let mut judged = Vec::new();
-    for (flaw, family) in MATRIX {
-        let command = format!(
-            "{} --flaw {flaw} --stdio --root {{sandbox}} --config {}",
-            flawed.display(),
-            config.display()
-        );
-        let mut args = vec!["--stdio", command.as_str()];
-        args.extend(skip_slow_families(family));
-        args.extend(extra_arguments(flaw));
-        judged.push(certify(&args).judge_twin(&format!("flawed-server --flaw {flaw}"), family));
-    }
-    for (flaw, family) in HTTP_MATRIX {
-        judged.push(
-            over_http(&flawed, &["--flaw", flaw], &skip_slow_families(family))
-                .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
-        );
+    let rows = twin_rows(&flawed);
+    // stdio rows first, then HTTP, then OAuth (the README's order).
+    for transport in ["stdio", "http", "http-oauth"] {
+        for row in rows.iter().filter(|row| row.transport == transport) {
+            let (flaw, family) = (row.flaw.as_str(), row.probe.as_str());
+            let extra: Vec<&str> = row.harness_args.iter().map(String::as_str).collect();
+            let mut certify_args = skip_slow_families(family);
+            certify_args.extend(&extra);
+            let run = match transport {
+                "stdio" => {
+                    let command = format!(
+                        "{} --flaw {flaw} --stdio --root {{sandbox}} --config {}",
+                        flawed.display(),
+                        config.display()
+                    );
+                    let mut args = vec!["--stdio", command.as_str()];
+                    args.extend(&certify_args);
+                    certify(&args).judge_twin(&format!("flawed-server --flaw {flaw}"), family)
+                }
+                "http" => over_http(&flawed, &["--flaw", flaw], &certify_args)
+                    .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
+                _ => over_http_with(
+                    &flawed,
+                    &["--flaw", flaw],
+                    &certify_args,
+                    Auth::OAuth,
+                    RATE_LIMIT,
+                )
+                .judge_twin(
+                    &format!("flawed-server --flaw {flaw} (HTTP, OAuth)"),
+                    family,
+                ),
+            };
+            judged.push(run);
+        }
     }
     let reference = format!(
         "{HARNESS} __reference-server --stdio --root {{sandbox}} --config {}",
         reference_config.display()
     );
-    for (flaw, family) in OAUTH_MATRIX {
-        judged.push(
-            over_http_with(
-                &flawed,
-                &["--flaw", flaw],
-                &skip_slow_families(family),
-                Auth::OAuth,
-                RATE_LIMIT,
-            )
-            .judge_twin(
-                &format!("flawed-server --flaw {flaw} (HTTP, OAuth)"),
-                family,
-            ),
-        );
-    }
     let python = fastmcp_python();
     let only: Vec<&str> = FASTMCP_FAMILIES
         .iter()

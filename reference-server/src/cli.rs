@@ -1,6 +1,6 @@
 //! The command line of `mcp-reference-server`, as a library so that other binaries can start
-//! the same server: `mcp-harness` embeds it as its default target, and the flawed twin
-//! (targets/flawed-server) wraps its handler to swap one guard.
+//! the same server: `mcp-harness` embeds it as its default target, and the flawed twins
+//! (targets/flawed-server) start it with one guard swapped ([`run_twin`]).
 //!
 //! Start-up validates everything before serving: a missing or invalid setting is reported by
 //! name (never by value) and the process exits with status 2. Logs go to stderr only, so stdout
@@ -10,20 +10,21 @@ use crate::config::{self, ConfigError, FileConfig, TOKEN_SCOPES_VAR, TOKEN_VAR};
 use crate::guard::api_keys::Principal;
 use crate::guard::db::ReadOnlyDb;
 use crate::guard::egress::EgressPolicy;
-use crate::guard::limits::ConcurrencyGate;
 use crate::guard::oauth::{DevSigner, JwtValidator, load_jwks};
-use crate::guard::rate_limit::RateLimiter;
+use crate::guard::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::guard::sandbox::{Sandbox, SandboxLimits};
+use crate::guards::Guards;
 use crate::tools::{ReferenceServer, ServerState, history_program};
-use crate::transport::{self, http::Authenticator};
+use crate::transport::{
+    self,
+    http::{Authenticator, HttpGuards},
+};
 use clap::{Args, Parser, Subcommand};
-use rmcp::ServerHandler;
 use secrecy::SecretString;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -107,29 +108,46 @@ enum StartError {
     Runtime(String),
 }
 
-/// Parses `args` (the first is the program name) and runs the server or a subcommand.
-/// `wrap` turns the reference handler into the handler actually served: the identity for the
-/// reference server, a flawed twin for targets/flawed-server.
-pub fn run<H, W>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, wrap: W) -> ExitCode
-where
-    H: ServerHandler + Clone + Send + Sync + 'static,
-    W: FnOnce(ReferenceServer) -> H,
-{
-    run_with(args, wrap, |router| router)
+/// Parses `args` (the first is the program name) and runs the reference server or a
+/// subcommand.
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    run_twin(args, Twin::default())
 }
 
-/// [`run`], with `wrap_router` applied to the finished HTTP application (the flawed twin uses it
-/// to add an outer layer; the reference server passes the identity).
-pub fn run_with<H, W, R>(
+/// What a test twin knows of the configuration when it swaps a guard.
+pub struct BuildContext {
+    /// The sandbox directory, resolved.
+    pub root: PathBuf,
+    /// The records database file.
+    pub database: PathBuf,
+    /// The configured rate limit.
+    pub rate_limit: RateLimitConfig,
+    /// The OAuth key set and issuer, when OAuth is configured (HTTP only).
+    pub oauth: Option<(jsonwebtoken::jwk::JwkSet, String)>,
+}
+
+/// A change to the tools' guards (see [`Twin`]).
+pub type ToolGuardsChange = Box<dyn FnOnce(&mut Guards, &BuildContext)>;
+/// A change to the HTTP layer's guards (see [`Twin`]).
+pub type HttpGuardsChange = Box<dyn FnOnce(&mut HttpGuards, &BuildContext)>;
+
+/// A change to the reference guards, applied once they are built from the configuration and
+/// before anything is served. TEST SEAM: only targets/flawed-server uses anything but the
+/// default, which changes nothing.
+#[derive(Default)]
+pub struct Twin {
+    /// Changes the tools' guards.
+    pub tools: Option<ToolGuardsChange>,
+    /// Changes the HTTP layer's guards (HTTP only).
+    pub http: Option<HttpGuardsChange>,
+}
+
+/// [`run`], with the guards changed by `twin` (targets/flawed-server; [`run`] passes the
+/// default, which changes nothing).
+pub fn run_twin(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
-    wrap: W,
-    wrap_router: R,
-) -> ExitCode
-where
-    H: ServerHandler + Clone + Send + Sync + 'static,
-    W: FnOnce(ReferenceServer) -> H,
-    R: FnOnce(axum::Router) -> axum::Router,
-{
+    twin: Twin,
+) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -154,7 +172,7 @@ where
             .enable_all()
             .build()
             .map_err(|e| StartError::Runtime(e.to_string()))
-            .and_then(|runtime| runtime.block_on(serve(cli.serve, wrap, wrap_router))),
+            .and_then(|runtime| runtime.block_on(serve(cli.serve, twin))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -169,12 +187,7 @@ fn env_secret(name: &str) -> Option<SecretString> {
     std::env::var(name).ok().map(SecretString::from)
 }
 
-async fn serve<H, W, R>(args: ServeArgs, wrap: W, wrap_router: R) -> Result<(), StartError>
-where
-    H: ServerHandler + Clone + Send + Sync + 'static,
-    W: FnOnce(ReferenceServer) -> H,
-    R: FnOnce(axum::Router) -> axum::Router,
-{
+async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
     if !args.stdio && args.http.is_none() {
         return Err(StartError::Usage(
             "choose a transport: --stdio or --http ADDR (try --help)".into(),
@@ -235,7 +248,7 @@ where
         .with_ports(file.egress.allowed_ports.iter().copied());
     egress.max_response_bytes = file.egress.max_response_bytes;
     let scopes = config::scopes_from_env(std::env::var(TOKEN_SCOPES_VAR).ok())?;
-    let rate_config = file.rate_limit.into();
+    let rate_config: RateLimitConfig = file.rate_limit.into();
     let limiter = || {
         RateLimiter::new(rate_config).map_err(|e| ConfigError::BadSetting {
             setting: "rate_limit",
@@ -243,23 +256,29 @@ where
         })
     };
 
+    let mut context = BuildContext {
+        root: root_path.clone(),
+        database: database.clone(),
+        rate_limit: rate_config,
+        oauth: None,
+    };
+
     if args.stdio {
-        let state = ServerState {
-            root: root_path.clone(),
-            database: database.clone(),
+        let mut guards = Guards::reference(
             sandbox,
             db,
             egress,
-            history: history_program(root_path.clone()),
+            history_program(root_path),
             limits,
-            gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
-            stdio_principal: Some(Principal::new("stdio", scopes)),
-            call_limiter: Some(limiter()?),
-            started: Instant::now(),
-            calls: Default::default(),
-        };
+            Some(limiter()?),
+        );
+        if let Some(swap) = twin.tools {
+            swap(&mut guards, &context);
+        }
+        let max_line_bytes = guards.limits.max_body_bytes;
+        let state = ServerState::new(guards, Some(Principal::new("stdio", scopes)));
         tracing::info!("serving MCP on stdio");
-        return transport::stdio::serve(wrap(ReferenceServer::new(state)), limits.max_body_bytes)
+        return transport::stdio::serve(ReferenceServer::new(state), max_line_bytes)
             .await
             .map_err(|e| StartError::Runtime(e.to_string()));
     }
@@ -283,6 +302,7 @@ where
                     setting: "oauth.jwks",
                     reason: e.to_string(),
                 })?;
+            context.oauth = Some((jwks.clone(), oauth.issuer.clone()));
             Some(
                 JwtValidator::new(&jwks, &oauth.issuer, &public_url).map_err(|e| {
                     ConfigError::BadSetting {
@@ -321,20 +341,20 @@ where
     if !bind.ip().is_loopback() {
         tracing::warn!(%bind, "listening on a non-loopback address: put TLS in front of this server");
     }
-    let state = ServerState {
-        root: root_path.clone(),
-        database: database.clone(),
+    let mut guards = Guards::reference(
         sandbox,
         db,
         egress,
-        history: history_program(root_path),
+        history_program(root_path),
         limits,
-        gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
-        stdio_principal: None,
-        call_limiter: None,
-        started: Instant::now(),
-        calls: Default::default(),
-    };
+        None,
+    );
+    if let Some(swap) = twin.tools {
+        swap(&mut guards, &context);
+    }
+    let limits = guards.limits;
+    let scopes_table = guards.scopes.clone();
+    let state = ServerState::new(guards, None);
     let settings = transport::http::HttpSettings {
         allowed_hosts: file.http.allowed_hosts.clone(),
         allowed_origins: file.http.allowed_origins.clone(),
@@ -352,12 +372,11 @@ where
         jwt,
         insecure_dev_principal,
     };
-    let app = wrap_router(transport::http::router(
-        wrap(ReferenceServer::new(state)),
-        auth,
-        limiter()?,
-        settings,
-    ));
+    let mut http_guards = HttpGuards::reference(auth, limiter()?, &settings, scopes_table);
+    if let Some(swap) = twin.http {
+        swap(&mut http_guards, &context);
+    }
+    let app = transport::http::router(ReferenceServer::new(state), http_guards, settings);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| StartError::Runtime(format!("cannot listen on {bind}: {e}")))?;

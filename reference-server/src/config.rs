@@ -22,8 +22,7 @@ pub const TOKEN_VAR: &str = "MCP_SERVER_TOKEN";
 /// The environment variable listing the scopes granted to that key (space separated).
 pub const TOKEN_SCOPES_VAR: &str = "MCP_SERVER_TOKEN_SCOPES";
 
-/// Scopes a tool may require. `files:write` for changes in the sandbox, `admin` for statistics.
-pub const ALL_SCOPES: &[&str] = &["files:write", "admin"];
+pub use crate::guard::scopes::ALL_SCOPES;
 
 /// Why the configuration was refused. Messages name settings, never secret values.
 #[derive(Debug, thiserror::Error)]

@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod guards;
 pub mod tools;
 pub mod transport;

@@ -2,5 +2,5 @@
 //! Everything lives in [`reference_server::cli`]; see the README for the flags.
 
 fn main() -> std::process::ExitCode {
-    reference_server::cli::run(std::env::args_os(), |server| server)
+    reference_server::cli::run(std::env::args_os())
 }

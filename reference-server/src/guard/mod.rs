@@ -11,3 +11,4 @@ pub mod program;
 pub mod public_error;
 pub mod rate_limit;
 pub mod sandbox;
+pub mod scopes;

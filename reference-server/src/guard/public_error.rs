@@ -17,7 +17,8 @@ use std::fmt;
 /// The public side of a failure: safe to send to any client.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PublicError {
-    pub message: &'static str,
+    /// The fixed message of the failure's kind (owned only in a test twin's report).
+    pub message: std::borrow::Cow<'static, str>,
     pub correlation_id: String,
 }
 
@@ -59,6 +60,22 @@ impl FailureKind {
     }
 }
 
+/// An error and its chain of sources, `outer: inner: innermost`: the detail the log gets
+/// (an error's own message often hides its cause, e.g. "database error").
+pub struct WithSources<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for WithSources<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// Logs `detail` (redacted) under a fresh correlation id and returns the public side.
 pub fn report(kind: FailureKind, operation: &str, detail: &dyn fmt::Display) -> PublicError {
     let correlation_id = format!("{:016x}", rand::random::<u64>());
@@ -69,7 +86,7 @@ pub fn report(kind: FailureKind, operation: &str, detail: &dyn fmt::Display) -> 
         tracing::info!(%correlation_id, operation, ?kind, detail, "request refused");
     }
     PublicError {
-        message: kind.public_message(),
+        message: kind.public_message().into(),
         correlation_id,
     }
 }

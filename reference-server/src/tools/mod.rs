@@ -30,10 +30,11 @@ use crate::guard::limits::{
     CallSlot, ConcurrencyGate, LimitError, Limits, check_json_object_shape, with_timeout,
 };
 use crate::guard::program::{FixedProgram, ProgramError};
-use crate::guard::public_error::{self, FailureKind};
-use crate::guard::rate_limit::{RateLimitError, RateLimiter};
+use crate::guard::public_error::{FailureKind, WithSources};
+use crate::guard::rate_limit::RateLimiter;
 use crate::guard::sandbox::{Sandbox, SandboxError, check_relative_path};
-use rmcp::handler::server::router::tool::ToolRouter;
+use crate::guards::{CallRefusal, ErrorReport, Guards};
+use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -53,33 +54,15 @@ use std::time::Instant;
 /// implementation-defined server error range.
 pub const RATE_LIMITED_CODE: i32 = -32029;
 
-/// The scope a tool requires beyond authentication, if any.
-pub fn required_scope(tool: &str) -> Option<&'static str> {
-    match tool {
-        "write_file" | "delete_file" | "create_directory" => Some("files:write"),
-        "admin_stats" => Some("admin"),
-        _ => None,
-    }
-}
+pub use crate::guard::scopes::required_scope;
 
 /// Everything the tools share. Built once at start-up.
 pub struct ServerState {
-    /// The sandbox root as given at start-up (only `file_history` runs a program there; every
-    /// file tool goes through `sandbox`).
-    pub root: std::path::PathBuf,
-    /// The database file `db` was opened from.
-    pub database: std::path::PathBuf,
-    pub sandbox: Sandbox,
-    pub db: ReadOnlyDb,
-    pub egress: EgressPolicy,
-    /// `git log` in the sandbox root, for `file_history`.
-    pub history: FixedProgram,
-    pub limits: Limits,
+    /// Every guard a tool goes through ([`Guards::reference`] for the reference server).
+    pub guards: Guards,
     pub gate: ConcurrencyGate,
     /// The principal of a stdio session (the launcher); `None` over HTTP.
     pub stdio_principal: Option<Principal>,
-    /// Per-call limiter for stdio (HTTP limits requests in its own layer).
-    pub call_limiter: Option<RateLimiter<String>>,
     pub started: Instant,
     pub calls: Mutex<BTreeMap<String, u64>>,
 }
@@ -101,20 +84,26 @@ impl ServerState {
             .map_err(|e| format!("the sandbox {} cannot be opened: {e}", root.display()))?;
         let db = ReadOnlyDb::open(&database, 100, std::time::Duration::from_secs(1))
             .map_err(|e| format!("the database {} cannot be opened: {e}", database.display()))?;
-        Ok(Self {
-            history: history_program(root.clone()),
-            root,
-            database,
+        let guards = Guards::reference(
             sandbox,
             db,
-            egress: EgressPolicy::new(Vec::<String>::new()),
+            EgressPolicy::new(Vec::<String>::new()),
+            history_program(root),
             limits,
-            gate: ConcurrencyGate::new(limits.max_concurrent_calls_per_principal),
+            limiter,
+        );
+        Ok(Self::new(guards, principal))
+    }
+
+    /// The state over `guards`, for the stdio `principal` (`None` over HTTP).
+    pub fn new(guards: Guards, principal: Option<Principal>) -> Self {
+        Self {
+            gate: ConcurrencyGate::new(guards.limits.max_concurrent_calls_per_principal),
+            guards,
             stdio_principal: principal,
-            call_limiter: limiter,
             started: Instant::now(),
             calls: Default::default(),
-        })
+        }
     }
 }
 
@@ -263,14 +252,23 @@ fn text_result(value: &impl serde::Serialize) -> CallToolResult {
     )])
 }
 
-fn failure(kind: FailureKind, operation: &str, detail: &dyn std::fmt::Display) -> CallToolResult {
-    let public = public_error::report(kind, operation, detail);
+fn failure(
+    errors: &dyn ErrorReport,
+    kind: FailureKind,
+    operation: &str,
+    detail: &dyn std::fmt::Display,
+) -> CallToolResult {
+    let public = errors.report(kind, operation, detail);
     let mut result = CallToolResult::error(vec![Content::text(public.to_string())]);
     result.structured_content = serde_json::to_value(&public).ok();
     result
 }
 
-fn sandbox_failure(operation: &str, error: SandboxError) -> Result<CallToolResult, ErrorData> {
+fn sandbox_failure(
+    errors: &dyn ErrorReport,
+    operation: &str,
+    error: SandboxError,
+) -> Result<CallToolResult, ErrorData> {
     let kind = match &error {
         // A path that is lexically never valid is an invalid argument, not a tool failure.
         SandboxError::InvalidPath(reason) => {
@@ -285,10 +283,10 @@ fn sandbox_failure(operation: &str, error: SandboxError) -> Result<CallToolResul
         SandboxError::TooLarge { .. } => FailureKind::TooLarge,
         SandboxError::Io(_) => FailureKind::Internal,
     };
-    Ok(failure(kind, operation, &error))
+    Ok(failure(errors, kind, operation, &WithSources(&error)))
 }
 
-fn egress_failure(error: EgressError) -> CallToolResult {
+fn egress_failure(errors: &dyn ErrorReport, error: EgressError) -> CallToolResult {
     let kind = match &error {
         EgressError::Unparsable | EgressError::TooLong(_) => FailureKind::InvalidInput,
         EgressError::Timeout => FailureKind::TimedOut,
@@ -296,16 +294,16 @@ fn egress_failure(error: EgressError) -> CallToolResult {
         EgressError::RequestFailed | EgressError::ResolutionFailed => FailureKind::Internal,
         _ => FailureKind::Denied,
     };
-    failure(kind, "fetch_url", &error)
+    failure(errors, kind, "fetch_url", &WithSources(&error))
 }
 
-fn db_failure(error: DbError) -> CallToolResult {
+fn db_failure(errors: &dyn ErrorReport, error: DbError) -> CallToolResult {
     let kind = match &error {
         DbError::Denied => FailureKind::Denied,
         DbError::TimedOut => FailureKind::TimedOut,
         DbError::Sqlite(_) => FailureKind::Internal,
     };
-    failure(kind, "query_records", &error)
+    failure(errors, kind, "query_records", &WithSources(&error))
 }
 
 /// Runs blocking guard work off the async runtime.
@@ -320,10 +318,22 @@ async fn blocking<T: Send + 'static>(
 #[tool_router]
 impl ReferenceServer {
     pub fn new(state: ServerState) -> Self {
+        let mut tool_router = Self::tool_router();
+        for extra in &state.guards.extra_tools {
+            let call = extra.call.clone();
+            tool_router.add_route(ToolRoute::new_dyn(extra.tool.clone(), move |context| {
+                let answer = call(context.arguments.clone());
+                Box::pin(async move { Ok(answer.await.into()) })
+            }));
+        }
         Self {
             state: Arc::new(state),
-            tool_router: Self::tool_router(),
+            tool_router,
         }
+    }
+
+    fn errors(&self) -> &dyn ErrorReport {
+        self.state.guards.errors.as_ref()
     }
 
     pub fn state(&self) -> &Arc<ServerState> {
@@ -339,9 +349,9 @@ impl ReferenceServer {
         Parameters(args): Parameters<ReadFileArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         let state = self.state.clone();
-        match blocking(move || state.sandbox.read_to_string(&args.path)).await? {
+        match blocking(move || state.guards.files.read_to_string(&args.path)).await? {
             Ok(text) => Ok(CallToolResult::success(vec![Content::text(text)])),
-            Err(error) => sandbox_failure("read_file", error),
+            Err(error) => sandbox_failure(self.errors(), "read_file", error),
         }
     }
 
@@ -357,9 +367,9 @@ impl ReferenceServer {
             return Ok(invalid_arguments("max_depth must be between 1 and 10"));
         }
         let state = self.state.clone();
-        match blocking(move || state.sandbox.list(&args.path, args.max_depth)).await? {
+        match blocking(move || state.guards.files.list(&args.path, args.max_depth)).await? {
             Ok(listing) => Ok(text_result(&listing)),
-            Err(error) => sandbox_failure("list_directory", error),
+            Err(error) => sandbox_failure(self.errors(), "list_directory", error),
         }
     }
 
@@ -373,9 +383,16 @@ impl ReferenceServer {
     ) -> Result<CallToolResult, ErrorData> {
         let state = self.state.clone();
         let path = args.path.clone();
-        match blocking(move || state.sandbox.write(&args.path, args.content.as_bytes())).await? {
+        match blocking(move || {
+            state
+                .guards
+                .files
+                .write(&args.path, args.content.as_bytes())
+        })
+        .await?
+        {
             Ok(()) => Ok(text_result(&serde_json::json!({"written": path}))),
-            Err(error) => sandbox_failure("write_file", error),
+            Err(error) => sandbox_failure(self.errors(), "write_file", error),
         }
     }
 
@@ -389,9 +406,9 @@ impl ReferenceServer {
     ) -> Result<CallToolResult, ErrorData> {
         let state = self.state.clone();
         let path = args.path.clone();
-        match blocking(move || state.sandbox.delete(&args.path)).await? {
+        match blocking(move || state.guards.files.delete(&args.path)).await? {
             Ok(()) => Ok(text_result(&serde_json::json!({"deleted": path}))),
-            Err(error) => sandbox_failure("delete_file", error),
+            Err(error) => sandbox_failure(self.errors(), "delete_file", error),
         }
     }
 
@@ -405,9 +422,9 @@ impl ReferenceServer {
     ) -> Result<CallToolResult, ErrorData> {
         let state = self.state.clone();
         let path = args.path.clone();
-        match blocking(move || state.sandbox.create_dir(&args.path)).await? {
+        match blocking(move || state.guards.files.create_dir(&args.path)).await? {
             Ok(()) => Ok(text_result(&serde_json::json!({"created": path}))),
-            Err(error) => sandbox_failure("create_directory", error),
+            Err(error) => sandbox_failure(self.errors(), "create_directory", error),
         }
     }
 
@@ -420,9 +437,9 @@ impl ReferenceServer {
         Parameters(args): Parameters<ReadFileArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         let state = self.state.clone();
-        match blocking(move || state.sandbox.read(&args.path)).await? {
+        match blocking(move || state.guards.files.read(&args.path)).await? {
             Ok(bytes) => Ok(text_result(&file_summary(&bytes))),
-            Err(error) => sandbox_failure("file_info", error),
+            Err(error) => sandbox_failure(self.errors(), "file_info", error),
         }
     }
 
@@ -434,9 +451,9 @@ impl ReferenceServer {
         &self,
         Parameters(args): Parameters<FetchUrlArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        match self.state.egress.fetch(&args.url).await {
+        match self.state.guards.fetch.fetch(&args.url).await {
             Ok(page) => Ok(text_result(&page)),
-            Err(error) => Ok(egress_failure(error)),
+            Err(error) => Ok(egress_failure(self.errors(), error)),
         }
     }
 
@@ -458,7 +475,7 @@ impl ReferenceServer {
         }
         let state = self.state.clone();
         let rows = blocking(move || {
-            state.db.search(
+            state.guards.records.search(
                 &args.name_contains,
                 args.category.as_deref(),
                 args.limit as usize,
@@ -467,7 +484,7 @@ impl ReferenceServer {
         .await?;
         match rows {
             Ok(rows) => Ok(text_result(&rows)),
-            Err(error) => Ok(db_failure(error)),
+            Err(error) => Ok(db_failure(self.errors(), error)),
         }
     }
 
@@ -485,20 +502,29 @@ impl ReferenceServer {
         if args.path != "."
             && let Err(error) = check_relative_path(&args.path)
         {
-            return sandbox_failure("file_history", error);
+            return sandbox_failure(self.errors(), "file_history", error);
         }
         let options = [format!("--max-count={}", args.max_count)];
-        match self.state.history.run(&options, &[&args.path]).await {
+        match self.state.guards.history.run(&options, &[&args.path]).await {
             Ok(output) if output.success => Ok(text_result(&output)),
             Ok(_) => Ok(failure(
+                self.errors(),
                 FailureKind::NotFound,
                 "file_history",
                 &"git log exited with a failure status",
             )),
-            Err(error @ ProgramError::TimedOut(_)) => {
-                Ok(failure(FailureKind::TimedOut, "file_history", &error))
-            }
-            Err(error) => Ok(failure(FailureKind::Internal, "file_history", &error)),
+            Err(error @ ProgramError::TimedOut(_)) => Ok(failure(
+                self.errors(),
+                FailureKind::TimedOut,
+                "file_history",
+                &WithSources(&error),
+            )),
+            Err(error) => Ok(failure(
+                self.errors(),
+                FailureKind::Internal,
+                "file_history",
+                &WithSources(&error),
+            )),
         }
     }
 
@@ -546,12 +572,12 @@ impl ReferenceServer {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let state = self.state.clone();
-        let records = blocking(move || state.db.count()).await?.ok();
+        let records = blocking(move || state.guards.records.count()).await?.ok();
         Ok(text_result(&serde_json::json!({
             "uptime_seconds": self.state.started.elapsed().as_secs(),
             "calls": calls,
             "records": records,
-            "rate_limited_keys": self.state.call_limiter.as_ref().map(|l| l.tracked_keys()),
+            "rate_limited_keys": self.state.guards.call_limit.as_ref().map(|l| l.tracked_keys()),
         })))
     }
 }
@@ -567,6 +593,7 @@ impl ReferenceServer {
     }
 
     fn count_call(&self, tool: &str) {
+        self.state.guards.call_log.called(tool);
         let mut calls = self.state.calls.lock().unwrap_or_else(|p| p.into_inner());
         // Only known tools are counted, so the map is bounded by the tool list.
         if let Some(count) = calls.get_mut(tool) {
@@ -598,17 +625,11 @@ impl ServerHandler for ReferenceServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
         const IMPLEMENTED: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+        let protocol = &self.state.guards.protocol;
         if IMPLEMENTED.contains(&request.method.as_str()) {
-            Err(ErrorData::invalid_params(
-                format!("malformed params for {}", request.method),
-                None,
-            ))
+            Err(protocol.malformed_params(&request.method))
         } else {
-            Err(ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                request.method,
-                None,
-            ))
+            Err(protocol.unknown_method(&request.method))
         }
     }
 
@@ -619,16 +640,21 @@ impl ServerHandler for ReferenceServer {
     ) -> Result<CallToolResponse, ErrorData> {
         // The principal is borrowed from the request (or the state) until the call holds its
         // slot; the context then moves into the tool call.
-        let _slot = match self.admit(&request, &context) {
+        let _slot = match self.admit(&request, &context).await {
             Ok(slot) => slot,
             Err(refusal) => return *refusal,
         };
         self.count_call(&request.name);
         let name = request.name.clone();
         let call = ToolCallContext::new(self, request, context);
-        match with_timeout(self.state.limits.call_timeout, self.tool_router.call(call)).await {
+        match with_timeout(
+            self.state.guards.limits.call_timeout,
+            self.tool_router.call(call),
+        )
+        .await
+        {
             Ok(result) => result,
-            Err(error) => Ok(failure(FailureKind::TimedOut, &name, &error).into()),
+            Err(error) => Ok(failure(self.errors(), FailureKind::TimedOut, &name, &error).into()),
         }
     }
 }
@@ -640,7 +666,7 @@ impl ReferenceServer {
     /// Every check before a tool runs: authentication, the tool's existence and scope, the rate
     /// limit, the arguments' shape and a concurrency slot (held by the caller while it runs).
     /// A refusal is the error or the tool result to answer with.
-    fn admit(
+    async fn admit(
         &self,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
@@ -652,26 +678,28 @@ impl ReferenceServer {
                 None,
             )))
         })?;
+        let guards = &self.state.guards;
         if self.tool_router.get(&request.name).is_none() {
-            return Err(Box::new(Err(ErrorData::invalid_params(
-                format!("unknown tool: {}", request.name),
-                None,
-            ))));
+            return Err(Box::new(Err(guards.protocol.unknown_tool(&request.name))));
         }
-        if let Some(scope) = required_scope(&request.name)
+        if let Some(scope) = guards.scopes.required(&request.name)
             && !principal.has_scope(scope)
         {
             return Err(Box::new(Ok(failure(
+                self.errors(),
                 FailureKind::Denied,
                 &request.name,
                 &format!("principal lacks scope {scope}"),
             )
             .into())));
         }
-        if let Some(limiter) = &self.state.call_limiter {
-            match limiter.check(&principal.name) {
+        if let Some(limit) = &guards.call_limit {
+            match limit
+                .check(&principal.name, &request.name, request.arguments.as_ref())
+                .await
+            {
                 Ok(()) => {}
-                Err(RateLimitError::Limited { retry_after }) => {
+                Err(CallRefusal::Limited { retry_after }) => {
                     return Err(Box::new(Err(refused(
                         RATE_LIMITED_CODE,
                         "rate limit exceeded",
@@ -688,7 +716,7 @@ impl ReferenceServer {
             }
         }
         if let Some(arguments) = &request.arguments
-            && let Err(error) = check_json_object_shape(arguments, &self.state.limits)
+            && let Err(error) = check_json_object_shape(arguments, &guards.limits)
         {
             return Err(Box::new(Ok(invalid_arguments(error).into())));
         }

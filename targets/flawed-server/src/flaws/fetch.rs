@@ -1,0 +1,131 @@
+//! Twins of the fetch guard (`Guards::fetch`, the reference `EgressPolicy`): URL checks from the
+//! seed document and common mistakes, then a plain HTTP client with no address check.
+
+use super::{Flaw, Transport::Stdio};
+use futures::future::BoxFuture;
+use reference_server::guard::egress::{EgressError, FetchedPage};
+use reference_server::guards::{Fetch, Guards};
+use std::sync::Arc;
+
+#[derive(Clone, Copy)]
+enum Mistake {
+    /// Any http(s) URL.
+    Open,
+    /// The host from `netloc.split(':')[0]` must be `example.com` (fooled by userinfo).
+    UserinfoSplit,
+    /// Refuses only URLs containing "localhost" or "127.0.0.1".
+    Denylist,
+}
+
+struct FlawedFetch {
+    name: &'static str,
+    mistake: Mistake,
+}
+
+fn swap(guards: &mut Guards, name: &'static str, mistake: Mistake) {
+    guards.fetch = Arc::new(FlawedFetch { name, mistake });
+}
+
+pub const SSRF_OPEN: Flaw = Flaw {
+    name: "ssrf-open",
+    summary: "fetch_url fetches any http(s) URL.",
+    caught: &[(Stdio, "SSRF-LOOPBACK")],
+    swaps: &["fetch"],
+    harness_args: &[],
+    tools: Some(|guards, _| swap(guards, "ssrf-open", Mistake::Open)),
+    http: None,
+};
+
+pub const URL_USERINFO: Flaw = Flaw {
+    name: "url-userinfo",
+    summary: "fetch_url takes the host from `netloc.split(':')[0]` (fooled by userinfo).",
+    caught: &[(Stdio, "SSRF-USERINFO")],
+    swaps: &["fetch"],
+    harness_args: &[],
+    tools: Some(|guards, _| swap(guards, "url-userinfo", Mistake::UserinfoSplit)),
+    http: None,
+};
+
+pub const URL_DENYLIST: Flaw = Flaw {
+    name: "url-denylist",
+    summary: "fetch_url refuses only URLs containing \"localhost\" or \"127.0.0.1\".",
+    caught: &[(Stdio, "SSRF-ENCODED")],
+    swaps: &["fetch"],
+    harness_args: &[],
+    tools: Some(|guards, _| swap(guards, "url-denylist", Mistake::Denylist)),
+    http: None,
+};
+
+impl FlawedFetch {
+    fn check(&self, url: &str) -> Result<(), EgressError> {
+        match self.mistake {
+            Mistake::Open => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(EgressError::SchemeNotAllowed(
+                        url.split(':').next().unwrap_or_default().to_owned(),
+                    ));
+                }
+            }
+            Mistake::UserinfoSplit => {
+                // The seed: urlparse(url).netloc, lower-cased, split(':')[0], in the allowlist.
+                let netloc = url
+                    .split_once("://")
+                    .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let domain = netloc.split(':').next().unwrap_or_default();
+                if domain != "example.com" {
+                    return Err(EgressError::HostNotAllowed(domain.to_owned()));
+                }
+            }
+            Mistake::Denylist => {
+                if url.contains("localhost") || url.contains("127.0.0.1") {
+                    return Err(EgressError::HostNotAllowed("a local address".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fetch for FlawedFetch {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<FetchedPage, EgressError>> {
+        Box::pin(async move {
+            self.check(url)?;
+            plain_fetch(url).await
+        })
+    }
+}
+
+/// A GET with a plain client: no address check, redirects followed.
+async fn plain_fetch(url: &str) -> Result<FetchedPage, EgressError> {
+    reference_server::guard::egress::ensure_crypto_provider();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|_| EgressError::RequestFailed)?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|_| EgressError::RequestFailed)?;
+    let status = response.status().as_u16();
+    let final_url = response.url().to_string();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.text().await.unwrap_or_default();
+    Ok(FetchedPage {
+        status,
+        content_type,
+        body,
+        final_url,
+    })
+}
