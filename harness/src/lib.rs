@@ -249,7 +249,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
                     family: family.name(),
                     reason: &reason,
                 });
-                let tail = run.connection.stderr_tail();
+                let tail = run.stderr_tail();
                 deaths.push(probe::proto::Death {
                     family: family.name().to_owned(),
                     reason: if tail.trim().is_empty() {
@@ -260,10 +260,10 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
                             connection::excerpt(tail.trim(), 400)
                         )
                     },
-                    last_answered: run.connection.last_answered(),
+                    last_answered: run.last_answered(),
                 });
-                if run.connection.is_stdio() {
-                    let _ = run.connection.restart().await;
+                if run.is_stdio() {
+                    let _ = run.restart().await;
                 }
             }
         }
@@ -293,7 +293,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         coverage = summary;
         calls = run.calls;
         rate_limited_retries = run.rate_limited_retries;
-        observations = run.connection.observations();
+        observations = run.observations();
     }
     outcomes.retain(|o| selected(&options.selection, o.probe));
     // Reports list probes in registry order, whenever each was judged.

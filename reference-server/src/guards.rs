@@ -367,10 +367,15 @@ impl Guards {
 
     /// The fields whose guard is not the reference's.
     pub fn swapped(&self) -> Vec<&'static str> {
-        self.implementations()
-            .into_iter()
-            .filter(|(_, implementation)| *implementation != REFERENCE)
-            .map(|(field, _)| field)
-            .collect()
+        not_reference(self.implementations())
     }
+}
+
+/// The fields of `implementations` (field, guard name) whose guard is not the reference's.
+pub fn not_reference(implementations: Vec<(&'static str, &'static str)>) -> Vec<&'static str> {
+    implementations
+        .into_iter()
+        .filter(|(_, implementation)| *implementation != REFERENCE)
+        .map(|(field, _)| field)
+        .collect()
 }

@@ -20,7 +20,7 @@
 //! requests.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::connection::{Connection, RawOutcome, excerpt};
+use crate::connection::{RawOutcome, excerpt};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -348,9 +348,9 @@ fn refused_for_scope(
 /// AUTH-SCOPE: calls every tool with the low-privilege credential on its own connection.
 async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
     let info = &AUTH_SCOPE;
-    let Connection::Http(http) = &*run.connection else {
+    if run.is_stdio() {
         return Outcome::new(info, Verdict::NotApplicable, "not an HTTP target");
-    };
+    }
     let Some(low) = low_authorization else {
         return Outcome::new(
             info,
@@ -358,7 +358,7 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
             "no low-privilege credential was given (--token-low)",
         );
     };
-    let mut low_connection = match http.connect_as(low, run.request_timeout).await {
+    let mut low_connection = match run.connect_as(low).await {
         Ok(connection) => connection,
         Err(error) => {
             return Outcome::new(
@@ -376,20 +376,9 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
         }
         let arguments = Value::Object(run.baseline(tool));
         let params = json!({"name": tool.name, "arguments": arguments});
-        let mut reply = low_connection
-            .request("tools/call", Some(params.clone()))
+        let reply = run
+            .request_on(&mut low_connection, "tools/call", params)
             .await;
-        run.calls += 1;
-        for _ in 0..super::MAX_RATE_LIMIT_RETRIES {
-            let Some(wait) = run.refusals.wait(&reply) else {
-                break;
-            };
-            tokio::time::sleep(wait).await;
-            reply = low_connection
-                .request("tools/call", Some(params.clone()))
-                .await;
-            run.calls += 1;
-        }
         if refused_for_scope(&reply) {
             refused.push(tool.name.clone());
         } else if reply.is_ok() {
@@ -441,11 +430,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let second_authorization = credentials.second.as_deref();
     let low_authorization = credentials.low_scope.as_deref();
     let scope_outcome = scope(run, low_authorization).await;
-    let Connection::Http(http) = &mut *run.connection else {
+    let Some(view) = run.http_view() else {
         return super::every(PROBES, Verdict::NotApplicable, "not an HTTP target");
     };
-    let credential = run
-        .credentials
+    let credential = credentials
         .primary
         .as_deref()
         .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
@@ -471,10 +459,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 attempts.extend(key.confused_tokens(&claim_variants(&jwt.claims, now)[0].1));
             }
             for (described, token) in attempts {
-                run.calls += 1;
                 let header = format!("Bearer {token}");
-                match http
-                    .raw(INIT, &[("authorization", header.as_str())], &drop, None)
+                match run
+                    .http_raw(INIT, &[("authorization", header.as_str())], &drop, None)
                     .await
                 {
                     Ok(reply) if served(&reply) => accepted.push(evidence(
@@ -539,10 +526,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 .into_iter()
                 .enumerate()
             {
-                run.calls += 1;
                 let header = format!("Bearer {}", key.sign(&claims));
-                let Ok(reply) = http
-                    .raw(INIT, &[("authorization", header.as_str())], &drop, None)
+                let Ok(reply) = run
+                    .http_raw(INIT, &[("authorization", header.as_str())], &drop, None)
                     .await
                 else {
                     continue;
@@ -587,7 +573,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
 
     // AUTH-SESSION-BINDING
     let info = &AUTH_SESSION_BINDING;
-    outcomes.push(match (http.session_id.clone(), second_authorization) {
+    outcomes.push(match (view.session_id.clone(), second_authorization) {
         (None, _) => Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -599,9 +585,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             "no second credential was given (--token2)",
         ),
         (Some(_), Some(second)) => {
-            run.calls += 1;
-            match http
-                .raw(LIST, &[("authorization", second)], &["authorization"], None)
+            match run
+                .http_raw(LIST, &[("authorization", second)], &["authorization"], None)
                 .await
             {
                 Ok(reply) if served(&reply) && reply.excerpt.contains("\"result\"") => {

@@ -143,17 +143,14 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut mismatches = Vec::new();
     let mut answered = 0;
     for id in ECHOED_IDS.iter().map(|make| make()) {
-        let before = run.connection.observations();
-        let reply = run
-            .connection
-            .request_with_id(id.clone(), "ping", None)
-            .await;
+        let before = run.observations();
+        let reply = run.request_with_id(id.clone(), "ping", None).await;
         if reply.is_ok() {
             answered += 1;
             continue;
         }
         // No answer under the id sent: was there one under an altered id?
-        let after = run.connection.observations();
+        let after = run.observations();
         if let Some(altered) = after
             .stray_ids_since(&before)
             .iter()
@@ -217,7 +214,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )
         .with_evidence(vec![evidence(
             "malformed lines: not JSON, a truncated object, an empty batch, invalid UTF-8",
-            &run.connection.stderr_tail(),
+            &run.stderr_tail(),
             "no answer to ping afterwards",
         )])
     });
@@ -260,7 +257,7 @@ pub fn stdout_hygiene(run: &Run<'_>) -> Outcome {
     if !run.is_stdio() {
         return Outcome::new(info, Verdict::NotApplicable, "not a stdio target");
     }
-    let observations = run.connection.observations();
+    let observations = run.observations();
     if observations.stdout_noise_lines == 0 {
         Outcome::new(
             info,

@@ -24,7 +24,7 @@
 //! (at most 10 s) and RES-CONCURRENT's burst (at most one request timeout); memory in the harness is bounded by the payloads it builds (one at a time).
 
 use super::{Evidence, FailureMode, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
-use crate::connection::{Connection, TargetError, excerpt};
+use crate::connection::{TargetError, excerpt};
 use crate::discover::with_value_at;
 use serde_json::{Value, json};
 
@@ -188,25 +188,13 @@ async fn after_request(run: &mut Run<'_>) -> Aftermath {
     if run.alive().await {
         return Aftermath::Alive;
     }
-    let (clean, running) = match &mut *run.connection {
-        Connection::Stdio(stdio) => {
-            // The exit may lag the closed pipe a little.
-            let mut status = stdio.exit_status();
-            for _ in 0..20 {
-                if status.is_some() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                status = stdio.exit_status();
-            }
-            (status.is_some_and(|s| s.success()), status.is_none())
-        }
-        Connection::Http(_) => (false, false),
-    };
     if !run.is_stdio() {
         return Aftermath::Died;
     }
-    let restarted = run.connection.restart().await.is_ok();
+    // The exit may lag the closed pipe a little (exit_status waits a second for it).
+    let status = run.exit_status().await;
+    let (clean, running) = (status.is_some_and(|s| s.success()), status.is_none());
+    let restarted = run.restart().await.is_ok();
     if clean {
         Aftermath::ClosedCleanly {
             served_again: restarted && run.alive().await,
@@ -270,7 +258,7 @@ async fn dead_before(run: &mut Run<'_>) -> Option<String> {
         crate::connection::Liveness::Alive => return None,
         crate::connection::Liveness::Dead(reason) => reason,
     };
-    if run.is_stdio() && run.connection.restart().await.is_ok() && run.alive().await {
+    if run.is_stdio() && run.restart().await.is_ok() && run.alive().await {
         return None;
     }
     Some(reason)
@@ -369,14 +357,14 @@ pub const KEY_GROWTH_MIN_BYTES_PER_CALL: f64 = 200.0;
 
 async fn key_growth(run: &mut Run<'_>) -> Outcome {
     let info = &RES_KEY_GROWTH;
-    let Connection::Stdio(stdio) = &*run.connection else {
+    if !run.is_stdio() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
             "an HTTP target's memory cannot be sampled from here",
         );
-    };
-    let Some(group) = stdio.process_group() else {
+    }
+    let Some(group) = run.process_group() else {
         return Outcome::new(
             info,
             Verdict::Inconclusive,
@@ -590,16 +578,10 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
     let mut climbed: Vec<String> = Vec::new();
     let ladder = argument_ladder(run.profile);
     // The peak before the whole ladder: what the largest line is measured against.
-    let start = match &*run.connection {
-        Connection::Stdio(stdio) => stdio.process_group().and_then(group_peak_rss_kb),
-        Connection::Http(_) => None,
-    };
+    let start = run.process_group().and_then(group_peak_rss_kb);
     for (index, &size_mb) in ladder.iter().enumerate() {
         let largest = index + 1 == ladder.len();
-        let Connection::Stdio(stdio) = &*run.connection else {
-            unreachable!("checked above")
-        };
-        let Some(group) = stdio.process_group() else {
+        let Some(group) = run.process_group() else {
             return Outcome::new(
                 info,
                 Verdict::Inconclusive,

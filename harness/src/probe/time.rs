@@ -253,16 +253,17 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
     let (plan, budget) = plan(run.profile);
     let deadline = (Instant::now() + budget).min(run.deadline);
     let arguments = run.arguments_at(&tool, Some(&point));
+    let events = run.events;
+    let (connection, refusals) = run.timing_parts();
     let mut exchange = StdioArgumentExchange {
-        connection: &mut *run.connection,
+        connection,
         runtime: tokio::runtime::Handle::current(),
         tool: tool.name.clone(),
         arguments,
         pointer: point.pointer.clone(),
         candidates: misses.into_iter().map(|(_, candidate)| candidate).collect(),
-        refusals: &run.refusals,
+        refusals,
     };
-    let events = run.events;
     let measured = tokio::task::block_in_place(|| {
         let mut rng = rand::rng();
         let mut warm = Rounds::new(variants.len());
@@ -292,7 +293,7 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
         }
     };
     let refused = rounds.refused;
-    run.calls += ((rounds.len() + WARM_UP_ROUNDS) * variants.len() + refused) as u64;
+    run.count_calls(((rounds.len() + WARM_UP_ROUNDS) * variants.len() + refused) as u64);
     let mut outcome = judge(info, &rounds, decision, &plan, &variants);
     for evidence in &mut outcome.evidence {
         evidence.tool = Some(tool.name.clone());
@@ -318,7 +319,7 @@ fn format_ns(ns: f64) -> String {
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let argument_key = run.credentials.argument_key.as_deref();
     let info = &TIME_CREDENTIAL_COMPARE;
-    let Connection::Http(http) = &*run.connection else {
+    let Some(http) = run.http_view() else {
         return vec![run_stdio(run, argument_key).await];
     };
     let Some(token) = run
@@ -348,7 +349,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )];
     }
     let url = http.url.clone();
-    let variants = variants(&token, http.user_headers());
+    let variants = variants(&token, &http.user_headers);
     let timeout = run.budget_timeout();
     let (plan, budget) = plan(run.profile);
     let deadline = (Instant::now() + budget).min(run.deadline);
@@ -388,7 +389,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             )];
         }
     };
-    run.calls += (WARM_UP_ROUNDS * variants.len()) as u64;
+    run.count_calls((WARM_UP_ROUNDS * variants.len()) as u64);
     if let Some(accepted) = warm
         .statuses
         .iter()
@@ -447,7 +448,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             )];
         }
     };
-    run.calls += (rounds.len() * variants.len()) as u64;
+    run.count_calls((rounds.len() * variants.len()) as u64);
     vec![judge(info, &rounds, decision, &plan, &variants)]
 }
 

@@ -5,8 +5,8 @@
 //! query string) and judges the status code: a 2xx where the specification requires a refusal
 //! is a failure, confirmed by the status itself.
 
-use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::connection::{Connection, RawOutcome, excerpt};
+use super::{Evidence, Family, HttpView, Outcome, ProbeInfo, Run, Severity, Verdict};
+use crate::connection::{RawOutcome, excerpt};
 
 pub static TRANS_ORIGIN: ProbeInfo = ProbeInfo {
     id: "TRANS-ORIGIN",
@@ -142,16 +142,16 @@ fn success(outcome: &RawOutcome) -> bool {
 
 /// TRANS-SESSION-END: a session of its own, ended with DELETE, then used; then the harness's
 /// own session must still be served.
-async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outcome {
+async fn session_end(run: &mut Run<'_>, view: &HttpView) -> Outcome {
     let info = &TRANS_SESSION_END;
-    if http.stateless || http.session_id.is_none() {
+    if view.stateless || view.session_id.is_none() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
             "the target issues no session ids (stateless HTTP or 2026-07-28)",
         );
     }
-    let other = match http.connect_again().await {
+    let other = match run.connect_again().await {
         Ok(other) => other,
         Err(error) => {
             return Outcome::new(
@@ -170,7 +170,7 @@ async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outc
     };
     let sequence =
         format!("DELETE with a fresh session's id, then a ping with that id ({session})");
-    let deleted = match http.delete_session(&session).await {
+    let deleted = match run.delete_session(&session).await {
         Ok(deleted) => deleted,
         Err(error) => {
             return Outcome::new(
@@ -181,11 +181,11 @@ async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outc
         }
     };
     let with_session = [("mcp-session-id", session.as_str())];
-    let used = http
-        .raw(PING, &with_session, &["mcp-session-id"], None)
+    let used = run
+        .http_raw(PING, &with_session, &["mcp-session-id"], None)
         .await;
     // Does the harness's own session survive the other's end?
-    let own = http.raw(PING, &[], &[], None).await;
+    let own = run.http_raw(PING, &[], &[], None).await;
     let dos = |what: &str, reply: String| {
         Outcome::new(
             info,
@@ -267,9 +267,9 @@ async fn session_end(http: &mut crate::connection::http::HttpConnection) -> Outc
 
 /// TRANS-SESSION-UNKNOWN: a ping with a session id nobody was given, and one with a malformed
 /// id.
-async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> Outcome {
+async fn session_unknown(run: &mut Run<'_>, view: &HttpView) -> Outcome {
     let info = &TRANS_SESSION_UNKNOWN;
-    if http.stateless || http.session_id.is_none() {
+    if view.stateless || view.session_id.is_none() {
         return Outcome::new(
             info,
             Verdict::NotApplicable,
@@ -284,8 +284,8 @@ async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> 
         ("a malformed session id", "not a session id!"),
     ] {
         let described = format!("POST ping with {label} ({id})");
-        match http
-            .raw(PING, &[("mcp-session-id", id)], &["mcp-session-id"], None)
+        match run
+            .http_raw(PING, &[("mcp-session-id", id)], &["mcp-session-id"], None)
             .await
         {
             Ok(reply) if success(&reply) => findings.push(evidence(
@@ -320,11 +320,11 @@ async fn session_unknown(http: &mut crate::connection::http::HttpConnection) -> 
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
-    let Connection::Http(http) = &mut *run.connection else {
+    let Some(view) = run.http_view() else {
         return super::every(PROBES, Verdict::NotApplicable, "not an HTTP target");
     };
     let mut outcomes = Vec::new();
-    let url = http.url.clone();
+    let url = view.url.clone();
     let loopback = url::Url::parse(&url)
         .ok()
         .and_then(|u| {
@@ -336,8 +336,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     // TRANS-ORIGIN
     let info = &TRANS_ORIGIN;
     outcomes.push(
-        match http
-            .raw(
+        match run
+            .http_raw(
                 PING,
                 &[("origin", "http://evil.example")],
                 &["origin"],
@@ -379,7 +379,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             "the target is not on loopback; Host checks depend on the deployment",
         )
     } else {
-        match http.raw(PING, &[("host", "evil.example")], &[], None).await {
+        match run
+            .http_raw(PING, &[("host", "evil.example")], &[], None)
+            .await
+        {
             Ok(reply) if success(&reply) => Outcome::new(
                 info,
                 Verdict::Fail,
@@ -402,11 +405,11 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     // TRANS-SESSION-ID
     let info = &TRANS_SESSION_ID;
     let mut ids = Vec::new();
-    if let Some(first) = http.session_id.clone() {
+    if let Some(first) = view.session_id.clone() {
         ids.push(first);
         for _ in 0..3 {
-            if let Ok(reply) = http
-                .raw(INIT, &[], &["mcp-session-id", "mcp-protocol-version"], None)
+            if let Ok(reply) = run
+                .http_raw(INIT, &[], &["mcp-session-id", "mcp-protocol-version"], None)
                 .await
                 && let Some(id) = reply.header("mcp-session-id")
             {
@@ -416,12 +419,12 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     }
     outcomes.push(judge_session_ids(info, &ids));
     // Unknown ids first: ending a session may break a flawed server for everything after.
-    outcomes.push(session_unknown(http).await);
-    outcomes.push(session_end(http).await);
+    outcomes.push(session_unknown(run, &view).await);
+    outcomes.push(session_end(run, &view).await);
 
     // AUTH
-    let credential_headers: Vec<String> = http
-        .user_headers()
+    let credential_headers: Vec<String> = view
+        .user_headers
         .iter()
         .filter(|(name, _)| {
             name.eq_ignore_ascii_case("authorization")
@@ -443,8 +446,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         return outcomes;
     }
     let drop: Vec<&str> = credential_headers.iter().map(String::as_str).collect();
-    let token = http
-        .user_headers()
+    let token = view
+        .user_headers
         .iter()
         .find(|(name, _)| drop.iter().any(|d| d.eq_ignore_ascii_case(name)))
         .map(|(_, value)| {
@@ -456,8 +459,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         })
         .unwrap_or_default();
 
-    let without = http
-        .raw(INIT, &[], &[&drop[..], &["mcp-session-id"]].concat(), None)
+    let without = run
+        .http_raw(INIT, &[], &[&drop[..], &["mcp-session-id"]].concat(), None)
         .await;
     let info = &AUTH_NO_CREDENTIALS;
     outcomes.push(match &without {
@@ -535,8 +538,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let mut served = Vec::new();
     let mut statuses = Vec::new();
     for (header, described) in attempts {
-        match http
-            .raw(
+        match run
+            .http_raw(
                 INIT,
                 &[("authorization", header)],
                 &[&drop[..], &["mcp-session-id"]].concat(),
@@ -579,8 +582,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     for parameter in ["access_token", "token", "api_key"] {
         let separator = if url.contains('?') { '&' } else { '?' };
         let with_query = format!("{url}{separator}{parameter}={token}");
-        if let Ok(reply) = http
-            .raw(
+        if let Ok(reply) = run
+            .http_raw(
                 INIT,
                 &[],
                 &[&drop[..], &["mcp-session-id"]].concat(),
@@ -628,7 +631,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             if !same_origin {
                 Outcome::new(info, Verdict::Inconclusive, format!("the metadata document {document} is on another origin; the harness does not follow it"))
             } else {
-                match http.get(&document).await {
+                match run.http_get(&document).await {
                     Ok(reply) if reply.status == Some(200) && serde_json::from_str::<serde_json::Value>(&reply.excerpt).is_ok_and(|v| v.get("resource").is_some()) => {
                         Outcome::new(info, Verdict::Pass, format!("{document} serves a document with a resource field"))
                     }

@@ -116,7 +116,18 @@ pub fn measure_rounds_with(
     let mut round = vec![0.0; variants];
     let mut statuses = vec![0u16; variants];
     let mut done = 0;
-    let mut refused_in_a_row = 0;
+    let refused_in_a_row = std::cell::Cell::new(0);
+    // The limiter answered, not the check under test: wait for a whole round's worth of tokens
+    // (and the warm-up call's) and measure the round again, so its calls stay back to back.
+    let wait_out = |wait: Duration, into: &mut Rounds| {
+        into.refused += 1;
+        refused_in_a_row.set(refused_in_a_row.get() + 1);
+        if refused_in_a_row.get() > MAX_REFUSED_ROUNDS {
+            return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
+        }
+        std::thread::sleep(wait * (variants as u32 + 1));
+        Ok(())
+    };
     // After a wait the first call is slow (a cold path, a sleeping peer): one untimed call
     // goes first so that the round's calls are timed warm.
     let mut warm_up = false;
@@ -126,12 +137,7 @@ pub fn measure_rounds_with(
             match exchange.exchange(order[0]) {
                 Ok(_) => warm_up = false,
                 Err(TimingError::Refused(wait)) => {
-                    into.refused += 1;
-                    refused_in_a_row += 1;
-                    if refused_in_a_row > MAX_REFUSED_ROUNDS {
-                        return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
-                    }
-                    std::thread::sleep(wait * (variants as u32 + 1));
+                    wait_out(wait, into)?;
                     continue 'rounds;
                 }
                 Err(error) => return Err(error),
@@ -144,22 +150,14 @@ pub fn measure_rounds_with(
                     statuses[v] = status;
                 }
                 Err(TimingError::Refused(wait)) => {
-                    // The limiter answered, not the check under test: wait for a whole round's
-                    // worth of tokens (and the warm-up call's) and measure the round again, so
-                    // its calls stay back to back.
-                    into.refused += 1;
-                    refused_in_a_row += 1;
-                    if refused_in_a_row > MAX_REFUSED_ROUNDS {
-                        return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
-                    }
-                    std::thread::sleep(wait * (variants as u32 + 1));
+                    wait_out(wait, into)?;
                     warm_up = true;
                     continue 'rounds;
                 }
                 Err(error) => return Err(error),
             }
         }
-        refused_in_a_row = 0;
+        refused_in_a_row.set(0);
         done += 1;
         for v in 0..variants {
             into.times[v].push(round[v]);

@@ -39,7 +39,7 @@
 //! 256 calls) in calls.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
-use crate::connection::{Connection, Reply, TargetError, excerpt};
+use crate::connection::{Reply, TargetError, excerpt};
 use crate::discover::{Point, ToolInfo, with_value_at};
 use crate::oracle::refusal::{self, RefusalClassifier};
 use serde_json::Value;
@@ -256,10 +256,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     }
     // The second principal connects before the flood, on its own (its own session when the
     // target has sessions), with its credential in place of the first's.
-    let mut second_connection = match (&*run.connection, second_authorization) {
-        (Connection::Http(http), Some(credential)) => {
-            http.connect_as(credential, run.request_timeout).await.ok()
-        }
+    let mut second_connection = match second_authorization {
+        Some(credential) if !run.is_stdio() => run.connect_as(credential).await.ok(),
         _ => None,
     };
     let backing_off = run.back_off_when_limited;
@@ -305,13 +303,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
             );
             let mut served = 0;
             for _ in 0..3 {
-                run.calls += 1;
                 let params = serde_json::json!({"name": tool.name, "arguments": arguments});
-                if fate(
-                    &other.request("tools/call", Some(params)).await,
-                    &run.refusals,
-                ) == Fate::Served
-                {
+                let reply = run.request_on(other, "tools/call", params).await;
+                if fate(&reply, &run.refusals) == Fate::Served {
                     served += 1;
                 }
             }

@@ -83,13 +83,9 @@ pub(super) async fn call_with_headers(
     tool: &str,
     arguments: &Value,
 ) -> Fate {
-    if let Connection::Http(http) = &mut *run.connection {
-        http.override_headers = overrides;
-    }
-    let result = run.call_tool(tool, arguments.clone()).await;
-    if let Connection::Http(http) = &mut *run.connection {
-        http.override_headers.clear();
-    }
+    let result = run
+        .call_tool_with_headers(tool, arguments.clone(), overrides)
+        .await;
     fate(&result.reply, &run.refusals)
 }
 

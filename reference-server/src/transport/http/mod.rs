@@ -44,7 +44,6 @@ pub use session::{BoundSessions, MAX_BOUND_SESSIONS, SessionAdmission, SessionPo
 use crate::guard::api_keys::Principal;
 use crate::guard::rate_limit::{RateLimitError, RateLimiter};
 use crate::guard::scopes::Scopes;
-use crate::guards::REFERENCE;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -137,11 +136,7 @@ impl HttpGuards {
 
     /// The fields whose guard is not the reference's.
     pub fn swapped(&self) -> Vec<&'static str> {
-        self.implementations()
-            .into_iter()
-            .filter(|(_, implementation)| *implementation != REFERENCE)
-            .map(|(field, _)| field)
-            .collect()
+        crate::guards::not_reference(self.implementations())
     }
 }
 
