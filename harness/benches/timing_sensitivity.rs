@@ -17,7 +17,7 @@ use harness::connection::keepalive::KeepAliveClient;
 use harness::probe::Profile;
 use harness::probe::Verdict;
 use harness::probe::time::{COMPARISON, FIRST, LAST, PING, plan, variants, verdict_of};
-use harness::stats::sequential::{Look, Rounds, measure_rounds, run_sequential};
+use harness::stats::sequential::{Deadlines, Look, Rounds, measure_rounds, run_sequential};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -125,7 +125,10 @@ fn probe_decision(url: &str, profile: Profile) -> (&'static str, usize) {
         &variants,
         &plan,
         COMPARISON,
-        Instant::now() + budget,
+        Deadlines {
+            soft: Instant::now() + budget,
+            hard: Instant::now() + budget,
+        },
         &mut rand::rng(),
     )
     .expect("measurement");

@@ -222,10 +222,20 @@ impl Certification {
         );
         let problem = match (&proof, self.exit) {
             (Some(proof), 1) if !proof.is_empty() => None,
-            _ => Some(format!(
-                "{label}: exit {} (expected 1), failing {ids:?}, expected a {family} failure naming its proof",
-                self.exit
-            )),
+            _ => {
+                let meant: Vec<String> = self.report["probes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["id"].as_str().unwrap_or_default().starts_with(family))
+                    .map(|p| format!("{} {}: {}", p["id"], p["verdict"], p["summary"]))
+                    .collect();
+                Some(format!(
+                    "{label}: exit {} (expected 1), failing {ids:?}, expected a {family} failure naming its proof; {}",
+                    self.exit,
+                    meant.join("; ")
+                ))
+            }
         };
         (row, problem)
     }
@@ -300,9 +310,22 @@ fn kill_matrix() {
     std::fs::write(&reference_config, REFERENCE_RATE_LIMIT).unwrap();
     let mut judged = Vec::new();
     let rows = twin_rows(&flawed);
+    // A developer's shortcut: KILL_MATRIX_ONLY=flaw-a,flaw-b runs those twins' rows alone (and
+    // compares only them with the expected table).
+    let only_flaws: Option<Vec<String>> = std::env::var("KILL_MATRIX_ONLY")
+        .ok()
+        .map(|names| names.split(',').map(str::to_owned).collect());
+    let wanted = |flaw: &str| {
+        only_flaws
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == flaw))
+    };
     // stdio rows first, then HTTP, then OAuth (the README's order).
     for transport in ["stdio", "http", "http-oauth"] {
-        for row in rows.iter().filter(|row| row.transport == transport) {
+        for row in rows
+            .iter()
+            .filter(|row| row.transport == transport && wanted(&row.flaw))
+        {
             let (flaw, family) = (row.flaw.as_str(), row.probe.as_str());
             let extra: Vec<&str> = row.harness_args.iter().map(String::as_str).collect();
             let mut certify_args = skip_slow_families(family);
@@ -334,6 +357,25 @@ fn kill_matrix() {
             };
             judged.push(run);
         }
+    }
+    if only_flaws.is_some() {
+        let mut problems: Vec<String> = judged.iter().filter_map(|(_, p)| p.clone()).collect();
+        let rows: Vec<String> = ["".to_owned(), "".to_owned()]
+            .into_iter()
+            .chain(judged.into_iter().map(|(row, _)| row))
+            .collect();
+        println!("{}", rows.join("\n"));
+        problems.extend(
+            differences_from_expected(&rows)
+                .into_iter()
+                .filter(|p| !p.ends_with("but not run")),
+        );
+        assert!(
+            problems.is_empty(),
+            "kill matrix problems:\n{}",
+            problems.join("\n")
+        );
+        return;
     }
     let reference = format!(
         "{HARNESS} __reference-server --stdio --root {{sandbox}} --config {}",

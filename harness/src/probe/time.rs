@@ -28,7 +28,7 @@ use crate::connection::{Connection, Reply, TargetError};
 use crate::discover::{Point, ToolInfo, with_value_at};
 use crate::oracle::refusal::RefusalClassifier;
 use crate::stats::sequential::{
-    Comparison, Decision, Exchange, Look, Rounds, SequentialPlan, measure_rounds_with,
+    Comparison, Deadlines, Decision, Exchange, Look, Rounds, SequentialPlan, measure_rounds_with,
     run_sequential, run_sequential_with,
 };
 use serde_json::Value;
@@ -252,6 +252,7 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
         .collect();
     let (plan, budget) = plan(run.profile);
     let deadline = (Instant::now() + budget).min(run.deadline);
+    let hard_deadline = run.deadline;
     let arguments = run.arguments_at(&tool, Some(&point));
     let events = run.events;
     let (connection, refusals) = run.timing_parts();
@@ -280,7 +281,16 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
                 expected.as_secs_f64().ceil()
             )));
         }
-        run_sequential_with(&mut exchange, &plan, COMPARISON, deadline, &mut rng)
+        run_sequential_with(
+            &mut exchange,
+            &plan,
+            COMPARISON,
+            Deadlines {
+                soft: deadline,
+                hard: hard_deadline,
+            },
+            &mut rng,
+        )
     });
     let (rounds, decision) = match measured {
         Ok(measured) => measured,
@@ -353,6 +363,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let timeout = run.budget_timeout();
     let (plan, budget) = plan(run.profile);
     let deadline = (Instant::now() + budget).min(run.deadline);
+    let hard_deadline = run.deadline;
 
     let warm_up = {
         let variants = variants.clone();
@@ -425,7 +436,10 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                 &variants,
                 &plan,
                 COMPARISON,
-                deadline,
+                Deadlines {
+                    soft: deadline,
+                    hard: hard_deadline,
+                },
                 &mut rand::rng(),
             )
         })

@@ -23,6 +23,8 @@ pub struct Rounds {
     pub statuses: Vec<Vec<u16>>,
     /// Calls a rate limit refused (waited out, the round measured again; never timed).
     pub refused: usize,
+    /// The time spent waiting out those refusals.
+    pub waited: Duration,
 }
 
 impl Rounds {
@@ -31,6 +33,7 @@ impl Rounds {
             times: vec![Vec::new(); variants],
             statuses: vec![Vec::new(); variants],
             refused: 0,
+            waited: Duration::ZERO,
         }
     }
 
@@ -125,7 +128,9 @@ pub fn measure_rounds_with(
         if refused_in_a_row.get() > MAX_REFUSED_ROUNDS {
             return Err(TimingError::RefusedTooOften(MAX_REFUSED_ROUNDS));
         }
-        std::thread::sleep(wait * (variants as u32 + 1));
+        let pause = wait * (variants as u32 + 1);
+        into.waited += pause;
+        std::thread::sleep(pause);
         Ok(())
     };
     // After a wait the first call is slow (a cold path, a sleeping peer): one untimed call
@@ -265,7 +270,7 @@ pub fn run_sequential(
     variants: &[Variant],
     plan: &SequentialPlan,
     comparison: Comparison,
-    deadline: Instant,
+    deadlines: Deadlines,
     rng: &mut impl Rng,
 ) -> Result<(Rounds, Decision), TimingError> {
     let mut exchange = HttpExchange {
@@ -273,7 +278,15 @@ pub fn run_sequential(
         body,
         variants,
     };
-    run_sequential_with(&mut exchange, plan, comparison, deadline, rng)
+    run_sequential_with(&mut exchange, plan, comparison, deadlines, rng)
+}
+
+/// When a measurement stops: `soft` is its own budget, extended by the time spent waiting out
+/// a rate limit (those waits measure nothing), but never past `hard` (the run's end).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub soft: Instant,
+    pub hard: Instant,
 }
 
 /// [`run_sequential`] over any [`Exchange`].
@@ -281,7 +294,7 @@ pub fn run_sequential_with(
     exchange: &mut impl Exchange,
     plan: &SequentialPlan,
     comparison: Comparison,
-    deadline: Instant,
+    deadlines: Deadlines,
     rng: &mut impl Rng,
 ) -> Result<(Rounds, Decision), TimingError> {
     let alpha = plan.per_look_alpha();
@@ -313,6 +326,7 @@ pub fn run_sequential_with(
         // Stop when the next rung would likely overrun the deadline.
         let per_round = started.elapsed().as_secs_f64() / (rung - before).max(1) as f64;
         let next = plan.rungs.iter().find(|r| **r > rung);
+        let deadline = (deadlines.soft + rounds.waited).min(deadlines.hard);
         if let Some(next) = next
             && Instant::now() + Duration::from_secs_f64(per_round * (next - rung) as f64) > deadline
         {
