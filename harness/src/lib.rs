@@ -5,11 +5,13 @@
 //! Layers: [`target`] reaches the server, [`stage`] plants canaries around it, [`discover`]
 //! classifies its tools' parameters, [`probe`] attacks, [`oracle`] decides, [`report`] tells.
 
+pub mod baseline;
 pub mod connection;
 pub mod coverage;
 pub mod discover;
 pub mod oracle;
 pub mod probe;
+pub mod project;
 pub mod report;
 pub mod schema;
 pub mod severity;
@@ -60,6 +62,8 @@ pub struct StageOptions {
     /// The stdio target's working directory; default the sandbox, so that whatever a server
     /// creates relative to its working directory lands inside the stage.
     pub cwd: Option<PathBuf>,
+    /// Environment variables for a stdio target, besides the stage's canaries.
+    pub env: Vec<(String, String)>,
 }
 
 /// Which probes run, and how hard.
@@ -162,8 +166,9 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
     let (mut connection, address) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);
-            let mut spec =
-                connection::stdio::StdioSpec::parse(&filled, stage.canaries.environment())?;
+            let mut environment = options.stage.env.clone();
+            environment.extend(stage.canaries.environment());
+            let mut spec = connection::stdio::StdioSpec::parse(&filled, environment)?;
             spec.cwd = Some(
                 options
                     .stage

@@ -6,8 +6,11 @@
 //! attack: the report is then written and says so).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::baseline::Baseline;
 use harness::connection::Budget;
 use harness::probe::{Profile, Severity};
+use harness::project::{Project, TargetKind};
+use harness::report::Report;
 use harness::{CertifyOptions, Event, TargetOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -29,6 +32,9 @@ struct Cli {
 enum Command {
     /// Certify a server: run the probes, render the report, exit 0 (certified), 1 (findings) or 2 (error).
     Certify(Box<CertifyArgs>),
+    /// Certify, then write the findings as a baseline file: `certify --baseline FILE` then
+    /// fails only on findings not in it.
+    Baseline(Box<BaselineArgs>),
     /// List every probe with its id, family, severity and CWE.
     ListProbes,
     /// Runs the bundled reference server (the default target of `certify`).
@@ -54,8 +60,50 @@ enum Format {
     Junit,
 }
 
+impl From<harness::project::OutputFormat> for Format {
+    fn from(format: harness::project::OutputFormat) -> Self {
+        use harness::project::OutputFormat as F;
+        match format {
+            F::Human => Format::Human,
+            F::Json => Format::Json,
+            F::Sarif => Format::Sarif,
+            F::Junit => Format::Junit,
+        }
+    }
+}
+
 #[derive(Args)]
 struct CertifyArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Report format (repeatable); pairs with --output by position, the rest go to stdout.
+    #[arg(long, value_enum)]
+    format: Vec<Format>,
+    /// Write the report to this file (repeatable, one per --format; `{target}` is the
+    /// project file's target name).
+    #[arg(long, value_name = "FILE")]
+    output: Vec<PathBuf>,
+    /// A baseline file (`mcp-harness baseline` writes one): only findings not in it fail the
+    /// run; the report lists those fixed since.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BaselineArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Where to write the baseline (JSON; replaced whole or not at all).
+    #[arg(long, value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A project file (default: mcp-harness.toml in the working directory, when no --stdio or
+    /// --url is given). Flags given here override it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["stdio", "url"])]
+    config: Option<PathBuf>,
     /// The target as a command line run over stdio; {sandbox} and {canary_url} are filled in.
     /// Default: the bundled reference server.
     #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
@@ -104,30 +152,25 @@ struct CertifyArgs {
     /// Skip these probes or families (repeatable).
     #[arg(long, value_name = "ID|FAMILY")]
     skip: Vec<String>,
-    #[arg(long, value_enum, default_value = "standard")]
-    profile: Profile,
-    /// Report format (repeatable); pairs with --output by position, the rest go to stdout.
+    /// How hard to try [default: standard].
     #[arg(long, value_enum)]
-    format: Vec<Format>,
-    /// Write the report to this file (repeatable, one per --format).
-    #[arg(long, value_name = "FILE")]
-    output: Vec<PathBuf>,
-    /// Exit 1 when a probe at or above this severity fails.
-    #[arg(long, value_enum, default_value = "high")]
-    fail_on: Severity,
-    /// Seconds to wait for each reply.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
+    profile: Option<Profile>,
+    /// Exit 1 when a probe at or above this severity fails [default: high].
+    #[arg(long, value_enum)]
+    fail_on: Option<Severity>,
+    /// Seconds to wait for each reply [default: 10].
+    #[arg(long)]
+    timeout: Option<u64>,
     /// Protocol era: `negotiate` (initialize, falling back to stateless 2026-07-28 when the
-    /// server refuses it) or `2026-07-28` (stateless from the start).
-    #[arg(long, value_enum, default_value = "negotiate")]
-    protocol: ProtocolArg,
-    /// Seconds to wait for a stdio target to start and answer initialize.
-    #[arg(long, default_value_t = 30)]
-    startup_timeout: u64,
-    /// Seconds after which no new call is started.
-    #[arg(long, default_value_t = 600)]
-    max_duration: u64,
+    /// server refuses it) or `2026-07-28` (stateless from the start) [default: negotiate].
+    #[arg(long, value_enum)]
+    protocol: Option<ProtocolArg>,
+    /// Seconds to wait for a stdio target to start and answer initialize [default: 30].
+    #[arg(long)]
+    startup_timeout: Option<u64>,
+    /// Seconds after which no new call is started [default: 600].
+    #[arg(long)]
+    max_duration: Option<u64>,
 }
 
 /// Said when a build without the `bundled-reference` feature is asked for its default target.
@@ -161,6 +204,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Certify(args) => certify(*args),
+        Command::Baseline(args) => write_baseline(*args),
     }
 }
 
@@ -200,141 +244,425 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-fn certify(args: CertifyArgs) -> ExitCode {
-    let fail = |message: String| {
-        eprintln!("mcp-harness: {message}");
-        ExitCode::from(2)
-    };
-    let mut formats = args.format.clone();
-    if formats.is_empty() {
-        formats.push(Format::Human);
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mcp-harness: {message}");
+    ExitCode::from(2)
+}
+
+/// The project file to read: `--config`, or `mcp-harness.toml` in the working directory when
+/// no target is given on the command line; `None` without one.
+fn load_project(run: &RunArgs) -> Result<Option<Project>, String> {
+    if run.stdio.is_some() || run.url.is_some() {
+        return Ok(None);
     }
-    if args.output.len() > formats.len() {
-        return fail("more --output files than --format values".into());
-    }
-    let jwt_signing_key = match args
-        .jwt_signing_key
-        .as_deref()
-        .map(harness::probe::auth::SigningKey::load)
-        .transpose()
-    {
-        Ok(key) => key,
-        Err(message) => return fail(message),
+    let path = match &run.config {
+        Some(path) => path.clone(),
+        None => {
+            let default = PathBuf::from(harness::project::DEFAULT_FILE);
+            if !default.is_file() {
+                return Ok(None);
+            }
+            default
+        }
     };
-    let target = match (&args.stdio, &args.url) {
-        (Some(command), None) => TargetOptions::Stdio {
+    Project::load(&path, &|name| std::env::var(name).ok())
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// One certification of a run: a target's label (`None` from the command line alone) and its
+/// options.
+struct Job {
+    name: Option<String>,
+    options: CertifyOptions,
+}
+
+/// The certifications `run` asks for: one per target of the project file, or the one the
+/// command line names (the bundled reference server by default). Flags override the file.
+fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
+    let file = project.map(|p| &p.file);
+    let targets: Vec<Option<&harness::project::Target>> = match project {
+        Some(project) => project.targets.iter().map(Some).collect(),
+        None => vec![None],
+    };
+    let mut jobs = Vec::new();
+    for target in targets {
+        let (target_options, env) = match target {
+            Some(target) => (
+                match &target.kind {
+                    TargetKind::Stdio(command) => TargetOptions::Stdio {
+                        command: command.clone(),
+                    },
+                    TargetKind::Http { url, headers } => TargetOptions::Http {
+                        url: url.clone(),
+                        headers: headers.clone(),
+                    },
+                },
+                target.env.clone(),
+            ),
+            None => (command_line_target(run)?, Vec::new()),
+        };
+        let jwt_path = run
+            .jwt_signing_key
+            .clone()
+            .or_else(|| target.and_then(|t| t.jwt_signing_key.clone()));
+        let jwt_signing_key = jwt_path
+            .as_deref()
+            .map(harness::probe::auth::SigningKey::load)
+            .transpose()?;
+        let bearer =
+            |token: &Option<String>| token.as_ref().map(|t| format!("Bearer {}", t.trim()));
+        let protocol = run
+            .protocol
+            .or_else(|| match file.and_then(|f| f.protocol.as_deref()) {
+                Some("2026-07-28") => Some(ProtocolArg::Stateless),
+                Some(_) => Some(ProtocolArg::Negotiate),
+                None => None,
+            })
+            .unwrap_or(ProtocolArg::Negotiate);
+        let seconds = |flag: Option<u64>, in_file: Option<u64>, default: u64| {
+            Duration::from_secs(flag.or(in_file).unwrap_or(default).max(1))
+        };
+        let pick = |flag: &Vec<String>, in_file: Option<&Vec<String>>| {
+            if flag.is_empty() {
+                in_file.cloned().unwrap_or_default()
+            } else {
+                flag.clone()
+            }
+        };
+        let options = CertifyOptions {
+            target: target_options,
+            stage: harness::StageOptions {
+                sandbox: run
+                    .sandbox
+                    .clone()
+                    .or_else(|| target.and_then(|t| t.sandbox.clone())),
+                cwd: run
+                    .cwd
+                    .clone()
+                    .or_else(|| target.and_then(|t| t.cwd.clone())),
+                env,
+            },
+            selection: harness::Selection {
+                only: pick(&run.only, file.map(|f| &f.only)),
+                skip: pick(&run.skip, file.map(|f| &f.skip)),
+                profile: run
+                    .profile
+                    .or_else(|| file.and_then(|f| f.profile).map(Profile::from))
+                    .unwrap_or_default(),
+            },
+            fail_on: run
+                .fail_on
+                .or_else(|| file.and_then(|f| f.fail_on))
+                .unwrap_or(Severity::High),
+            budget: Budget {
+                request_timeout: seconds(run.timeout, file.and_then(|f| f.timeout), 10),
+                startup_timeout: seconds(
+                    run.startup_timeout,
+                    file.and_then(|f| f.startup_timeout),
+                    30,
+                ),
+                protocol: match protocol {
+                    ProtocolArg::Negotiate => harness::connection::ProtocolChoice::Negotiate,
+                    ProtocolArg::Stateless => harness::connection::ProtocolChoice::Stateless,
+                },
+                ..Budget::default()
+            },
+            max_duration: seconds(run.max_duration, file.and_then(|f| f.max_duration), 600),
+            credentials: harness::probe::Credentials {
+                jwt_signing_key,
+                argument_key: run
+                    .argument_key
+                    .clone()
+                    .or_else(|| target.and_then(|t| t.argument_key.clone())),
+                low_scope: bearer(
+                    &run.token_low
+                        .clone()
+                        .or_else(|| target.and_then(|t| t.low_scope_bearer.clone())),
+                ),
+                second: bearer(
+                    &run.token2
+                        .clone()
+                        .or_else(|| target.and_then(|t| t.second_bearer.clone())),
+                ),
+                ..Default::default()
+            },
+            expect: harness::probe::rate::Expectations {
+                burst: run
+                    .expect_burst
+                    .or_else(|| target.and_then(|t| t.expect.burst)),
+                per_second: run
+                    .expect_rate
+                    .or_else(|| target.and_then(|t| t.expect.rate)),
+            },
+            events: Some(progress_events()),
+        };
+        jobs.push(Job {
+            name: target.map(|t| t.name.clone()),
+            options,
+        });
+    }
+    Ok(jobs)
+}
+
+/// The target the command line names: `--stdio`, `--url`, or the bundled reference server.
+fn command_line_target(run: &RunArgs) -> Result<TargetOptions, String> {
+    match (&run.stdio, &run.url) {
+        (Some(command), None) => Ok(TargetOptions::Stdio {
             command: command.clone(),
-        },
-        (None, Some(url)) => {
-            let headers = match args
+        }),
+        (None, Some(url)) => Ok(TargetOptions::Http {
+            url: url.clone(),
+            headers: run
                 .headers
                 .iter()
                 .map(|h| parse_header(h))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(headers) => headers,
-                Err(message) => return fail(message),
-            };
-            TargetOptions::Http {
-                url: url.clone(),
-                headers,
-            }
-        }
-        _ if cfg!(not(feature = "bundled-reference")) => return fail(NO_BUNDLED_SERVER.into()),
+                .collect::<Result<Vec<_>, _>>()?,
+        }),
+        _ if cfg!(not(feature = "bundled-reference")) => Err(NO_BUNDLED_SERVER.into()),
         _ => {
-            let Ok(exe) = std::env::current_exe() else {
-                return fail(
-                    "cannot find the harness binary to run the bundled reference server".into(),
-                );
-            };
+            let exe = std::env::current_exe().map_err(|_| {
+                "cannot find the harness binary to run the bundled reference server".to_owned()
+            })?;
             let exe = shell_words::quote(&exe.to_string_lossy()).into_owned();
-            TargetOptions::Stdio {
+            Ok(TargetOptions::Stdio {
                 command: format!("{exe} __reference-server --stdio --root {{sandbox}}"),
-            }
+            })
         }
-    };
+    }
+}
+
+/// The progress line on a terminal, and notices always.
+fn progress_events() -> harness::EventFn {
     let interactive = std::io::stderr().is_terminal();
-    let options = CertifyOptions {
-        target,
-        stage: harness::StageOptions {
-            sandbox: args.sandbox.clone(),
-            cwd: args.cwd.clone(),
-        },
-        selection: harness::Selection {
-            only: args.only.clone(),
-            skip: args.skip.clone(),
-            profile: args.profile,
-        },
-        fail_on: args.fail_on,
-        budget: Budget {
-            request_timeout: Duration::from_secs(args.timeout.max(1)),
-            startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
-            protocol: match args.protocol {
-                ProtocolArg::Negotiate => harness::connection::ProtocolChoice::Negotiate,
-                ProtocolArg::Stateless => harness::connection::ProtocolChoice::Stateless,
-            },
-            ..Budget::default()
-        },
-        max_duration: Duration::from_secs(args.max_duration.max(1)),
-        credentials: harness::probe::Credentials {
-            jwt_signing_key,
-            argument_key: args.argument_key.clone(),
-            low_scope: args
-                .token_low
-                .as_ref()
-                .map(|t| format!("Bearer {}", t.trim())),
-            second: args.token2.as_ref().map(|t| format!("Bearer {}", t.trim())),
-            ..Default::default()
-        },
-        expect: harness::probe::rate::Expectations {
-            burst: args.expect_burst,
-            per_second: args.expect_rate,
-        },
-        events: Some(Box::new(move |event: Event<'_>| match event {
-            // A progress line on a terminal only; notices always, on their own line.
-            Event::Started(phase) if interactive => eprint!("\r\x1b[2Kprobing {phase}..."),
-            Event::Notice(message) => {
-                if interactive {
-                    eprint!("\r\x1b[2K");
-                }
-                eprintln!("{message}");
+    Box::new(move |event: Event<'_>| match event {
+        Event::Started(phase) if interactive => eprint!("\r\x1b[2Kprobing {phase}..."),
+        Event::Notice(message) => {
+            if interactive {
+                eprint!("\r\x1b[2K");
             }
-            _ => {}
-        })),
+            eprintln!("{message}");
+        }
+        _ => {}
+    })
+}
+
+/// The reports to write: `--format`/`--output` when given, else the project file's
+/// `[[output]]`s, else the human report on stdout. A path's `{target}` is the target's name;
+/// with several targets every path must have it.
+fn outputs(
+    args: &CertifyArgs,
+    project: Option<&Project>,
+    several: bool,
+) -> Result<Vec<(Format, Option<String>)>, String> {
+    let mut outputs: Vec<(Format, Option<String>)> = if !args.format.is_empty() {
+        if args.output.len() > args.format.len() {
+            return Err("more --output files than --format values".into());
+        }
+        args.format
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                (
+                    *f,
+                    args.output.get(i).map(|p| p.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    } else if !args.output.is_empty() {
+        return Err("--output needs a --format for each file".into());
+    } else {
+        project
+            .map(|p| {
+                p.file
+                    .outputs
+                    .iter()
+                    .map(|o| (Format::from(o.format), o.path.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    if outputs.is_empty() {
+        outputs.push((Format::Human, None));
+    }
+    if several
+        && let Some(path) = outputs
+            .iter()
+            .filter_map(|(_, p)| p.as_ref())
+            .find(|p| !p.contains("{target}"))
+    {
+        return Err(format!(
+            "the output {path} has no {{target}} in its name, but there are several targets"
+        ));
+    }
+    Ok(outputs)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(format!("cannot start the async runtime: {error}")),
-    };
-    let result = runtime.block_on(harness::certify(options));
-    if interactive {
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Certifies one job, with the progress line cleared after.
+fn run_job(runtime: &tokio::runtime::Runtime, job: Job) -> Result<Report, String> {
+    if let Some(name) = &job.name {
+        eprintln!("mcp-harness: certifying target {name}");
+    }
+    let result = runtime.block_on(harness::certify(job.options));
+    if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
-    let report = match result {
-        Ok(report) => report,
-        Err(error) => return fail(error.to_string()),
+    result.map_err(|e| e.to_string())
+}
+
+/// The exit status of several runs: 2 if any could not be done, else 1 if any failed.
+fn worst(statuses: &[u8]) -> u8 {
+    statuses.iter().copied().max().unwrap_or(0)
+}
+
+fn certify(args: CertifyArgs) -> ExitCode {
+    let project = match load_project(&args.run) {
+        Ok(project) => project,
+        Err(message) => return fail(message),
+    };
+    let jobs = match jobs(&args.run, project.as_ref()) {
+        Ok(jobs) => jobs,
+        Err(message) => return fail(message),
+    };
+    let outputs = match outputs(&args, project.as_ref(), jobs.len() > 1) {
+        Ok(outputs) => outputs,
+        Err(message) => return fail(message),
+    };
+    let baseline_path = args
+        .baseline
+        .clone()
+        .or_else(|| project.as_ref().and_then(|p| p.baseline()));
+    let baseline = match baseline_path.as_deref().map(Baseline::load).transpose() {
+        Ok(baseline) => baseline,
+        Err(message) => return fail(message),
+    };
+    let suppressions = project
+        .as_ref()
+        .map(|p| p.file.suppressions.clone())
+        .unwrap_or_default();
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(message) => return fail(message),
     };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    for (index, format) in formats.iter().enumerate() {
-        let text = match format {
-            Format::Human => {
-                harness::report::human::render(&report, colour && args.output.get(index).is_none())
+    let mut statuses = Vec::new();
+    for job in jobs {
+        let name = job.name.clone();
+        let mut report = match run_job(&runtime, job) {
+            Ok(report) => report,
+            Err(message) => {
+                eprintln!("mcp-harness: {message}");
+                statuses.push(2);
+                continue;
             }
-            Format::Json => harness::report::json(&report),
-            Format::Sarif => harness::report::sarif::render(&report),
-            Format::Junit => harness::report::junit::render(&report),
         };
-        match args.output.get(index) {
-            Some(path) => {
-                if let Err(error) = write_atomically(path, &text) {
-                    return fail(format!("cannot write {}: {error}", path.display()));
+        if baseline.is_some() || !suppressions.is_empty() {
+            let for_target = |t: &Option<String>| t.is_none() || *t == name;
+            let baseline = baseline.as_ref().map(|b| Baseline {
+                version: b.version,
+                findings: b
+                    .findings
+                    .iter()
+                    .filter(|f| for_target(&f.target))
+                    .cloned()
+                    .collect(),
+            });
+            let suppressions: Vec<_> = suppressions
+                .iter()
+                .filter(|s| for_target(&s.target))
+                .cloned()
+                .collect();
+            let label = baseline_path
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            harness::baseline::accept(
+                &mut report,
+                baseline.as_ref().map(|b| (label.as_str(), b)),
+                &suppressions,
+                harness::baseline::today(),
+            );
+            if let Some(accepted) = &report.acceptance {
+                for unused in &accepted.unused {
+                    eprintln!("mcp-harness: warning: unused suppression: {unused}");
                 }
             }
-            None => print!("{text}"),
         }
+        for (format, path) in &outputs {
+            let text = match format {
+                Format::Human => harness::report::human::render(&report, colour && path.is_none()),
+                Format::Json => harness::report::json(&report),
+                Format::Sarif => harness::report::sarif::render(&report),
+                Format::Junit => harness::report::junit::render(&report),
+            };
+            match path {
+                Some(path) => {
+                    let path = PathBuf::from(
+                        path.replace("{target}", name.as_deref().unwrap_or("target")),
+                    );
+                    if let Err(error) = write_atomically(&path, &text) {
+                        return fail(format!("cannot write {}: {error}", path.display()));
+                    }
+                }
+                None => print!("{text}"),
+            }
+        }
+        statuses.push(report.summary.verdict.exit_status());
     }
-    ExitCode::from(report.summary.verdict.exit_status())
+    ExitCode::from(worst(&statuses))
+}
+
+fn write_baseline(args: BaselineArgs) -> ExitCode {
+    let project = match load_project(&args.run) {
+        Ok(project) => project,
+        Err(message) => return fail(message),
+    };
+    let jobs = match jobs(&args.run, project.as_ref()) {
+        Ok(jobs) => jobs,
+        Err(message) => return fail(message),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(message) => return fail(message),
+    };
+    let mut baseline = Baseline {
+        version: harness::baseline::BASELINE_VERSION,
+        findings: Vec::new(),
+    };
+    for job in jobs {
+        let name = job.name.clone();
+        let report = match run_job(&runtime, job) {
+            Ok(report) => report,
+            Err(message) => return fail(message),
+        };
+        if report.summary.verdict == harness::report::RunVerdict::NothingReached {
+            return fail(format!(
+                "the run{} reached nothing it could attack: no baseline is written from it",
+                name.as_deref()
+                    .map(|n| format!(" of target {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let mut findings = Baseline::of(&report).findings;
+        for finding in &mut findings {
+            finding.target = name.clone();
+        }
+        baseline.findings.extend(findings);
+    }
+    if let Err(error) = write_atomically(&args.output, &baseline.to_json()) {
+        return fail(format!("cannot write {}: {error}", args.output.display()));
+    }
+    eprintln!(
+        "mcp-harness: wrote {} finding(s) to {}",
+        baseline.findings.len(),
+        args.output.display()
+    );
+    ExitCode::SUCCESS
 }

@@ -3,6 +3,7 @@
 //! binary passes true when stdout is a terminal and NO_COLOR is unset).
 
 use super::{Report, RunVerdict};
+use crate::baseline::Acceptance;
 use crate::coverage::ReachVerdict;
 use crate::probe::Verdict;
 use std::fmt::Write;
@@ -106,6 +107,18 @@ pub fn render(report: &Report, colour: bool) -> String {
             let _ = writeln!(out, "     proof    {}", evidence.oracle);
         }
         let _ = writeln!(out, "     fix      {}", record.remediation);
+        for finding in &record.findings {
+            let status = match &finding.acceptance {
+                Acceptance::New if report.acceptance.is_none() => continue,
+                Acceptance::New => "new".to_owned(),
+                Acceptance::Baselined => "in the baseline".to_owned(),
+                Acceptance::Suppressed { reason, expires } => match expires {
+                    Some(date) => format!("suppressed until {date}: {reason}"),
+                    None => format!("suppressed: {reason}"),
+                },
+            };
+            let _ = writeln!(out, "     finding  {} ({status})", finding.fingerprint);
+        }
     }
     for record in report.probes.iter().filter(|p| p.verdict != Verdict::Fail) {
         let _ = writeln!(
@@ -122,6 +135,34 @@ pub fn render(report: &Report, colour: bool) -> String {
         "\n{} passed, {} failed, {} inconclusive, {} not applicable",
         s.pass, s.fail, s.inconclusive, s.not_applicable
     );
+    if let Some(accepted) = &report.acceptance {
+        let _ = writeln!(
+            out,
+            "findings {} new, {} in the baseline, {} suppressed",
+            accepted.new, accepted.baselined, accepted.suppressed
+        );
+        for fixed in &accepted.fixed {
+            let _ = writeln!(
+                out,
+                "  fixed: {} (in the baseline, not found now)",
+                fixed.fingerprint
+            );
+        }
+        for expired in &accepted.expired {
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(
+                    colour,
+                    "1;31",
+                    &format!("expired suppression (fails the run): {expired}")
+                )
+            );
+        }
+        for unused in &accepted.unused {
+            let _ = writeln!(out, "  warning: unused suppression: {unused}");
+        }
+    }
     let verdict = match s.verdict {
         RunVerdict::Certified => {
             let partial = if report.coverage.verdict == ReachVerdict::Partial {
@@ -141,13 +182,23 @@ pub fn render(report: &Report, colour: bool) -> String {
                 ),
             )
         }
+        RunVerdict::NotCertified if s.failing_at_threshold == 0 => paint(
+            colour,
+            "1;31",
+            "NOT CERTIFIED: a suppression has expired (renew it with a reason, or fix the finding)",
+        ),
         RunVerdict::NotCertified => paint(
             colour,
             "1;31",
             &format!(
-                "NOT CERTIFIED: {} failing probe(s) at or above {}",
+                "NOT CERTIFIED: {} failing probe(s) at or above {}{}",
                 s.failing_at_threshold,
-                report.fail_on.name()
+                report.fail_on.name(),
+                if report.acceptance.is_some() {
+                    " with a new finding"
+                } else {
+                    ""
+                }
             ),
         ),
         RunVerdict::NothingReached => paint(

@@ -11,6 +11,7 @@ pub mod human;
 pub mod junit;
 pub mod sarif;
 
+use crate::baseline::{Acceptance, AcceptanceSummary, Finding};
 use crate::connection::Observations;
 use crate::coverage::{Coverage, ReachVerdict};
 use crate::discover::Discovery;
@@ -50,6 +51,43 @@ pub struct ProbeRecord {
     pub verdict: Verdict,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// A failing probe's findings, one per tool and attack point of its evidence (or one for
+    /// the probe when its evidence names no tool), each with a stable fingerprint and whether
+    /// it is new, baselined or suppressed ([`crate::baseline`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// The findings of a failing outcome (see [`ProbeRecord::findings`]); none for any other.
+fn findings_of(outcome: &Outcome) -> Vec<Finding> {
+    if outcome.verdict != Verdict::Fail {
+        return Vec::new();
+    }
+    let mut findings: Vec<Finding> = Vec::new();
+    for evidence in &outcome.evidence {
+        let fingerprint = crate::baseline::fingerprint(
+            outcome.probe.id,
+            evidence.tool.as_deref(),
+            evidence.point.as_deref(),
+        );
+        if !findings.iter().any(|f| f.fingerprint == fingerprint) {
+            findings.push(Finding {
+                fingerprint,
+                tool: evidence.tool.clone(),
+                point: evidence.point.clone(),
+                acceptance: Acceptance::New,
+            });
+        }
+    }
+    if findings.is_empty() {
+        findings.push(Finding {
+            fingerprint: outcome.probe.id.to_owned(),
+            tool: None,
+            point: None,
+            acceptance: Acceptance::New,
+        });
+    }
+    findings
 }
 
 impl From<&Outcome> for ProbeRecord {
@@ -68,6 +106,7 @@ impl From<&Outcome> for ProbeRecord {
             verdict: outcome.verdict,
             summary: outcome.summary.clone(),
             evidence: outcome.evidence.clone(),
+            findings: findings_of(outcome),
         }
     }
 }
@@ -125,6 +164,9 @@ pub struct Report {
     pub summary: Summary,
     pub observations: Observations,
     pub coverage: Coverage,
+    /// Findings accepted by a baseline or suppressions, when any were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<AcceptanceSummary>,
 }
 
 /// The facts of a run that are not probe outcomes.
@@ -178,6 +220,7 @@ impl Report {
             summary,
             observations: facts.observations,
             coverage: facts.coverage,
+            acceptance: None,
         }
     }
 
