@@ -424,22 +424,13 @@ impl StdioConnection {
         method: &str,
         params: Option<Value>,
     ) -> Result<Reply, TargetError> {
-        let timeout = self.budget.request_timeout;
         self.next_id += 1;
-        let id = json!(self.next_id);
-        let key = id_key(&id);
-        match tokio::time::timeout(timeout, self.exchange(id, method, params)).await {
-            Ok(message) => Reply::from_message(&message?).ok_or_else(|| {
-                TargetError::Transport("a response with neither result nor error".into())
-            }),
-            Err(_) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
-                Err(TargetError::Timeout(timeout))
-            }
-        }
+        let message = self
+            .request_with_id(json!(self.next_id), method, params)
+            .await?;
+        Reply::from_message(&message).ok_or_else(|| {
+            TargetError::Transport("a response with neither result nor error".into())
+        })
     }
 
     pub async fn request_with_id(

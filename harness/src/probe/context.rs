@@ -534,20 +534,9 @@ impl<'a> Run<'a> {
         self.calls += 1;
         self.family_calls += 1;
         let mut reply = self.connection.request(method, Some(params.clone())).await;
-        // A rate-limit refusal answers nothing the probe asked: wait as told and ask again, so
-        // that no verdict rests on a refusal by the limiter (bounded by the run's deadline).
         let mut retries = 0;
-        while self.back_off_when_limited
-            && retries < MAX_RATE_LIMIT_RETRIES
-            && let Some(wait) = self.refusals.wait(&reply)
-        {
-            if Instant::now() + wait >= self.deadline {
-                break;
-            }
-            retries += 1;
-            self.rate_limited_retries += 1;
+        while let Some(wait) = self.refusal_wait(&reply, &mut retries) {
             tokio::time::sleep(wait).await;
-            self.calls += 1;
             reply = self.connection.request(method, Some(params.clone())).await;
         }
         match &reply {
@@ -596,6 +585,28 @@ pub struct HttpView {
 /// The exchanges of the families that need more than a tool call: each counted and recorded
 /// here, never on the connection directly.
 impl<'a> Run<'a> {
+    /// How long to wait before sending `reply`'s request again, when it is a rate-limit
+    /// refusal to wait out: it answers nothing the probe asked, so no verdict may rest on it.
+    /// Bounded by [`MAX_RATE_LIMIT_RETRIES`] (counted in `retries`) and by the run's deadline;
+    /// the retry is counted as a call.
+    fn refusal_wait(
+        &mut self,
+        reply: &Result<Reply, TargetError>,
+        retries: &mut u32,
+    ) -> Option<Duration> {
+        if !self.back_off_when_limited || *retries >= MAX_RATE_LIMIT_RETRIES {
+            return None;
+        }
+        let wait = self.refusals.wait(reply)?;
+        if Instant::now() + wait >= self.deadline {
+            return None;
+        }
+        *retries += 1;
+        self.rate_limited_retries += 1;
+        self.calls += 1;
+        Some(wait)
+    }
+
     /// The HTTP connection's state, or `None` for a stdio target.
     pub fn http_view(&self) -> Option<HttpView> {
         match &*self.connection {
@@ -677,19 +688,9 @@ impl<'a> Run<'a> {
         self.calls += 1;
         let request = json!({"method": method, "params": params}).to_string();
         let mut reply = other.request(method, Some(params.clone())).await;
-        // As on the run's own connection: a rate-limit refusal is waited out, not judged.
         let mut retries = 0;
-        while self.back_off_when_limited
-            && retries < MAX_RATE_LIMIT_RETRIES
-            && let Some(wait) = self.refusals.wait(&reply)
-        {
-            if Instant::now() + wait >= self.deadline {
-                break;
-            }
-            retries += 1;
-            self.rate_limited_retries += 1;
+        while let Some(wait) = self.refusal_wait(&reply, &mut retries) {
             tokio::time::sleep(wait).await;
-            self.calls += 1;
             reply = other.request(method, Some(params.clone())).await;
         }
         let text = match &reply {

@@ -383,22 +383,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         })
         .await
     };
-    let (mut client, warm, warm_time) = match warm_up {
-        Ok(Ok(measured)) => measured,
-        Ok(Err(error)) => {
-            return vec![Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                format!("could not time the target: {error}"),
-            )];
-        }
-        Err(error) => {
-            return vec![Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                format!("the timing task failed: {error}"),
-            )];
-        }
+    let (mut client, warm, warm_time) = match finished(info, warm_up, "could not time the target") {
+        Ok(measured) => measured,
+        Err(outcome) => return vec![outcome],
     };
     run.count_calls((WARM_UP_ROUNDS * variants.len()) as u64);
     if let Some(accepted) = warm
@@ -445,25 +432,34 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         })
         .await
     };
-    let (rounds, decision) = match measured {
-        Ok(Ok(measured)) => measured,
-        Ok(Err(error)) => {
-            return vec![Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                format!("the timing measurement stopped: {error}"),
-            )];
-        }
-        Err(error) => {
-            return vec![Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                format!("the timing task failed: {error}"),
-            )];
-        }
+    let (rounds, decision) = match finished(info, measured, "the timing measurement stopped") {
+        Ok(measured) => measured,
+        Err(outcome) => return vec![outcome],
     };
     run.count_calls((rounds.len() * variants.len()) as u64);
     vec![judge(info, &rounds, decision, &plan, &variants)]
+}
+
+/// The result of a timing task on the blocking pool, or the inconclusive outcome that says why
+/// there is none (`stopped` prefixes a measurement error).
+fn finished<T>(
+    info: &'static ProbeInfo,
+    task: Result<Result<T, TimingError>, tokio::task::JoinError>,
+    stopped: &str,
+) -> Result<T, Outcome> {
+    match task {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("{stopped}: {error}"),
+        )),
+        Err(error) => Err(Outcome::new(
+            info,
+            Verdict::Inconclusive,
+            format!("the timing task failed: {error}"),
+        )),
+    }
 }
 
 fn describe(look: &Look) -> String {
