@@ -58,6 +58,8 @@ enum Format {
     Json,
     Sarif,
     Junit,
+    /// A summary for a pull-request comment or $GITHUB_STEP_SUMMARY.
+    Markdown,
 }
 
 impl From<harness::project::OutputFormat> for Format {
@@ -68,6 +70,7 @@ impl From<harness::project::OutputFormat> for Format {
             F::Json => Format::Json,
             F::Sarif => Format::Sarif,
             F::Junit => Format::Junit,
+            F::Markdown => Format::Markdown,
         }
     }
 }
@@ -601,6 +604,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
                 Format::Json => harness::report::json(&report),
                 Format::Sarif => harness::report::sarif::render(&report),
                 Format::Junit => harness::report::junit::render(&report),
+                Format::Markdown => harness::report::markdown::render(&report),
             };
             match path {
                 Some(path) => {

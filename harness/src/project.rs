@@ -77,6 +77,7 @@ pub enum OutputFormat {
     Json,
     Sarif,
     Junit,
+    Markdown,
 }
 
 /// One report to write: a format, and a path (`{target}` is the target's name); without a

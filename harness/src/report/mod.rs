@@ -5,10 +5,12 @@
 //! - [`human`]: for a terminal (colour only when asked, i.e. when stdout is a terminal);
 //! - [`json`]: the model itself, with a `version` field, described by `harness/report.schema.json`;
 //! - [`sarif`]: SARIF 2.1.0, one rule per probe, one result per failing or inconclusive probe;
-//! - [`junit`]: JUnit XML, one test case per probe.
+//! - [`junit`]: JUnit XML, one test case per probe;
+//! - [`markdown`]: a summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
 
 pub mod human;
 pub mod junit;
+pub mod markdown;
 pub mod sarif;
 
 use crate::baseline::{Acceptance, AcceptanceSummary, Finding};
