@@ -5,7 +5,7 @@
 # SARIF, JUnit, Markdown and JSON reports that parse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p harness -p flawed-server
+cargo build -q -p mcp-harness -p flawed-server
 harness="$PWD/target/debug/mcp-harness"
 flawed="$PWD/target/debug/flawed-server"
 work=$(mktemp -d)

@@ -1,6 +1,6 @@
 //! How small a timing leak the TIME probe sees on loopback, and how often it cries wolf.
 //!
-//! `cargo bench -p harness --bench timing_sensitivity` starts a small HTTP server in this
+//! `cargo bench -p mcp-harness --bench timing_sensitivity` starts a small HTTP server in this
 //! process that refuses every token with 401, after spinning for a planted delay when the token
 //! is right in all but its last byte (an early-exit comparison's leak, isolated). For each delay
 //! (0, 100 ns, 300 ns, 1 us) it reports:

@@ -180,7 +180,13 @@ struct RunArgs {
 const NO_BUNDLED_SERVER: &str = "this build has no bundled reference server (built without the `bundled-reference` feature): give a target with --stdio or --url";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let version: &'static str = Box::leak(harness::probe::version_line().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match cli.command {
         #[cfg(feature = "bundled-reference")]
         Command::ReferenceServer { args } => {

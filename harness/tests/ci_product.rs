@@ -242,6 +242,18 @@ fn several_targets_give_one_report_each_and_the_worst_exit_status() {
 }
 
 #[test]
+fn the_version_names_the_probe_set() {
+    let output = Command::new(HARNESS).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("mcp-harness ")
+            && text.contains(" (probe set ")
+            && text.contains(" probes)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_bad_project_file_exits_2_naming_the_key_or_variable() {
     let dir = tempfile::tempdir().unwrap();
     for (text, says) in [

@@ -232,6 +232,34 @@ impl Outcome {
     }
 }
 
+/// The probe set's version: bumped whenever a probe is added, removed or renamed, so that a
+/// report (and `mcp-harness --version`) says which set judged a server. A test pins it to
+/// [`probe_set_digest`] of the registry.
+pub const PROBE_SET_VERSION: u32 = 6;
+/// [`probe_set_digest`] for [`PROBE_SET_VERSION`].
+pub const PROBE_SET_DIGEST: &str = "831d7bda";
+
+/// A digest of the registry's probe ids, in order (FNV-1a, 32 bits, hex).
+pub fn probe_set_digest() -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for info in registry() {
+        for byte in info.id.bytes().chain([b'\n']) {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+    }
+    format!("{hash:08x}")
+}
+
+/// `0.1.0 (probe set 6: 48 probes)`: what `--version` says.
+pub fn version_line() -> String {
+    format!(
+        "{} (probe set {PROBE_SET_VERSION}: {} probes)",
+        env!("CARGO_PKG_VERSION"),
+        registry().len()
+    )
+}
+
 /// Every probe the harness knows, across families, in [`FAMILIES`] order.
 pub fn registry() -> Vec<&'static ProbeInfo> {
     FAMILIES
@@ -692,6 +720,18 @@ mod tests {
                 family.name()
             );
         }
+    }
+
+    /// Changing the probes changes what a certification means: bump PROBE_SET_VERSION and
+    /// pin the new digest here when this fails.
+    #[test]
+    fn the_probe_set_version_is_pinned_to_the_registry() {
+        assert_eq!(
+            probe_set_digest(),
+            PROBE_SET_DIGEST,
+            "the probe registry changed: bump PROBE_SET_VERSION and set PROBE_SET_DIGEST to {}",
+            probe_set_digest()
+        );
     }
 
     #[test]
