@@ -6,6 +6,7 @@
 //! classifies its tools' parameters, [`probe`] attacks, [`oracle`] decides, [`report`] tells.
 
 pub mod baseline;
+pub mod client_config;
 pub mod connection;
 pub mod coverage;
 pub mod discover;
@@ -49,6 +50,24 @@ pub enum Event<'a> {
     /// A probe's outcome, as soon as its family has finished (before selection filtering and
     /// severity in context, which need the whole run).
     ProbeFinished(&'a Outcome),
+    /// Where the run is, right after each [`Event::Started`]: for a progress line.
+    Progress(Progress<'a>),
+}
+
+/// Where a run is (see [`Event::Progress`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The phase that just started (`baselines` or a family).
+    pub phase: &'a str,
+    /// Its number, from 1, among `steps`.
+    pub step: usize,
+    pub steps: usize,
+    /// Calls made so far, and how many were retries after a rate-limit refusal.
+    pub calls: u64,
+    pub refusals_waited: u64,
+    pub elapsed: Duration,
+    /// The most the run may still take (`--max-duration`).
+    pub at_most_left: Duration,
 }
 
 /// Where a run's [`Event`]s go.
@@ -233,11 +252,13 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
             .any(|f| coverage::INPUT_FAMILIES.contains(f) || *f == Family::LEAK)
         {
             run.event(Event::Started("baselines"));
+            run.progress("baselines", 0, families.len(), started);
             run.check_baselines().await;
         }
         let mut remaining_weight: u32 = families.iter().map(|f| probe::budget_weight(*f)).sum();
-        for family in families.iter().copied() {
+        for (index, family) in families.iter().copied().enumerate() {
             run.event(Event::Started(family.name()));
+            run.progress(family.name(), index + 1, families.len(), started);
             let weight = probe::budget_weight(family);
             run.begin_family(family, weight, remaining_weight);
             remaining_weight -= weight;

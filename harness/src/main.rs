@@ -107,6 +107,19 @@ struct RunArgs {
     /// --url is given). Flags given here override it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["stdio", "url"])]
     config: Option<PathBuf>,
+    /// Certify every server of an MCP client's configuration (Claude Desktop's
+    /// claude_desktop_config.json, VS Code's .vscode/mcp.json, Cursor's mcp.json), run as
+    /// configured. Only the families that read (PROTO, TRANS, AUTH) run, unless
+    /// --all-families says otherwise.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["stdio", "url", "config"])]
+    client_config: Option<PathBuf>,
+    /// With --client-config: run every family, the ones that write, flood and inject too,
+    /// against servers that reach your real files and accounts.
+    #[arg(long, requires = "client_config")]
+    all_families: bool,
+    /// No progress line and no notices on stderr (errors and warnings still go there).
+    #[arg(long, short)]
+    quiet: bool,
     /// The target as a command line run over stdio; {sandbox} and {canary_url} are filled in.
     /// Default: the bundled reference server.
     #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
@@ -261,6 +274,9 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 /// The project file to read: `--config`, or `mcp-harness.toml` in the working directory when
 /// no target is given on the command line; `None` without one.
 fn load_project(run: &RunArgs) -> Result<Option<Project>, String> {
+    if let Some(path) = &run.client_config {
+        return client_project(path, run.all_families).map(Some);
+    }
     if run.stdio.is_some() || run.url.is_some() {
         return Ok(None);
     }
@@ -277,6 +293,70 @@ fn load_project(run: &RunArgs) -> Result<Option<Project>, String> {
     Project::load(&path, &|name| std::env::var(name).ok())
         .map(Some)
         .map_err(|e| e.to_string())
+}
+
+/// The servers of a client's configuration as a project: one target each, run as configured
+/// from the working directory, with only the families that read unless `all_families`.
+fn client_project(path: &Path, all_families: bool) -> Result<Project, String> {
+    use harness::client_config::{ClientServerKind, SAFE_FAMILIES};
+    let servers = harness::client_config::load(path, &|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    if servers.is_empty() {
+        return Err(format!("{} lists no server", path.display()));
+    }
+    if all_families {
+        eprintln!(
+            "mcp-harness: WARNING: every family runs against the configured servers (--all-families): they may write, flood and reach your real files and accounts"
+        );
+    }
+    let cwd = std::env::current_dir().ok();
+    let targets = servers
+        .into_iter()
+        .map(|server| {
+            let name: String = server
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let (kind, env) = match server.kind {
+                ClientServerKind::Stdio { command, env } => (TargetKind::Stdio(command), env),
+                ClientServerKind::Http { url, headers } => {
+                    (TargetKind::Http { url, headers }, Vec::new())
+                }
+            };
+            harness::project::Target {
+                name,
+                kind,
+                cwd: cwd.clone(),
+                sandbox: None,
+                env,
+                bearer: None,
+                second_bearer: None,
+                low_scope_bearer: None,
+                argument_key: None,
+                jwt_signing_key: None,
+                expect: Default::default(),
+            }
+        })
+        .collect();
+    Ok(Project {
+        path: path.to_owned(),
+        file: harness::project::ProjectFile {
+            only: if all_families {
+                Vec::new()
+            } else {
+                SAFE_FAMILIES.iter().map(|f| f.to_string()).collect()
+            },
+            ..Default::default()
+        },
+        targets,
+    })
 }
 
 /// One certification of a run: a target's label (`None` from the command line alone) and its
@@ -404,7 +484,7 @@ fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
                     .expect_rate
                     .or_else(|| target.and_then(|t| t.expect.rate)),
             },
-            events: Some(progress_events()),
+            events: Some(progress_events(run.quiet)),
         };
         jobs.push(Job {
             name: target.map(|t| t.name.clone()),
@@ -441,17 +521,50 @@ fn command_line_target(run: &RunArgs) -> Result<TargetOptions, String> {
     }
 }
 
-/// The progress line on a terminal, and notices always.
-fn progress_events() -> harness::EventFn {
-    let interactive = std::io::stderr().is_terminal();
+/// Whether a live progress line is drawn: on a terminal only, and not when `--quiet`,
+/// `NO_COLOR` or `CI` says otherwise.
+fn progress_wanted(quiet: bool) -> bool {
+    !quiet
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("CI").is_none()
+}
+
+/// The live progress line (indicatif: phase k of n, calls, refusals waited out, elapsed, the
+/// most left) when [`progress_wanted`]; notices always, unless `quiet`.
+fn progress_events(quiet: bool) -> harness::EventFn {
+    let bar = progress_wanted(quiet).then(|| {
+        let bar = indicatif::ProgressBar::new(0).with_finish(indicatif::ProgressFinish::AndClear);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
     Box::new(move |event: Event<'_>| match event {
-        Event::Started(phase) if interactive => eprint!("\r\x1b[2Kprobing {phase}..."),
-        Event::Notice(message) => {
-            if interactive {
-                eprint!("\r\x1b[2K");
+        Event::Progress(progress) => {
+            if let Some(bar) = &bar {
+                bar.set_length(progress.steps as u64);
+                bar.set_position(progress.step as u64);
+                bar.set_message(format!(
+                    "{}: {} calls, {} refusals waited out, at most {} s left",
+                    progress.phase,
+                    progress.calls,
+                    progress.refusals_waited,
+                    progress.at_most_left.as_secs()
+                ));
+                if progress.step == progress.steps && progress.phase != "baselines" {
+                    bar.set_message(format!("{} (last)", progress.phase));
+                }
             }
-            eprintln!("{message}");
         }
+        Event::Notice(message) if !quiet => match &bar {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        },
         _ => {}
     })
 }
@@ -519,11 +632,10 @@ fn run_job(runtime: &tokio::runtime::Runtime, job: Job) -> Result<Report, String
     if let Some(name) = &job.name {
         eprintln!("mcp-harness: certifying target {name}");
     }
-    let result = runtime.block_on(harness::certify(job.options));
-    if std::io::stderr().is_terminal() {
-        eprint!("\r\x1b[2K");
-    }
-    result.map_err(|e| e.to_string())
+    // The progress line lives in the job's event closure: dropped (and cleared) with it.
+    runtime
+        .block_on(harness::certify(job.options))
+        .map_err(|e| e.to_string())
 }
 
 /// The exit status of several runs: 2 if any could not be done, else 1 if any failed.

@@ -163,6 +163,11 @@ fn suppressions_need_a_reason_and_fail_the_run_once_expired() {
     validate_report(&report);
     let sarif = run(dir.path(), &["certify", "--format", "sarif"]);
     let sarif: Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    validate(
+        include_str!("schemas/sarif-2.1.0.json"),
+        &sarif,
+        "the SARIF report",
+    );
     let result = &sarif["runs"][0]["results"][0];
     assert_eq!(
         result["partialFingerprints"]["mcpHarnessFinding/v1"],
@@ -275,16 +280,94 @@ fn a_bad_project_file_exits_2_naming_the_key_or_variable() {
 }
 
 fn validate_report(report: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../report.schema.json")).unwrap();
+    validate(
+        include_str!("../report.schema.json"),
+        report,
+        "the JSON report",
+    );
+}
+
+fn validate(schema: &str, document: &Value, what: &str) {
+    let schema: Value = serde_json::from_str(schema).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator
-        .iter_errors(report)
+        .iter_errors(document)
         .map(|e| format!("{e} at {}", e.instance_path))
         .take(10)
         .collect();
     assert!(
         errors.is_empty(),
-        "the JSON report does not match its schema:\n{}",
+        "{what} does not match its schema:\n{}",
         errors.join("\n")
+    );
+}
+
+#[test]
+fn a_client_configuration_is_certified_as_configured_with_the_reading_families_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    let config = serde_json::json!({"mcpServers": {"reference server": {
+        "command": HARNESS,
+        "args": ["__reference-server", "--stdio", "--root", root.to_string_lossy()],
+    }}});
+    std::fs::write(
+        dir.path().join("claude_desktop_config.json"),
+        config.to_string(),
+    )
+    .unwrap();
+    let output = run(
+        dir.path(),
+        &[
+            "certify",
+            "--client-config",
+            "claude_desktop_config.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let families: std::collections::BTreeSet<&str> = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["family"].as_str().unwrap())
+        .collect();
+    assert!(
+        families
+            .iter()
+            .all(|f| ["PROTO", "TRANS", "AUTH"].contains(f)),
+        "only the reading families run against a configured server: {families:?}"
+    );
+    // Nothing was written where the server works.
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    // The harness's placeholders are never filled into someone's arguments.
+    let config = serde_json::json!({"servers": {"s": {"command": HARNESS, "args": ["--root", "{sandbox}"]}}});
+    std::fs::write(dir.path().join("mcp.json"), config.to_string()).unwrap();
+    let output = run(dir.path(), &["certify", "--client-config", "mcp.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("never rewritten"));
+}
+
+#[test]
+fn quiet_says_nothing_and_a_pipe_gets_no_progress_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = run(dir.path(), &["certify", "--only", "PROTO", "--quiet"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let plain = run(dir.path(), &["certify", "--only", "PROTO"]);
+    assert!(
+        !String::from_utf8_lossy(&plain.stderr).contains('\x1b'),
+        "no terminal, no progress line"
     );
 }

@@ -495,6 +495,12 @@ async fn a_library_caller_gets_every_phase_and_probe_as_an_event_in_order() {
                 harness::Event::Notice(message) => format!("notice {message}"),
                 harness::Event::TargetDied { family, .. } => format!("died after {family}"),
                 harness::Event::ProbeFinished(outcome) => format!("finished {}", outcome.probe.id),
+                harness::Event::Progress(progress) => {
+                    format!(
+                        "progress {} {}/{}",
+                        progress.phase, progress.step, progress.steps
+                    )
+                }
             };
             sink.lock().unwrap().push(line);
         })),
@@ -510,6 +516,16 @@ async fn a_library_caller_gets_every_phase_and_probe_as_an_event_in_order() {
     };
     assert!(position("started baselines") < position("started INJ-CMD"));
     assert!(position("started INJ-CMD") < position("finished INJ-CMD"));
+    // Progress follows each start, counting the families selected (INJ-CMD, PROTO).
+    assert_eq!(
+        position("progress baselines 0/2"),
+        position("started baselines") + 1
+    );
+    assert_eq!(
+        position("progress INJ-CMD 1/2"),
+        position("started INJ-CMD") + 1
+    );
+    assert!(position("progress PROTO 2/2") > position("finished INJ-CMD"));
     assert!(position("finished INJ-CMD") < position("started PROTO"));
     // The fake exits on every tools/call: a family that leaves it dead is reported after its
     // probes finished, before the next family starts.

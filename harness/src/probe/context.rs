@@ -786,6 +786,19 @@ impl<'a> Run<'a> {
         (&mut *self.connection, &self.refusals)
     }
 
+    /// Tells the caller where the run is ([`crate::Event::Progress`]).
+    pub fn progress(&self, phase: &str, step: usize, steps: usize, started: Instant) {
+        self.event(crate::Event::Progress(crate::Progress {
+            phase,
+            step,
+            steps,
+            calls: self.calls,
+            refusals_waited: self.rate_limited_retries,
+            elapsed: started.elapsed(),
+            at_most_left: self.deadline.saturating_duration_since(Instant::now()),
+        }));
+    }
+
     /// Counts `calls` requests a timing engine sent through [`Run::timing_parts`].
     pub fn count_calls(&mut self, calls: u64) {
         self.calls += calls;
