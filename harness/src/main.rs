@@ -364,6 +364,8 @@ fn client_project(path: &Path, all_families: bool) -> Result<Project, String> {
 struct Job {
     name: Option<String>,
     options: CertifyOptions,
+    /// Added to the job's report.
+    warnings: Vec<String>,
 }
 
 /// The certifications `run` asks for: one per target of the project file, or the one the
@@ -486,9 +488,16 @@ fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
             },
             events: Some(progress_events(run.quiet)),
         };
+        let mut warnings = Vec::new();
+        if run.all_families {
+            warnings.push(
+                "every family ran against a server from a client's configuration (--all-families): it may have written, flooded or injected where that server reaches".to_owned(),
+            );
+        }
         jobs.push(Job {
             name: target.map(|t| t.name.clone()),
             options,
+            warnings,
         });
     }
     Ok(jobs)
@@ -633,9 +642,11 @@ fn run_job(runtime: &tokio::runtime::Runtime, job: Job) -> Result<Report, String
         eprintln!("mcp-harness: certifying target {name}");
     }
     // The progress line lives in the job's event closure: dropped (and cleared) with it.
-    runtime
+    let mut report = runtime
         .block_on(harness::certify(job.options))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    report.warnings.extend(job.warnings);
+    Ok(report)
 }
 
 /// The exit status of several runs: 2 if any could not be done, else 1 if any failed.

@@ -347,6 +347,30 @@ fn a_client_configuration_is_certified_as_configured_with_the_reading_families_o
     );
     // Nothing was written where the server works.
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    assert!(report.get("warnings").is_none());
+    // Asked for every family, the report says so.
+    let output = run(
+        dir.path(),
+        &[
+            "certify",
+            "--client-config",
+            "claude_desktop_config.json",
+            "--all-families",
+            "--only",
+            "PROTO-ALIVE",
+            "--format",
+            "json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--all-families"),
+        "{report}"
+    );
+    validate_report(&report);
     // The harness's placeholders are never filled into someone's arguments.
     let config = serde_json::json!({"servers": {"s": {"command": HARNESS, "args": ["--root", "{sandbox}"]}}});
     std::fs::write(dir.path().join("mcp.json"), config.to_string()).unwrap();

@@ -135,6 +135,13 @@ pub fn render(report: &Report, colour: bool) -> String {
         "\n{} passed, {} failed, {} inconclusive, {} not applicable",
         s.pass, s.fail, s.inconclusive, s.not_applicable
     );
+    for warning in &report.warnings {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(colour, "1;33", &format!("warning: {warning}"))
+        );
+    }
     if let Some(accepted) = &report.acceptance {
         let _ = writeln!(
             out,

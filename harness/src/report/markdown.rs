@@ -71,6 +71,9 @@ pub fn render(report: &Report) -> String {
         "| passed | failed | inconclusive | not applicable |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",
         s.pass, s.fail, s.inconclusive, s.not_applicable
     );
+    for warning in &report.warnings {
+        let _ = writeln!(out, "> **Warning:** {}\n", cell(warning, 300));
+    }
     let failures: Vec<_> = report.failures().collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "### Failing probes\n");

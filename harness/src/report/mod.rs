@@ -169,6 +169,10 @@ pub struct Report {
     /// Findings accepted by a baseline or suppressions, when any were given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<AcceptanceSummary>,
+    /// What the reader must know about how the run was made (for example that every family
+    /// ran against a server from a client's configuration).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The facts of a run that are not probe outcomes.
@@ -223,6 +227,7 @@ impl Report {
             observations: facts.observations,
             coverage: facts.coverage,
             acceptance: None,
+            warnings: Vec::new(),
         }
     }
 
