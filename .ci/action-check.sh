@@ -31,7 +31,10 @@ for junit in out.glob("*.junit.xml"):
     ET.parse(junit)
 for report in out.glob("*.json"):
     json.loads(report.read_text())
-assert list(out.glob("*.md")) and list(out.glob("*.sarif")) and list(out.glob("*.junit.xml"))
+for page in out.glob("*.html"):
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text, page
+assert all(list(out.glob(p)) for p in ["*.md", "*.sarif", "*.junit.xml", "*.html", "*.json"])
 print(f"{dir.name}: status {want}, reports {sorted(p.name for p in out.iterdir())}")
 PY
 }

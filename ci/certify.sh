@@ -12,7 +12,7 @@
 #   MCP_HARNESS_ARGS        more certify arguments, split on blanks (quotes work, nothing
 #                           in them is run)
 #   MCP_HARNESS_OUTPUT_DIR  where the reports go (default: mcp-harness-reports)
-# Reports: {target}.sarif, {target}.junit.xml, {target}.md and {target}.json per target
+# Reports: {target}.sarif, {target}.junit.xml, {target}.md, {target}.json and {target}.html per target
 # ("target" without a project file); the human report goes to stdout.
 set -uo pipefail
 
@@ -25,6 +25,7 @@ args=(certify
     --format junit --output "$out/{target}.junit.xml"
     --format markdown --output "$out/{target}.md"
     --format json --output "$out/{target}.json"
+    --format html --output "$out/{target}.html"
     --format human)
 if [ -n "${MCP_HARNESS_CONFIG:-}" ]; then
     args+=(--config "$MCP_HARNESS_CONFIG")

@@ -60,6 +60,8 @@ enum Format {
     Junit,
     /// A summary for a pull-request comment or $GITHUB_STEP_SUMMARY.
     Markdown,
+    /// One self-contained HTML page (no script, nothing from the network).
+    Html,
 }
 
 impl From<harness::project::OutputFormat> for Format {
@@ -71,6 +73,7 @@ impl From<harness::project::OutputFormat> for Format {
             F::Sarif => Format::Sarif,
             F::Junit => Format::Junit,
             F::Markdown => Format::Markdown,
+            F::Html => Format::Html,
         }
     }
 }
@@ -734,6 +737,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
                 Format::Sarif => harness::report::sarif::render(&report),
                 Format::Junit => harness::report::junit::render(&report),
                 Format::Markdown => harness::report::markdown::render(&report),
+                Format::Html => harness::report::html::render(&report),
             };
             match path {
                 Some(path) => {

@@ -78,6 +78,7 @@ pub enum OutputFormat {
     Sarif,
     Junit,
     Markdown,
+    Html,
 }
 
 /// One report to write: a format, and a path (`{target}` is the target's name); without a

@@ -211,6 +211,32 @@ fn suppressions_need_a_reason_and_fail_the_run_once_expired() {
 }
 
 #[test]
+fn the_html_report_is_one_self_contained_page_with_the_evidence_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mcp-harness.toml"),
+        format!("{HEADER}{}", target("twin", Some("path-prefix"))),
+    )
+    .unwrap();
+    let output = run(dir.path(), &["certify", "--format", "html"]);
+    assert_eq!(output.status.code(), Some(1));
+    let html = String::from_utf8_lossy(&output.stdout);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for absent in ["<script", "src=", "href=", "<link", "@import", "url("] {
+        assert!(!html.contains(absent), "{absent} in the page");
+    }
+    for present in [
+        "NOT CERTIFIED",
+        "<h3 class=\"fail\">TRAV-PREFIX",
+        "Finding <code>TRAV-PREFIX:read_file:/path</code> (new)",
+        "<svg xmlns=",
+        "Proof at read_file at /path",
+    ] {
+        assert!(html.contains(present), "{present} missing");
+    }
+}
+
+#[test]
 fn several_targets_give_one_report_each_and_the_worst_exit_status() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

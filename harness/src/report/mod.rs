@@ -6,8 +6,10 @@
 //! - [`json`]: the model itself, with a `version` field, described by `harness/report.schema.json`;
 //! - [`sarif`]: SARIF 2.1.0, one rule per probe, one result per failing or inconclusive probe;
 //! - [`junit`]: JUnit XML, one test case per probe;
-//! - [`markdown`]: a summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+//! - [`markdown`]: a summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`;
+//! - [`html`]: one self-contained page (no script, nothing from the network).
 
+pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
