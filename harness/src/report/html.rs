@@ -190,11 +190,18 @@ pub fn render(report: &Report) -> String {
         }
         let _ = write!(out, "</ul>");
     }
-    let _ = write!(
-        out,
-        "<h2>Other probes</h2><table><tr><th>probe</th><th>verdict</th><th>summary</th></tr>"
-    );
-    for record in report.probes.iter().filter(|p| p.verdict != Verdict::Fail) {
+    let others: Vec<_> = report
+        .probes
+        .iter()
+        .filter(|p| p.verdict != Verdict::Fail)
+        .collect();
+    if !others.is_empty() {
+        let _ = write!(
+            out,
+            "<h2>Other probes</h2><table><tr><th>probe</th><th>verdict</th><th>summary</th></tr>"
+        );
+    }
+    for record in &others {
         let (class, label) = match record.verdict {
             Verdict::Pass => ("pass", "pass"),
             Verdict::Inconclusive => ("inconclusive", "inconclusive"),
@@ -210,8 +217,13 @@ pub fn render(report: &Report) -> String {
     let c = &report.coverage;
     let _ = write!(
         out,
-        "</table><h2>Reach</h2><p>{} of {} tools served a baseline call; {} of {} attack points reached ({:?}).</p><ul>",
-        c.tools_with_accepted_baseline, c.tools, c.points_reached, c.points, c.verdict
+        "{}<h2>Reach</h2><p>{} of {} tools served a baseline call; {} of {} attack points reached ({:?}).</p><ul>",
+        if others.is_empty() { "" } else { "</table>" },
+        c.tools_with_accepted_baseline,
+        c.tools,
+        c.points_reached,
+        c.points,
+        c.verdict
     );
     for advice in &c.advice {
         let _ = write!(out, "<li>{}</li>", escape(advice));
