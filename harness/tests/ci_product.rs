@@ -3,35 +3,11 @@
 //! the reference server.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
-
-/// The flawed twins, built with the same cargo and profile as this test.
-fn flawed_server() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let dir = PathBuf::from(HARNESS).parent().unwrap().to_path_buf();
-    BUILT.call_once(|| {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "flawed-server",
-            "--bin",
-            "flawed-server",
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().unwrap().success(),
-            "building the flawed server failed"
-        );
-    });
-    dir.join("flawed-server")
-}
+mod common;
+use common::{HARNESS, flawed_server};
 
 /// A project file's `[[target]]` for the path-prefix twin (one finding: TRAV-PREFIX on
 /// read_file's path) or the reference server, certified for TRAV-PREFIX only.

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
+mod common;
+use common::{HARNESS, flawed_server};
 
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -23,24 +24,6 @@ fn chromium() -> Option<PathBuf> {
                 .success()
                 .then(|| PathBuf::from(String::from_utf8_lossy(&found.stdout).trim()))
         })
-}
-
-fn flawed_server() -> PathBuf {
-    let dir = PathBuf::from(HARNESS).parent().unwrap().to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build.args([
-        "build",
-        "--quiet",
-        "-p",
-        "flawed-server",
-        "--bin",
-        "flawed-server",
-    ]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success());
-    dir.join("flawed-server")
 }
 
 fn browse(browser: &Path, page: &Path, extra: &[&str]) -> std::process::Output {

@@ -10,7 +10,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
+mod common;
+use common::{HARNESS, flawed_server};
 
 /// One row of the flawed server's table (`flawed-server --list`): a flaw, where it is
 /// certified, the probe (an id prefix) that must catch it, and what the harness needs beyond
@@ -126,32 +127,6 @@ const RATE_LIMIT: &str = "[rate_limit]\nburst = 100\nper_second = 100.0\n";
 /// show it; now inconclusive, not failed, but a reference row must pass). At 50 the flood's
 /// rate is at least twice the limit, whatever the machine.
 const REFERENCE_RATE_LIMIT: &str = "[rate_limit]\nburst = 50\nper_second = 50.0\n";
-
-fn binary_dir() -> PathBuf {
-    PathBuf::from(HARNESS)
-        .parent()
-        .expect("the harness binary has a directory")
-        .to_path_buf()
-}
-
-fn flawed_server() -> PathBuf {
-    let release = binary_dir().ends_with("release");
-    let mut build = Command::new(env!("CARGO"));
-    build.args([
-        "build",
-        "--quiet",
-        "-p",
-        "flawed-server",
-        "--bin",
-        "flawed-server",
-    ]);
-    if release {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building the flawed server failed");
-    binary_dir().join("flawed-server")
-}
 
 struct Certification {
     exit: i32,

@@ -66,25 +66,12 @@ pub fn verdict_bar(pass: usize, fail: usize, inconclusive: usize, not_applicable
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.summary;
-    let (class, verdict) = match s.verdict {
-        RunVerdict::Certified => ("pass", "CERTIFIED".to_owned()),
-        RunVerdict::NotCertified if s.failing_at_threshold == 0 => (
-            "fail",
-            "NOT CERTIFIED: a suppression has expired".to_owned(),
-        ),
-        RunVerdict::NotCertified => (
-            "fail",
-            format!(
-                "NOT CERTIFIED: {} failing probe(s) at or above {}",
-                s.failing_at_threshold,
-                report.fail_on.name()
-            ),
-        ),
-        RunVerdict::NothingReached => (
-            "fail",
-            "NOT CERTIFIED: the run reached nothing it could attack".to_owned(),
-        ),
+    let class = if s.verdict == RunVerdict::Certified {
+        "pass"
+    } else {
+        "fail"
     };
+    let verdict = report.verdict_sentence();
     let t = &report.target;
     let _ = write!(
         out,

@@ -170,7 +170,8 @@ pub fn render(report: &Report, colour: bool) -> String {
             let _ = writeln!(out, "  warning: unused suppression: {unused}");
         }
     }
-    let verdict = match s.verdict {
+    // The shared sentence, with what a terminal reader also wants to know.
+    let detail = match s.verdict {
         RunVerdict::Certified => {
             let partial = if report.coverage.verdict == ReachVerdict::Partial {
                 format!(
@@ -180,40 +181,28 @@ pub fn render(report: &Report, colour: bool) -> String {
             } else {
                 String::new()
             };
-            paint(
-                colour,
-                "1;32",
-                &format!(
-                    "CERTIFIED: no failing probe at or above {}{partial}",
-                    report.fail_on.name()
-                ),
+            format!(
+                ": no failing probe at or above {}{partial}",
+                report.fail_on.name()
             )
         }
-        RunVerdict::NotCertified if s.failing_at_threshold == 0 => paint(
-            colour,
-            "1;31",
-            "NOT CERTIFIED: a suppression has expired (renew it with a reason, or fix the finding)",
-        ),
-        RunVerdict::NotCertified => paint(
-            colour,
-            "1;31",
-            &format!(
-                "NOT CERTIFIED: {} failing probe(s) at or above {}{}",
-                s.failing_at_threshold,
-                report.fail_on.name(),
-                if report.acceptance.is_some() {
-                    " with a new finding"
-                } else {
-                    ""
-                }
-            ),
-        ),
-        RunVerdict::NothingReached => paint(
-            colour,
-            "1;31",
-            "NOT CERTIFIED: the run reached nothing it could attack, so it proved nothing (exit 2)",
-        ),
+        RunVerdict::NotCertified if s.failing_at_threshold == 0 => {
+            " (renew it with a reason, or fix the finding)".to_owned()
+        }
+        RunVerdict::NotCertified if report.acceptance.is_some() => " with a new finding".to_owned(),
+        RunVerdict::NotCertified => String::new(),
+        RunVerdict::NothingReached => ", so it proved nothing (exit 2)".to_owned(),
     };
+    let code = if s.verdict == RunVerdict::Certified {
+        "1;32"
+    } else {
+        "1;31"
+    };
+    let verdict = paint(
+        colour,
+        code,
+        &format!("{}{detail}", report.verdict_sentence()),
+    );
     let _ = writeln!(out, "{verdict}");
     for advice in &report.coverage.advice {
         let _ = writeln!(out, "  - {advice}");

@@ -34,24 +34,12 @@ fn cell(text: &str, limit: usize) -> String {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.summary;
-    let (mark, verdict) = match s.verdict {
-        RunVerdict::Certified => ("✅", "CERTIFIED".to_owned()),
-        RunVerdict::NotCertified if s.failing_at_threshold == 0 => {
-            ("❌", "NOT CERTIFIED: a suppression has expired".to_owned())
-        }
-        RunVerdict::NotCertified => (
-            "❌",
-            format!(
-                "NOT CERTIFIED: {} failing probe(s) at or above {}",
-                s.failing_at_threshold,
-                report.fail_on.name()
-            ),
-        ),
-        RunVerdict::NothingReached => (
-            "⚠️",
-            "NOT CERTIFIED: the run reached nothing it could attack".to_owned(),
-        ),
+    let mark = match s.verdict {
+        RunVerdict::Certified => "✅",
+        RunVerdict::NotCertified => "❌",
+        RunVerdict::NothingReached => "⚠️",
     };
+    let verdict = report.verdict_sentence();
     let t = &report.target;
     let _ = writeln!(out, "## {mark} mcp-harness: {verdict}\n");
     let _ = writeln!(

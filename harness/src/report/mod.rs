@@ -233,6 +233,26 @@ impl Report {
         }
     }
 
+    /// The run's verdict in one sentence, the same in every renderer: `CERTIFIED` or
+    /// `NOT CERTIFIED: why`.
+    pub fn verdict_sentence(&self) -> String {
+        let s = &self.summary;
+        match s.verdict {
+            RunVerdict::Certified => "CERTIFIED".to_owned(),
+            RunVerdict::NotCertified if s.failing_at_threshold == 0 => {
+                "NOT CERTIFIED: a suppression has expired".to_owned()
+            }
+            RunVerdict::NotCertified => format!(
+                "NOT CERTIFIED: {} failing probe(s) at or above {}",
+                s.failing_at_threshold,
+                self.fail_on.name()
+            ),
+            RunVerdict::NothingReached => {
+                "NOT CERTIFIED: the run reached nothing it could attack".to_owned()
+            }
+        }
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = &ProbeRecord> {
         self.probes.iter().filter(|p| p.verdict == Verdict::Fail)
     }
