@@ -20,7 +20,7 @@
 //! requests.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
-use crate::connection::{RawOutcome, excerpt};
+use crate::connection::{RawOutcome, TargetError, excerpt};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -609,6 +609,26 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
                         reply.status.unwrap_or(0)
                     ),
                 ),
+                // 404 in the first session and again in a fresh one: the guard's answer if,
+                // and only if, the owner is still served in that session.
+                Err(TargetError::SessionLost(body)) => {
+                    match run.http_raw(LIST, &[], &[], None).await {
+                        Ok(owner) if served(&owner) && owner.excerpt.contains("\"result\"") => {
+                            Outcome::new(
+                                info,
+                                Verdict::Pass,
+                                "another principal's session id got HTTP 404, twice, while its owner was served in it",
+                            )
+                        }
+                        _ => Outcome::new(
+                            info,
+                            Verdict::Inconclusive,
+                            format!(
+                                "no answer: HTTP 404 for the session, and its owner was not served in it either ({body})"
+                            ),
+                        ),
+                    }
+                }
                 Err(error) => {
                     Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}"))
                 }
