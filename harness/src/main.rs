@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+#[cfg(feature = "bundled-reference")]
+mod first_run;
+
 #[derive(Parser)]
 #[command(
     name = "mcp-harness",
@@ -369,6 +372,10 @@ struct Job {
     options: CertifyOptions,
     /// Added to the job's report.
     warnings: Vec<String>,
+    /// The first run (no target, no project file): after the bundled reference server over
+    /// stdio, the probes stdio could not apply run against it over HTTP, in the same report.
+    first_run: bool,
+    quiet: bool,
 }
 
 /// The certifications `run` asks for: one per target of the project file, or the one the
@@ -501,6 +508,11 @@ fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
             name: target.map(|t| t.name.clone()),
             options,
             warnings,
+            first_run: cfg!(feature = "bundled-reference")
+                && target.is_none()
+                && run.stdio.is_none()
+                && run.url.is_none(),
+            quiet: run.quiet,
         });
     }
     Ok(jobs)
@@ -644,11 +656,19 @@ fn run_job(runtime: &tokio::runtime::Runtime, job: Job) -> Result<Report, String
     if let Some(name) = &job.name {
         eprintln!("mcp-harness: certifying target {name}");
     }
+    #[cfg(feature = "bundled-reference")]
+    let over_http = job
+        .first_run
+        .then(|| first_run::OverHttp::after(&job.options, job.quiet, progress_events));
     // The progress line lives in the job's event closure: dropped (and cleared) with it.
     let mut report = runtime
         .block_on(harness::certify(job.options))
         .map_err(|e| e.to_string())?;
     report.warnings.extend(job.warnings);
+    #[cfg(feature = "bundled-reference")]
+    if let Some(over_http) = over_http {
+        report = over_http.join(runtime, report);
+    }
     Ok(report)
 }
 

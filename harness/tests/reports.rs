@@ -136,11 +136,28 @@ fn digits_as_n(text: &str) -> String {
         .into_owned()
 }
 
+/// [`digits_as_n`], and the unit of a duration too (a timing figure is ns on one run, us on
+/// the next).
+fn figures_as_n(text: &str) -> String {
+    regex::Regex::new(r"N (ns|us|µs|ms)\b")
+        .unwrap()
+        .replace_all(&digits_as_n(text), "N [time unit]")
+        .into_owned()
+}
+
 fn stable_human(text: &str) -> String {
     text.lines()
         .map(|line| {
             if line.starts_with("target ") {
                 "target   stdio [the bundled reference server] (mcp-reference-server [version], protocol 2025-11-25)".to_owned()
+            } else if line.starts_with("also ") {
+                regex::Regex::new("127.0.0.1:[0-9]+")
+                    .unwrap()
+                    .replace_all(line, "127.0.0.1:[port]")
+                    .into_owned()
+            } else if line.contains("over http:") {
+                // Over HTTP the figures (ports, timings) differ from run to run.
+                figures_as_n(line)
             } else if line.starts_with("profile ") {
                 line.split(',').next().unwrap_or_default().to_owned() + ", [calls and duration]"
             } else if line.contains("correlation id") {
@@ -180,6 +197,28 @@ fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
         report["coverage"]["planted_path_touches"], 0,
         "a server that stays in its sandbox touches no planted path, and neither does the harness"
     );
+    // The first run shows everything: what stdio cannot apply ran over HTTP.
+    assert_eq!(
+        report["summary"]["not_applicable"], 0,
+        "the first run leaves no probe not applicable: {}",
+        out.human
+    );
+    assert_eq!(report["also_over"][0]["transport"], "http");
+    for id in [
+        "TRANS-ORIGIN",
+        "AUTH-JWT-CLAIMS",
+        "AUTH-SCOPE",
+        "TIME-CREDENTIAL-COMPARE",
+        "RATE-SECOND-PRINCIPAL",
+    ] {
+        let record = report["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is in the report"));
+        assert_eq!(record["transport"], "http", "{id} ran over HTTP: {record}");
+    }
     let probes = report["probes"].as_array().unwrap().len();
     let (_, failures, _) = check_junit(&out.junit, probes);
     assert_eq!(failures, 0);
@@ -199,10 +238,12 @@ fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
         ".harness_version" => "[version]",
         ".target.address" => "[address]",
         ".target.server_version" => "[version]",
+        ".also_over[].address" => "[address]",
+        ".also_over[].server_version" => "[version]",
         ".rate_limited_retries" => "[retries]",
         ".calls" => "[calls]",
         ".probes[].summary" => insta::dynamic_redaction(|value, _| {
-            digits_as_n(value.as_str().unwrap_or_default())
+            figures_as_n(value.as_str().unwrap_or_default())
         }),
         ".coverage.refused_baselines[].refusal" => insta::dynamic_redaction(|value, _| {
             regex::Regex::new("correlation id [0-9a-f]+")

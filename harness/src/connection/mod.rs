@@ -208,6 +208,9 @@ pub struct Observations {
     pub stray_response_ids: Vec<Value>,
 }
 
+/// How many lines of stdout noise [`Observations`] keeps.
+pub const NOISE_SAMPLES: usize = 5;
+
 /// How many stray response ids [`Observations`] keeps.
 pub const STRAY_ID_SAMPLES: usize = 16;
 
@@ -215,6 +218,29 @@ impl Observations {
     /// Counts a response that answered nothing pending, keeping the latest ids.
     pub fn note_stray_response(&mut self, id: Value) {
         self.stray_responses += 1;
+        self.note_stray_id(id);
+    }
+
+    /// Adds another run's observations to these (a report joining two runs): counts add up,
+    /// samples are kept while there is room.
+    pub fn absorb(&mut self, other: Observations) {
+        self.stdout_noise_lines += other.stdout_noise_lines;
+        let room = NOISE_SAMPLES.saturating_sub(self.stdout_noise_samples.len());
+        self.stdout_noise_samples
+            .extend(other.stdout_noise_samples.into_iter().take(room));
+        self.oversized_lines += other.oversized_lines;
+        self.too_deep_lines += other.too_deep_lines;
+        self.server_requests += other.server_requests;
+        self.restarts += other.restarts;
+        self.session_reinitializations += other.session_reinitializations;
+        self.redirects_followed += other.redirects_followed;
+        self.stray_responses += other.stray_responses;
+        for id in other.stray_response_ids {
+            self.note_stray_id(id);
+        }
+    }
+
+    fn note_stray_id(&mut self, id: Value) {
         if self.stray_response_ids.len() == STRAY_ID_SAMPLES {
             self.stray_response_ids.remove(0);
         }

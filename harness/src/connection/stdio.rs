@@ -12,8 +12,9 @@
 //! [`StdioConnection::restart`].
 
 use super::{
-    Budget, Observations, ProtocolChoice, RawOutcome, Reply, STATELESS_PROTOCOL_VERSION,
-    TargetError, accept_discover, accept_initialize, excerpt, initialize_params, request_message,
+    Budget, NOISE_SAMPLES, Observations, ProtocolChoice, RawOutcome, Reply,
+    STATELESS_PROTOCOL_VERSION, TargetError, accept_discover, accept_initialize, excerpt,
+    initialize_params, request_message,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -27,7 +28,6 @@ use tokio::sync::oneshot;
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
 /// A target that keeps dying is restarted at most this many times in one run.
 pub const MAX_RESTARTS: u64 = 5;
-const NOISE_SAMPLES: usize = 5;
 
 /// What to run: program, arguments and extra environment.
 #[derive(Clone, Debug)]

@@ -93,6 +93,16 @@ pub fn render(report: &Report) -> String {
         report.duration_ms as f64 / 1000.0,
         escape(report.harness_version)
     );
+    for also in &report.also_over {
+        let _ = write!(
+            out,
+            "<p>Also over <code>{}</code> {} (protocol {}): the probes marked <em>over {}</em>.</p>",
+            escape(also.transport),
+            escape(&also.address),
+            escape(&also.protocol_version),
+            escape(also.transport)
+        );
+    }
     for warning in &report.warnings {
         let _ = write!(
             out,

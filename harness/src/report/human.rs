@@ -35,6 +35,13 @@ pub fn render(report: &Report, colour: bool) -> String {
         "target   {} {} ({} {}, protocol {})",
         t.transport, t.address, t.server_name, t.server_version, t.protocol_version
     );
+    for also in &report.also_over {
+        let _ = writeln!(
+            out,
+            "also     {} {} (protocol {}): the probes marked 'over {}'",
+            also.transport, also.address, also.protocol_version, also.transport
+        );
+    }
     let tools: Vec<String> = report
         .discovery
         .tools

@@ -54,6 +54,16 @@ pub fn render(report: &Report) -> String {
         report.calls,
         report.duration_ms as f64 / 1000.0
     );
+    for also in &report.also_over {
+        let _ = writeln!(
+            out,
+            "Also over `{}` {} (protocol {}): the probes marked _over {}_.\n",
+            also.transport,
+            cell(&also.address, 120),
+            also.protocol_version,
+            also.transport
+        );
+    }
     let _ = writeln!(
         out,
         "| passed | failed | inconclusive | not applicable |\n|---|---|---|---|\n| {} | {} | {} | {} |\n",

@@ -60,6 +60,10 @@ pub struct ProbeRecord {
     /// it is new, baselined or suppressed ([`crate::baseline`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// The transport this verdict was reached over, in a report that joins runs over several
+    /// ([`Report::joined`]); absent when the report has one target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<&'static str>,
 }
 
 /// The findings of a failing outcome (see [`ProbeRecord::findings`]); none for any other.
@@ -111,6 +115,7 @@ impl From<&Outcome> for ProbeRecord {
             summary: outcome.summary.clone(),
             evidence: outcome.evidence.clone(),
             findings: findings_of(outcome),
+            transport: None,
         }
     }
 }
@@ -164,6 +169,10 @@ pub struct Report {
     /// Calls retried after the target refused them for its rate limit.
     pub rate_limited_retries: u64,
     pub discovery: Discovery,
+    /// The same server reached over other transports, in a report that joins runs
+    /// ([`Report::joined`]): the probes whose record names a `transport` were judged there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_over: Vec<TargetSummary>,
     pub probes: Vec<ProbeRecord>,
     pub summary: Summary,
     pub observations: Observations,
@@ -193,27 +202,7 @@ pub struct RunFacts {
 impl Report {
     pub fn new(facts: RunFacts, outcomes: &[Outcome]) -> Self {
         let probes: Vec<ProbeRecord> = outcomes.iter().map(ProbeRecord::from).collect();
-        let mut summary = Summary::default();
-        for record in &probes {
-            match record.verdict {
-                Verdict::Pass => summary.pass += 1,
-                Verdict::Fail => {
-                    summary.fail += 1;
-                    if record.severity >= facts.fail_on {
-                        summary.failing_at_threshold += 1;
-                    }
-                }
-                Verdict::Inconclusive => summary.inconclusive += 1,
-                Verdict::NotApplicable => summary.not_applicable += 1,
-            }
-        }
-        summary.verdict = if summary.failing_at_threshold > 0 {
-            RunVerdict::NotCertified
-        } else if facts.coverage.verdict == ReachVerdict::Nothing {
-            RunVerdict::NothingReached
-        } else {
-            RunVerdict::Certified
-        };
+        let summary = summarize(&probes, facts.fail_on, facts.coverage.verdict);
         Self {
             version: REPORT_VERSION,
             harness_version: env!("CARGO_PKG_VERSION"),
@@ -224,6 +213,7 @@ impl Report {
             calls: facts.calls,
             rate_limited_retries: facts.rate_limited_retries,
             discovery: facts.discovery,
+            also_over: Vec::new(),
             probes,
             summary,
             observations: facts.observations,
@@ -253,9 +243,83 @@ impl Report {
         }
     }
 
+    /// One report of one server from two runs over different transports: `self` (the run
+    /// that attacked everything it could) and `other`, a run of the probes that were not
+    /// applicable to `self`'s transport. A probe keeps `self`'s record unless that record is
+    /// not applicable and `other`'s is not; a record taken from `other` names its transport
+    /// and says so in its summary. Calls, time and observations add up; discovery and reach
+    /// are `self`'s (the input families ran there), with `other`'s touches of the planted
+    /// paths added.
+    pub fn joined(mut self, other: Report) -> Report {
+        let transport = other.target.transport;
+        for record in &mut self.probes {
+            if record.verdict != Verdict::NotApplicable {
+                continue;
+            }
+            let Some(theirs) = other.probes.iter().find(|p| p.id == record.id) else {
+                continue;
+            };
+            if theirs.verdict == Verdict::NotApplicable {
+                record.summary =
+                    format!("{}; over {transport}: {}", record.summary, theirs.summary);
+            } else {
+                *record = ProbeRecord {
+                    summary: format!("over {transport}: {}", theirs.summary),
+                    transport: Some(transport),
+                    ..theirs.clone()
+                };
+            }
+        }
+        self.duration_ms += other.duration_ms;
+        self.calls += other.calls;
+        self.rate_limited_retries += other.rate_limited_retries;
+        self.observations.absorb(other.observations);
+        self.coverage.planted_path_touches += other.coverage.planted_path_touches;
+        for target in std::iter::once(other.target).chain(other.also_over) {
+            let known =
+                |t: &TargetSummary| t.transport == target.transport && t.address == target.address;
+            if !known(&self.target) && !self.also_over.iter().any(known) {
+                self.also_over.push(target);
+            }
+        }
+        for warning in other.warnings {
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
+        self.summary = summarize(&self.probes, self.fail_on, self.coverage.verdict);
+        self
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = &ProbeRecord> {
         self.probes.iter().filter(|p| p.verdict == Verdict::Fail)
     }
+}
+
+/// The counts and the verdict of a run's records.
+fn summarize(probes: &[ProbeRecord], fail_on: Severity, reach: ReachVerdict) -> Summary {
+    let mut summary = Summary::default();
+    for record in probes {
+        match record.verdict {
+            Verdict::Pass => summary.pass += 1,
+            Verdict::Fail => {
+                summary.fail += 1;
+                if record.severity >= fail_on {
+                    summary.failing_at_threshold += 1;
+                }
+            }
+            Verdict::Inconclusive => summary.inconclusive += 1,
+            Verdict::NotApplicable => summary.not_applicable += 1,
+        }
+    }
+    summary.verdict = if summary.failing_at_threshold > 0 {
+        RunVerdict::NotCertified
+    } else if reach == ReachVerdict::Nothing {
+        RunVerdict::NothingReached
+    } else {
+        RunVerdict::Certified
+    };
+    summary
 }
 
 /// The JSON renderer: the model, pretty-printed.
