@@ -15,6 +15,7 @@
 
 pub mod auth;
 mod context;
+pub mod figure;
 pub mod inject;
 pub mod leak;
 pub mod proto;
@@ -199,6 +200,9 @@ pub struct Outcome {
     /// One sentence: what was tried and what was seen.
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// What the probe measured, for a picture (the HTML report draws it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figure: Option<Box<figure::Figure>>,
 }
 
 fn serialize_probe_id<S: serde::Serializer>(
@@ -218,7 +222,13 @@ impl Outcome {
             mode: None,
             summary: summary.into(),
             evidence: Vec::new(),
+            figure: None,
         }
+    }
+
+    pub fn with_figure(mut self, figure: Option<figure::Figure>) -> Self {
+        self.figure = figure.map(Box::new);
+        self
     }
 
     pub fn with_mode(mut self, mode: FailureMode) -> Self {

@@ -23,6 +23,7 @@
 //! Cost: about 50 MB sent in all, three requests and three pings, plus RES-KEY-GROWTH's flood
 //! (at most 10 s) and RES-CONCURRENT's burst (at most one request timeout); memory in the harness is bounded by the payloads it builds (one at a time).
 
+use super::figure::{Figure, MAX_MEMORY_SAMPLES, MemorySample};
 use super::{Evidence, FailureMode, Family, Outcome, ProbeInfo, Profile, Run, Severity, Verdict};
 use crate::connection::{TargetError, excerpt};
 use crate::discover::with_value_at;
@@ -405,6 +406,13 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
     run.back_off_when_limited = false;
     let started = std::time::Instant::now();
     let mut samples = vec![first];
+    // For the report's picture: more readings than the verdict uses, each with its time.
+    let every = (calls / (MAX_MEMORY_SAMPLES - 8)).max(1);
+    let mut series = vec![MemorySample {
+        at_ms: 0,
+        calls: 0,
+        kb: first,
+    }];
     let mut made = 0;
     let nonce: u64 = rand::random();
     while made < calls && started.elapsed() < super::rate::FLOOD_TIME && run.can_continue() {
@@ -415,10 +423,18 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         if result.reply.is_err() && !run.is_stdio() {
             break;
         }
-        if made % (calls / 4) == 0
+        let quarter = made % (calls / 4) == 0;
+        if (quarter || made % every == 0)
             && let Some(rss) = group_rss_kb(group)
         {
-            samples.push(rss);
+            if quarter {
+                samples.push(rss);
+            }
+            series.push(MemorySample {
+                at_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+                calls: made,
+                kb: rss,
+            });
         }
     }
     run.back_off_when_limited = backing_off;
@@ -427,7 +443,14 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         && let Some(rss) = group_rss_kb(group)
     {
         samples.push(rss);
+        series.push(MemorySample {
+            at_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            calls: made,
+            kb: rss,
+        });
     }
+    series.truncate(MAX_MEMORY_SAMPLES);
+    let figure = Some(Figure::Memory { samples: series });
     let last = *samples.last().unwrap_or(&first);
     let grown_mb = last.saturating_sub(first) as f64 / 1024.0;
     let per_call = last.saturating_sub(first) as f64 * 1024.0 / made.max(1) as f64;
@@ -442,7 +465,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         .iter()
         .map(|kb| format!("{} MB", kb / 1024))
         .collect();
-    if samples.len() >= 3
+    let outcome = if samples.len() >= 3
         && monotonic
         && grown_mb >= KEY_GROWTH_MIN_MB
         && per_call >= KEY_GROWTH_MIN_BYTES_PER_CALL
@@ -475,7 +498,8 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
                 last / 1024
             ),
         )
-    }
+    };
+    outcome.with_figure(figure)
 }
 
 async fn body_size(run: &mut Run<'_>) -> Outcome {

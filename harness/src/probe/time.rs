@@ -482,6 +482,12 @@ fn judge(
     variants: &[Variant],
 ) -> Outcome {
     let mut outcome = judge_decision(info, rounds, decision, plan, variants);
+    let figure = super::figure::Figure::differences(
+        "last-byte miss minus first-byte miss",
+        &rounds.differences(FIRST, LAST),
+        outcome.verdict.name(),
+    );
+    outcome.figure = figure.map(Box::new);
     if rounds.refused > 0 {
         outcome.summary.push_str(&format!(
             " ({} calls refused by the rate limit were waited out and the round measured again; only answers of the credential check were timed)",

@@ -3,7 +3,8 @@
 //!
 //! The verdict and the counts (with a bar of the verdicts as inline SVG), each failing probe
 //! with its evidence (request, reply, proof) and fix, accepted findings, the other probes, and
-//! the reach. Every text from the run is escaped ([`escape`]): a reply is whatever the target
+//! the reach, and what the probes measured, drawn ([`super::chart`]: the RATE flood, the TIME
+//! distribution, the RES memory). Every text from the run is escaped ([`escape`]): a reply is whatever the target
 //! sent, and must not become markup.
 //!
 //! Cost: linear in the report. Failure: none.
@@ -34,7 +35,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em}code,pre{font:12px ui-mono
 pre{background:#f4f5f7;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}\
 .fail{color:#b42318}.pass{color:#067647}.inconclusive{color:#b54708}.na{color:#667085}\
 table{border-collapse:collapse}td,th{border:1px solid #d0d5dd;padding:.25em .6em;text-align:left;vertical-align:top}\
-details{margin:.3em 0 1em}summary{cursor:pointer}";
+details{margin:.3em 0 1em}summary{cursor:pointer}figure{margin:.5em 0 1.5em}figcaption{color:#475467}";
 
 /// The verdict counts as a horizontal bar (inline SVG, 600 by 24), one segment a verdict.
 pub fn verdict_bar(pass: usize, fail: usize, inconclusive: usize, not_applicable: usize) -> String {
@@ -211,16 +212,37 @@ pub fn render(report: &Report) -> String {
             escape(&record.summary)
         );
     }
+    if !others.is_empty() {
+        out.push_str("</table>");
+    }
+    let measured: Vec<_> = report
+        .probes
+        .iter()
+        .filter_map(|p| p.figure.as_ref().map(|f| (p, f)))
+        .collect();
+    if !measured.is_empty() {
+        let _ = write!(out, "<h2>What the probes measured</h2>");
+    }
+    for (record, figure) in measured {
+        let _ = write!(
+            out,
+            "<h3><code>{}</code> <small class=\"{}\">{}</small></h3>{}",
+            escape(record.id),
+            match record.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "fail",
+                Verdict::Inconclusive => "inconclusive",
+                Verdict::NotApplicable => "na",
+            },
+            record.verdict.name(),
+            super::chart::render(figure)
+        );
+    }
     let c = &report.coverage;
     let _ = write!(
         out,
-        "{}<h2>Reach</h2><p>{} of {} tools served a baseline call; {} of {} attack points reached ({:?}).</p><ul>",
-        if others.is_empty() { "" } else { "</table>" },
-        c.tools_with_accepted_baseline,
-        c.tools,
-        c.points_reached,
-        c.points,
-        c.verdict
+        "<h2>Reach</h2><p>{} of {} tools served a baseline call; {} of {} attack points reached ({:?}).</p><ul>",
+        c.tools_with_accepted_baseline, c.tools, c.points_reached, c.points, c.verdict
     );
     for advice in &c.advice {
         let _ = write!(out, "<li>{}</li>", escape(advice));

@@ -9,6 +9,7 @@
 //! - [`markdown`]: a summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`;
 //! - [`html`]: one self-contained page (no script, nothing from the network).
 
+pub mod chart;
 pub mod html;
 pub mod human;
 pub mod junit;
@@ -64,6 +65,9 @@ pub struct ProbeRecord {
     /// ([`Report::joined`]); absent when the report has one target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<&'static str>,
+    /// What the probe measured, for a picture ([`chart`] draws it in the HTML report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figure: Option<crate::probe::figure::Figure>,
 }
 
 /// The findings of a failing outcome (see [`ProbeRecord::findings`]); none for any other.
@@ -116,6 +120,7 @@ impl From<&Outcome> for ProbeRecord {
             evidence: outcome.evidence.clone(),
             findings: findings_of(outcome),
             transport: None,
+            figure: outcome.figure.as_deref().cloned(),
         }
     }
 }

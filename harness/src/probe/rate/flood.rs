@@ -2,6 +2,7 @@
 //! with refusals recognised by behaviour.
 
 use super::*;
+use crate::probe::figure::{Figure, MAX_TIMELINE_CALLS, TimedCall};
 
 /// What one flood saw.
 #[derive(Debug, Default)]
@@ -18,6 +19,22 @@ pub(super) struct Flood {
     pub(super) http_429_without_retry_after: bool,
     /// The refusals were recognised by behaviour (served, then another answer under flood).
     pub(super) by_behaviour: bool,
+    /// Each call's answer, in order, for the report's picture (the first
+    /// [`MAX_TIMELINE_CALLS`]).
+    pub(super) timeline: Vec<TimedCall>,
+    pub(super) timeline_not_shown: usize,
+}
+
+impl Flood {
+    /// The flood as a picture, against what the user expects of the limit.
+    pub(super) fn figure(&self, expect: Expectations) -> Figure {
+        Figure::CallTimeline {
+            calls: self.timeline.clone(),
+            calls_not_shown: self.timeline_not_shown,
+            expected_burst: expect.burst,
+            expected_per_second: expect.per_second,
+        }
+    }
 }
 
 /// Calls sent one by one at the start of a flood, to learn what the served call looks like;
@@ -40,6 +57,8 @@ pub(super) async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size
         refusal_excerpt: String::new(),
         http_429_without_retry_after: false,
         by_behaviour: false,
+        timeline: Vec::new(),
+        timeline_not_shown: 0,
     };
     let mut first_refusal: Option<Instant> = None;
     // What the call looks like when served: a later answer of another shape that is a
@@ -82,6 +101,17 @@ pub(super) async fn flood(run: &mut Run<'_>, tool: &str, arguments: &Value, size
                         judged = Fate::Refused(None);
                     }
                     Some(_) => {}
+                }
+            }
+            // Lost calls (no answer) are counted in the summary, not drawn.
+            if judged != Fate::Lost {
+                if flood.timeline.len() < MAX_TIMELINE_CALLS {
+                    flood.timeline.push(TimedCall {
+                        at_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+                        served: judged == Fate::Served,
+                    });
+                } else {
+                    flood.timeline_not_shown += 1;
                 }
             }
             match judged {

@@ -339,7 +339,9 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     run.back_off_when_limited = backing_off;
 
     // RATE-FLOOD
-    outcomes.push(flood_outcome(&flood, &tool.name, expect, recovery));
+    outcomes.push(
+        flood_outcome(&flood, &tool.name, expect, recovery).with_figure(Some(flood.figure(expect))),
+    );
 
     // RATE-ROTATING-ID
     outcomes.push(rotating_id_outcome(
