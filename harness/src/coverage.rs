@@ -519,6 +519,7 @@ mod tests {
             ],
             resources: 0,
             prompts: 0,
+            listings: Default::default(),
         }
     }
 

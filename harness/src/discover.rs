@@ -156,6 +156,51 @@ pub struct Discovery {
     pub tools: Vec<ToolInfo>,
     pub resources: usize,
     pub prompts: usize,
+    /// The listings as the server sent them (for META: their texts, and to compare with a
+    /// later listing). Not in the report: the texts are the server's.
+    #[serde(skip)]
+    pub listings: Listings,
+}
+
+/// A server's listings as sent, each bounded to [`MAX_LISTED`] items.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listings {
+    pub tools: Vec<Value>,
+    pub prompts: Vec<Value>,
+    pub resources: Vec<Value>,
+    pub resource_templates: Vec<Value>,
+}
+
+/// The most items of one listing kept (and attacked).
+pub const MAX_LISTED: usize = 200;
+
+/// The listing methods: (method, result field).
+pub const LISTING_METHODS: [(&str, &str); 4] = [
+    ("tools/list", "tools"),
+    ("prompts/list", "prompts"),
+    ("resources/list", "resources"),
+    ("resources/templates/list", "resourceTemplates"),
+];
+
+impl Listings {
+    /// The listing of `method` (one of [`LISTING_METHODS`]).
+    pub fn of(&self, method: &str) -> &[Value] {
+        match method {
+            "tools/list" => &self.tools,
+            "prompts/list" => &self.prompts,
+            "resources/list" => &self.resources,
+            _ => &self.resource_templates,
+        }
+    }
+
+    fn slot(&mut self, method: &str) -> &mut Vec<Value> {
+        match method {
+            "tools/list" => &mut self.tools,
+            "prompts/list" => &mut self.prompts,
+            "resources/list" => &mut self.resources,
+            _ => &mut self.resource_templates,
+        }
+    }
 }
 
 impl Discovery {
@@ -474,7 +519,7 @@ pub fn parse_tool(tool: &Value) -> Option<ToolInfo> {
     Some(info)
 }
 
-async fn list_all(
+pub async fn list_all(
     connection: &mut Connection,
     method: &str,
     field: &str,
@@ -506,26 +551,24 @@ async fn list_all(
     Ok(items)
 }
 
-/// Lists tools (and counts resources and prompts).
+/// Lists tools, prompts, resources and resource templates (a server without one of the last
+/// three just has an empty listing of it).
 pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetError> {
-    let tools = list_all(connection, "tools/list", "tools")
-        .await?
-        .iter()
-        .take(200)
-        .filter_map(parse_tool)
-        .collect();
-    let resources = list_all(connection, "resources/list", "resources")
-        .await
-        .map(|r| r.len())
-        .unwrap_or(0);
-    let prompts = list_all(connection, "prompts/list", "prompts")
-        .await
-        .map(|p| p.len())
-        .unwrap_or(0);
+    let mut listings = Listings::default();
+    for (method, field) in LISTING_METHODS {
+        let mut items = match list_all(connection, method, field).await {
+            Ok(items) => items,
+            Err(error) if method == "tools/list" => return Err(error),
+            Err(_) => Vec::new(),
+        };
+        items.truncate(MAX_LISTED);
+        *listings.slot(method) = items;
+    }
     Ok(Discovery {
-        tools,
-        resources,
-        prompts,
+        tools: listings.tools.iter().filter_map(parse_tool).collect(),
+        resources: listings.resources.len(),
+        prompts: listings.prompts.len(),
+        listings,
     })
 }
 

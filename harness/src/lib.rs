@@ -226,6 +226,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
             deadline,
         );
         run.expect = options.expect;
+        run.listings = &discovery.listings;
         run.request_timeout = options.budget.request_timeout;
         run.events = options.events.as_deref();
         run.selected_ids = probe::registry()

@@ -23,6 +23,8 @@ pub struct HttpConnection {
     next_id: u64,
     pub protocol_version: String,
     pub server_info: Value,
+    /// The capabilities the server declared.
+    pub capabilities: Value,
     /// Speaking 2026-07-28: every request carries its own protocol metadata.
     pub stateless: bool,
     /// Headers that replace the user's headers of the same name (or are added) on every
@@ -86,6 +88,26 @@ fn responses(text: &str, event_stream: bool) -> Vec<Value> {
         .collect()
 }
 
+/// How many `notifications/*/list_changed` an event stream carries (a server may send one
+/// on the stream of the request that changed its lists).
+fn list_changed_in(text: &str) -> u64 {
+    if !text.contains("list_changed") {
+        return 0;
+    }
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            serde_json::from_str::<Value>(&data.join("\n")).ok()
+        })
+        .filter(super::is_list_changed)
+        .count() as u64
+}
+
 fn find_answer(text: &str, id: &Value, event_stream: bool) -> Option<Value> {
     responses(text, event_stream)
         .into_iter()
@@ -110,6 +132,7 @@ impl HttpConnection {
             next_id: 0,
             protocol_version: String::new(),
             server_info: Value::Null,
+            capabilities: Value::Null,
             stateless: false,
             override_headers: Vec::new(),
             observations: Default::default(),
@@ -124,9 +147,10 @@ impl HttpConnection {
                     .await
                     .and_then(accept_initialize)
                 {
-                    Ok((version, info)) => {
+                    Ok((version, info, capabilities)) => {
                         connection.protocol_version = version;
                         connection.server_info = info;
+                        connection.capabilities = capabilities;
                         connection.notify("notifications/initialized", None).await?;
                         return Ok(connection);
                     }
@@ -142,7 +166,10 @@ impl HttpConnection {
             .await
             .and_then(accept_discover)
         {
-            Ok(info) => connection.server_info = info,
+            Ok((info, capabilities)) => {
+                connection.server_info = info;
+                connection.capabilities = capabilities;
+            }
             // A server that refused both speaks neither era: its refusal of initialize says why.
             Err(error) => return Err(refused.unwrap_or(error)),
         }
@@ -250,6 +277,15 @@ impl HttpConnection {
                             observations.note_stray_response(stray.clone());
                         }
                     }
+                }
+            }
+            if event_stream {
+                let changed = list_changed_in(&String::from_utf8_lossy(&body));
+                if changed > 0 {
+                    self.observations
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .list_changed_notifications += changed;
                 }
             }
             let too_deep = answer.is_none()

@@ -199,6 +199,9 @@ pub struct Observations {
     pub session_reinitializations: u64,
     /// Same-origin redirects of the MCP endpoint the harness followed (HTTP).
     pub redirects_followed: u64,
+    /// `notifications/tools/list_changed` (and the prompts' and resources') the server sent:
+    /// a listing that changes with one is announced, without one is a rug pull.
+    pub list_changed_notifications: u64,
     /// Responses that answered no request the harness was waiting for: a late answer to a
     /// timed-out request, or an answer under an altered id.
     pub stray_responses: u64,
@@ -206,6 +209,19 @@ pub struct Observations {
     /// an id is whatever the target chose to send).
     #[serde(skip)]
     pub stray_response_ids: Vec<Value>,
+}
+
+/// Whether `message` is a notification that one of the server's lists changed.
+pub fn is_list_changed(message: &Value) -> bool {
+    message.get("id").is_none()
+        && matches!(
+            message.get("method").and_then(Value::as_str),
+            Some(
+                "notifications/tools/list_changed"
+                    | "notifications/prompts/list_changed"
+                    | "notifications/resources/list_changed"
+            )
+        )
 }
 
 /// How many lines of stdout noise [`Observations`] keeps.
@@ -235,6 +251,7 @@ impl Observations {
         self.session_reinitializations += other.session_reinitializations;
         self.redirects_followed += other.redirects_followed;
         self.stray_responses += other.stray_responses;
+        self.list_changed_notifications += other.list_changed_notifications;
         for id in other.stray_response_ids {
             self.note_stray_id(id);
         }
@@ -390,6 +407,14 @@ impl Connection {
         }
     }
 
+    /// The capabilities the server declared (`initialize` or `server/discover`); null before.
+    pub fn capabilities(&self) -> &Value {
+        match self {
+            Connection::Stdio(c) => &c.capabilities,
+            Connection::Http(c) => &c.capabilities,
+        }
+    }
+
     pub fn is_stdio(&self) -> bool {
         matches!(self, Connection::Stdio(_))
     }
@@ -477,7 +502,8 @@ pub fn with_request_meta(params: Option<Value>) -> Value {
 }
 
 /// Checks a `server/discover` result: the server must list 2026-07-28 among its versions.
-pub fn accept_discover(reply: Reply) -> Result<Value, TargetError> {
+/// Returns (server info, capabilities).
+pub fn accept_discover(reply: Reply) -> Result<(Value, Value), TargetError> {
     match reply {
         Reply::Result(result) => {
             let supported = result
@@ -489,7 +515,10 @@ pub fn accept_discover(reply: Reply) -> Result<Value, TargetError> {
                 let info = result
                     .get("serverInfo")
                     .or_else(|| result.pointer("/_meta/io.modelcontextprotocol~1serverInfo"));
-                Ok(info.cloned().unwrap_or(Value::Null))
+                Ok((
+                    info.cloned().unwrap_or(Value::Null),
+                    result.get("capabilities").cloned().unwrap_or(Value::Null),
+                ))
             } else {
                 Err(TargetError::Handshake(format!(
                     "server/discover does not list {STATELESS_PROTOCOL_VERSION}"
@@ -521,8 +550,8 @@ pub fn initialize_params() -> Value {
     })
 }
 
-/// Checks an `initialize` result and returns (protocol version, server info).
-pub fn accept_initialize(reply: Reply) -> Result<(String, Value), TargetError> {
+/// Checks an `initialize` result and returns (protocol version, server info, capabilities).
+pub fn accept_initialize(reply: Reply) -> Result<(String, Value, Value), TargetError> {
     match reply {
         Reply::Result(result) => {
             let version = result
@@ -538,6 +567,7 @@ pub fn accept_initialize(reply: Reply) -> Result<(String, Value), TargetError> {
             Ok((
                 version,
                 result.get("serverInfo").cloned().unwrap_or(Value::Null),
+                result.get("capabilities").cloned().unwrap_or(Value::Null),
             ))
         }
         Reply::Error { code, message, .. } => Err(TargetError::Handshake(format!(
@@ -570,10 +600,13 @@ mod tests {
             "io.modelcontextprotocol/serverInfo": {"name": "s", "version": "1"}}});
         let at_top = json!({"supportedVersions": versions, "serverInfo": {"name": "t"}});
         assert_eq!(
-            accept_discover(Reply::Result(in_meta)).unwrap()["name"],
+            accept_discover(Reply::Result(in_meta)).unwrap().0["name"],
             "s"
         );
-        assert_eq!(accept_discover(Reply::Result(at_top)).unwrap()["name"], "t");
+        assert_eq!(
+            accept_discover(Reply::Result(at_top)).unwrap().0["name"],
+            "t"
+        );
         let old = json!({"supportedVersions": ["2025-11-25"]});
         assert!(accept_discover(Reply::Result(old)).is_err());
     }

@@ -83,6 +83,8 @@ pub struct StdioConnection {
     next_id: u64,
     pub protocol_version: String,
     pub server_info: Value,
+    /// The capabilities the server declared.
+    pub capabilities: Value,
     /// Speaking 2026-07-28: every request carries its own protocol metadata.
     stateless: bool,
 }
@@ -250,6 +252,7 @@ impl StdioConnection {
             next_id: 0,
             protocol_version: String::new(),
             server_info: Value::Null,
+            capabilities: Value::Null,
             stateless: false,
         };
         if let Err(error) = connection.start().await {
@@ -324,9 +327,10 @@ impl StdioConnection {
             .await
             .map_err(|_| no_answer("initialize"))??;
             match accept_initialize(reply) {
-                Ok((version, info)) => {
+                Ok((version, info, capabilities)) => {
                     self.protocol_version = version;
                     self.server_info = info;
+                    self.capabilities = capabilities;
                     return self.notify("notifications/initialized", None).await;
                 }
                 Err(refused) => Some(refused),
@@ -343,8 +347,9 @@ impl StdioConnection {
                 .map_err(|_| no_answer("server/discover"))?
                 .and_then(accept_discover);
         match (discovered, refused) {
-            (Ok(info), _) => {
+            (Ok((info, capabilities)), _) => {
                 self.server_info = info;
+                self.capabilities = capabilities;
                 Ok(())
             }
             (Err(_), Some(refused)) => Err(refused),
@@ -703,7 +708,16 @@ async fn read_stdout(
                         let _ = pipe.flush().await;
                     }
                 }
-                (None, Some(_)) => {} // a notification
+                (None, Some(_)) => {
+                    // A notification: only the list changes matter (META-RUG-PULL).
+                    if super::is_list_changed(&message) {
+                        shared
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .observations
+                            .list_changed_notifications += 1;
+                    }
+                }
                 // A response to nothing the harness can match (e.g. an error for an invalid
                 // request, sent without the `"id": null` JSON-RPC asks for): a message, not noise.
                 (None, None) if is_response => {}

@@ -22,6 +22,8 @@ pub struct Run<'a> {
     connection: &'a mut Connection,
     pub stage: &'a Stage,
     pub tools: &'a [ToolInfo],
+    /// The listings discovery received (META reads their texts and lists again to compare).
+    pub listings: &'a crate::discover::Listings,
     pub profile: Profile,
     pub transcript: Vec<Exchange>,
     /// The credentials the user gave (read by AUTH, TIME, RATE and LEAK).
@@ -71,6 +73,14 @@ pub struct Run<'a> {
     arguments_cache: HashMap<(String, String), Result<Value, String>>,
 }
 
+/// The listings of a run made without discovery's (tests).
+static NO_LISTINGS: crate::discover::Listings = crate::discover::Listings {
+    tools: Vec::new(),
+    prompts: Vec::new(),
+    resources: Vec::new(),
+    resource_templates: Vec::new(),
+};
+
 /// The baseline check may use one part in this many of the run's remaining time.
 pub const BASELINE_SHARE: u32 = 8;
 
@@ -90,6 +100,7 @@ impl<'a> Run<'a> {
             connection,
             stage,
             tools,
+            listings: &NO_LISTINGS,
             profile,
             transcript: Vec::new(),
             credentials,
@@ -740,6 +751,30 @@ impl<'a> Run<'a> {
     /// What the target sent besides its answers (stray responses, stdout noise).
     pub fn observations(&self) -> Observations {
         self.connection.observations()
+    }
+
+    /// The server's `serverInfo`.
+    pub fn server_info(&self) -> &Value {
+        self.connection.server_info()
+    }
+
+    /// The capabilities the server declared.
+    pub fn capabilities(&self) -> &Value {
+        self.connection.capabilities()
+    }
+
+    /// Lists `method` again (every page, at most [`crate::discover::MAX_LISTED`] items),
+    /// counted as one call and waiting out nothing: a listing is not rate limited by the
+    /// servers this judges, and a refusal ends the listing (an error).
+    pub async fn list_again(
+        &mut self,
+        method: &str,
+        field: &str,
+    ) -> Result<Vec<Value>, TargetError> {
+        self.calls += 1;
+        let mut items = crate::discover::list_all(self.connection, method, field).await?;
+        items.truncate(crate::discover::MAX_LISTED);
+        Ok(items)
     }
 
     /// The end of the target's stderr (stdio), for evidence.
