@@ -18,6 +18,7 @@ mod context;
 pub mod figure;
 pub mod inject;
 pub mod leak;
+pub mod meta;
 pub mod proto;
 pub mod rate;
 pub mod res;
@@ -245,9 +246,9 @@ impl Outcome {
 /// The probe set's version: bumped whenever a probe is added, removed or renamed, so that a
 /// report (and `mcp-harness --version`) says which set judged a server. A test pins it to
 /// [`probe_set_digest`] of the registry.
-pub const PROBE_SET_VERSION: u32 = 6;
+pub const PROBE_SET_VERSION: u32 = 7;
 /// [`probe_set_digest`] for [`PROBE_SET_VERSION`].
-pub const PROBE_SET_DIGEST: &str = "831d7bda";
+pub const PROBE_SET_DIGEST: &str = "682b0fcc";
 
 /// A digest of the registry's probe ids, in order (FNV-1a, 32 bits, hex).
 pub fn probe_set_digest() -> String {
@@ -507,6 +508,10 @@ pub static FAMILIES: &[FamilySpec] = &[
     },
     FamilySpec::new(Family::PROTO, 1, proto::PROBES, |run| {
         Box::pin(proto_and_stdout(run))
+    }),
+    // Last: META-RUG-PULL lists again after everything else has run.
+    FamilySpec::new(Family::META, 1, meta::PROBES, |run| {
+        Box::pin(meta::run(run))
     }),
 ];
 

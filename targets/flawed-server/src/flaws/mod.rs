@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod files;
 pub mod history;
 pub mod keys;
+pub mod metadata;
 pub mod origin;
 pub mod protocol;
 pub mod rate;
@@ -99,6 +100,7 @@ pub static FLAWS: &[Flaw] = &[
     rate::RATE_CLIENT_ARG,
     rate::RATE_RACE,
     keys::KEY_ARGUMENT_EARLY_EXIT,
+    metadata::POISONED_DESCRIPTION,
     origin::ORIGIN_UNCHECKED,
     origin::HOST_UNCHECKED,
     sessions::SESSION_PREDICTABLE,
