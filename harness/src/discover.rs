@@ -564,8 +564,27 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
         items.truncate(MAX_LISTED);
         *listings.slot(method) = items;
     }
+    // Prompts with arguments and resource templates with variables are attacked like tools
+    // ([`crate::surface`]).
+    let tools = listings
+        .tools
+        .iter()
+        .filter_map(parse_tool)
+        .chain(
+            listings
+                .prompts
+                .iter()
+                .filter_map(crate::surface::prompt_tool),
+        )
+        .chain(
+            listings
+                .resource_templates
+                .iter()
+                .filter_map(crate::surface::template_tool),
+        )
+        .collect();
     Ok(Discovery {
-        tools: listings.tools.iter().filter_map(parse_tool).collect(),
+        tools,
         resources: listings.resources.len(),
         prompts: listings.prompts.len(),
         listings,

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod severity;
 pub mod stage;
 pub mod stats;
+pub mod surface;
 
 use connection::{Budget, Connection, TargetError};
 use probe::{Family, Outcome, Profile, Run, Severity};

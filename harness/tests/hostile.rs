@@ -138,7 +138,9 @@ fn a_100_mb_line_is_dropped_unread_and_the_run_goes_on() {
         run.stderr
     );
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a report");
-    assert_eq!(report["observations"]["oversized_lines"], 1);
+    // The fake sends the line before every tools/list: discovery's, and META-RUG-PULL's
+    // second listing.
+    assert_eq!(report["observations"]["oversized_lines"], 2);
     assert_eq!(
         report["discovery"]["tools"][0]["name"], "echo",
         "the answer after the huge line was read"
@@ -558,4 +560,34 @@ fn a_listing_that_changes_silently_fails_and_one_that_announces_it_passes() {
 #[test]
 fn tool_names_one_after_normalisation_and_case_folding_fail_and_distinct_ones_pass() {
     fails_then_passes("colliding", "plain", "META-NAME-COLLISION", &[]);
+}
+
+#[test]
+fn a_resource_template_or_a_prompt_joined_without_the_sandbox_fails_trav_and_checked_ones_pass() {
+    for (mode, surface) in [
+        ("surfaces-unsafe-template", "resources/file:///{name}"),
+        ("surfaces-unsafe-prompt", "prompts/summarize_file"),
+    ] {
+        let report = fake_report(mode, "TRAV-DOTDOT", &[]);
+        let probe = &report["probes"][0];
+        assert_eq!(probe["verdict"], "fail", "{mode}: {probe}");
+        assert_eq!(probe["evidence"][0]["tool"], surface, "{mode}: {probe}");
+        assert!(
+            probe["evidence"][0]["oracle"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("MCPCANARY-FILE-"),
+            "{mode}: a canary proves it: {probe}"
+        );
+    }
+    let safe = fake_report("surfaces-safe", "TRAV", &[]);
+    for probe in safe["probes"].as_array().unwrap() {
+        assert_eq!(probe["verdict"], "pass", "{probe}");
+    }
+    // Both surfaces were reached, not refused as invalid: the passes rest on their guards.
+    assert_eq!(
+        safe["coverage"]["points_reached"], safe["coverage"]["points"],
+        "{}",
+        safe["coverage"]
+    );
 }

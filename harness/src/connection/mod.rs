@@ -113,9 +113,28 @@ impl Reply {
     }
 
     /// All the text a person (or a model) would see in this reply.
+    /// The reply as text for the oracles: the result as JSON, followed by the decoded text of
+    /// any base64 `blob` of a `resources/read` result (a canary read as a binary resource is
+    /// still the canary).
     pub fn text(&self) -> String {
         match self {
-            Reply::Result(value) => value.to_string(),
+            Reply::Result(value) => {
+                let mut text = value.to_string();
+                for blob in value
+                    .get("contents")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.get("blob").and_then(Value::as_str))
+                {
+                    use base64::Engine;
+                    if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(blob) {
+                        text.push(' ');
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                text
+            }
             Reply::Error {
                 code,
                 message,
@@ -134,16 +153,17 @@ impl Reply {
     pub fn summary(&self, max: usize) -> String {
         let text = match self {
             Reply::Result(value) => {
-                let texts: Vec<&str> = value
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .map(|blocks| {
-                        blocks
-                            .iter()
-                            .filter_map(|b| b.get("text").and_then(Value::as_str))
-                            .collect()
+                // A tool's content blocks, a resource's contents, a prompt's messages.
+                let texts: Vec<&str> = ["/content", "/contents", "/messages"]
+                    .iter()
+                    .filter_map(|pointer| value.pointer(pointer).and_then(Value::as_array))
+                    .flatten()
+                    .filter_map(|b| {
+                        b.get("text")
+                            .or_else(|| b.pointer("/content/text"))
+                            .and_then(Value::as_str)
                     })
-                    .unwrap_or_default();
+                    .collect();
                 if texts.is_empty() {
                     value.to_string()
                 } else {
@@ -591,6 +611,23 @@ pub fn excerpt(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resource_read_as_a_blob_is_read_by_the_oracles_too() {
+        use base64::Engine;
+        let blob = base64::engine::general_purpose::STANDARD.encode("MCPCANARY-FILE-0123");
+        let reply =
+            Reply::Result(serde_json::json!({"contents": [{"uri": "file:///x", "blob": blob}]}));
+        assert!(
+            reply.text().contains("MCPCANARY-FILE-0123"),
+            "{}",
+            reply.text()
+        );
+        let prompt = Reply::Result(
+            serde_json::json!({"messages": [{"role": "user", "content": {"type": "text", "text": "hello  there"}}]}),
+        );
+        assert_eq!(prompt.summary(100), "hello there");
+    }
     use serde_json::json;
 
     #[test]

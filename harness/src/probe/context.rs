@@ -496,9 +496,11 @@ impl<'a> Run<'a> {
     }
 
     /// Calls a tool and records the exchange.
+    /// Calls `tool` with `arguments`: `tools/call`, or for a prompt's or a resource
+    /// template's synthesised tool, the request that surface takes ([`crate::surface`]).
     pub async fn call_tool(&mut self, tool: &str, arguments: Value) -> CallResult {
-        let params = json!({"name": tool, "arguments": arguments});
-        self.request("tools/call", params).await
+        let (method, params) = crate::surface::request_for(tool, arguments);
+        self.request(method, params).await
     }
 
     /// Liveness ([`Connection::liveness`]), with a limiter's refusal of the ping waited out
