@@ -245,11 +245,30 @@ impl CoverageLedger {
         let mut unreached = Vec::new();
         let mut unreached_count = 0;
         let mut points_reached = 0;
+        let mut surfaces: Vec<SurfaceReach> = crate::surface::SURFACES
+            .iter()
+            .map(|surface| SurfaceReach {
+                surface,
+                targets: 0,
+                points: 0,
+                points_reached: 0,
+            })
+            .collect();
         for tool in &discovery.tools {
+            let surface = crate::surface::surface_of(&tool.name);
+            let tally_of_surface = surfaces
+                .iter_mut()
+                .find(|s| s.surface == surface)
+                .expect("every surface is listed");
+            tally_of_surface.targets += 1;
+            tally_of_surface.points += tool.points.len();
             for point in &tool.points {
                 let tally = self.tallies_of(&tool.name, &point.pointer);
                 if tally.reached > 0 {
                     points_reached += 1;
+                    if let Some(s) = surfaces.iter_mut().find(|s| s.surface == surface) {
+                        s.points_reached += 1;
+                    }
                     continue;
                 }
                 if input_ran.is_empty() {
@@ -347,6 +366,7 @@ impl CoverageLedger {
             points,
             points_reached,
             points_unreached: unreached_count,
+            surfaces,
             families,
             unreached,
             advice: Vec::new(),
@@ -415,6 +435,17 @@ pub struct SchemaProblem {
 }
 
 /// Reach, for the report.
+/// Reach on one surface.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SurfaceReach {
+    /// `tool`, `prompt` or `resource_template`.
+    pub surface: &'static str,
+    /// Tools, prompts with arguments, or templates with variables.
+    pub targets: usize,
+    pub points: usize,
+    pub points_reached: usize,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Coverage {
     pub verdict: ReachVerdict,
@@ -429,6 +460,9 @@ pub struct Coverage {
     /// Points at least one input family reached.
     pub points_reached: usize,
     pub points_unreached: usize,
+    /// Targets and points by surface: tools, prompts, resource templates
+    /// ([`crate::surface`]).
+    pub surfaces: Vec<SurfaceReach>,
     pub families: Vec<FamilyReach>,
     /// Points no input family reached, and why (at most [`MAX_UNREACHED_LISTED`]).
     pub unreached: Vec<UnreachedPoint>,
@@ -443,6 +477,37 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// The reach by surface in words (`prompts 1/1, resource templates 1/1 points`), when
+    /// there is more than tools; `None` for tools alone.
+    pub fn surfaces_line(&self) -> Option<String> {
+        let others: Vec<String> = self
+            .surfaces
+            .iter()
+            .filter(|s| s.surface != "tool" && s.targets > 0)
+            .map(|s| {
+                format!(
+                    "{} {}/{} points",
+                    match s.surface {
+                        "prompt" => "prompts",
+                        _ => "resource templates",
+                    },
+                    s.points_reached,
+                    s.points
+                )
+            })
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        let tools = self.surfaces.iter().find(|s| s.surface == "tool");
+        Some(format!(
+            "tools {}/{} points, {}",
+            tools.map_or(0, |t| t.points_reached),
+            tools.map_or(0, |t| t.points),
+            others.join(", ")
+        ))
+    }
+
     /// A run that measured nothing (no input family ran, or the run ended before discovery).
     pub fn not_measured() -> Coverage {
         Coverage {
@@ -454,6 +519,7 @@ impl Coverage {
             points: 0,
             points_reached: 0,
             points_unreached: 0,
+            surfaces: Vec::new(),
             families: Vec::new(),
             unreached: Vec::new(),
             advice: Vec::new(),

@@ -26,6 +26,20 @@ pub const PROMPT_PREFIX: &str = "prompts/";
 /// The name prefix of a resource template's synthesised tool.
 pub const TEMPLATE_PREFIX: &str = "resources/";
 
+/// The surfaces, in report order.
+pub const SURFACES: [&str; 3] = ["tool", "prompt", "resource_template"];
+
+/// Which surface a (possibly synthesised) tool named `name` is.
+pub fn surface_of(name: &str) -> &'static str {
+    if name.starts_with(PROMPT_PREFIX) {
+        "prompt"
+    } else if name.starts_with(TEMPLATE_PREFIX) {
+        "resource_template"
+    } else {
+        "tool"
+    }
+}
+
 /// One expression of a URI template (RFC 6570): its operator and its variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expression {

@@ -590,4 +590,14 @@ fn a_resource_template_or_a_prompt_joined_without_the_sandbox_fails_trav_and_che
         "{}",
         safe["coverage"]
     );
+    let surfaces = &safe["coverage"]["surfaces"];
+    assert_eq!(
+        surfaces,
+        &serde_json::json!([
+            {"surface": "tool", "targets": 1, "points": 1, "points_reached": 1},
+            {"surface": "prompt", "targets": 1, "points": 1, "points_reached": 1},
+            {"surface": "resource_template", "targets": 1, "points": 1, "points_reached": 1},
+        ]),
+        "the reach counts each surface"
+    );
 }

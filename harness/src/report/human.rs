@@ -247,6 +247,9 @@ fn reach(out: &mut String, report: &Report) {
         c.points,
         families.join(", ")
     );
+    if let Some(surfaces) = c.surfaces_line() {
+        let _ = writeln!(out, "         by surface: {surfaces}");
+    }
     for refused in c.refused_baselines.iter().take(10) {
         let _ = writeln!(
             out,

@@ -160,6 +160,9 @@ pub fn render(report: &Report) -> String {
         "Reach: {} of {} tools served a baseline call; {} of {} attack points reached ({:?}).",
         c.tools_with_accepted_baseline, c.tools, c.points_reached, c.points, c.verdict
     );
+    if let Some(surfaces) = c.surfaces_line() {
+        let _ = writeln!(out, "By surface: {surfaces}.\n");
+    }
     for advice in c.advice.iter().take(5) {
         let _ = writeln!(out, "- {}", cell(advice, 300));
     }
