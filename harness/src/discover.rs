@@ -580,6 +580,10 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
             listings
                 .resource_templates
                 .iter()
+                .chain(&crate::surface::direct_read_templates(
+                    &listings.resources,
+                    &listings.resource_templates,
+                ))
                 .filter_map(crate::surface::template_tool),
         )
         .collect();

@@ -15,6 +15,10 @@
 //! in the path (after the authority) is a path point; one in the authority (`repo://{owner}`)
 //! or the query is an identifier.
 //!
+//! A server that lists `file://` or `http(s)://` resources is also read by URI directly
+//! ([`direct_read_templates`]): `resources/read` must validate every URI, not only those it
+//! listed.
+//!
 //! Cost: linear in the listings. Failure: an item without a name or template, or with nothing
 //! to attack, is left out.
 
@@ -247,6 +251,44 @@ pub fn template_tool(template: &Value) -> Option<ToolInfo> {
     Some(info)
 }
 
+/// Synthesised templates for reading listed resources' URIs directly: a server that lists
+/// `file://` resources gets `file://{+path}` (TRAV's payloads as `file://` URIs: the planted
+/// canaries by absolute path, `..` forms, encoded forms), one that lists `http(s)://`
+/// resources gets `{+url}` (SSRF's payloads). Nothing for a server whose templates already
+/// cover that scheme.
+pub fn direct_read_templates(resources: &[Value], templates: &[Value]) -> Vec<Value> {
+    let uris: Vec<String> = resources
+        .iter()
+        .filter_map(|r| r.get("uri").and_then(Value::as_str))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let covered = |scheme: &str| {
+        templates.iter().any(|t| {
+            t.get("uriTemplate")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.to_ascii_lowercase().starts_with(scheme))
+        })
+    };
+    let mut out = Vec::new();
+    if uris.iter().any(|u| u.starts_with("file:")) && !covered("file:") {
+        out.push(json!({
+            "uriTemplate": "file://{+path}",
+            "description": "the server's file:// resources, read by URI",
+        }));
+    }
+    if uris
+        .iter()
+        .any(|u| u.starts_with("http:") || u.starts_with("https:"))
+        && !covered("http")
+    {
+        out.push(json!({
+            "uriTemplate": "{+url}",
+            "description": "the server's http(s):// resources, read by URI",
+        }));
+    }
+    out
+}
+
 /// The request a call of `tool` with `arguments` is: `(method, params)`.
 pub fn request_for(tool: &str, arguments: Value) -> (&'static str, Value) {
     if let Some(prompt) = tool.strip_prefix(PROMPT_PREFIX) {
@@ -350,5 +392,33 @@ mod tests {
         assert_eq!(method, "resources/read");
         assert_eq!(params, json!({"uri": "file:///../../secret"}));
         assert_eq!(request_for("echo", json!({})).0, "tools/call");
+    }
+
+    #[test]
+    fn listed_file_and_web_resources_are_read_directly_unless_a_template_covers_them() {
+        let resources = [
+            json!({"uri": "file:///srv/readme.txt", "name": "readme"}),
+            json!({"uri": "https://example.com/doc", "name": "doc"}),
+        ];
+        let direct = direct_read_templates(&resources, &[]);
+        let templates: Vec<&str> = direct
+            .iter()
+            .filter_map(|t| t["uriTemplate"].as_str())
+            .collect();
+        assert_eq!(templates, ["file://{+path}", "{+url}"]);
+        let tool = template_tool(&direct[0]).unwrap();
+        assert_eq!(tool.points[0].kind, PointKind::Path);
+        let (_, params) = request_for(&tool.name, json!({"path": "/tmp/outside/canary.txt"}));
+        assert_eq!(params["uri"], "file:///tmp/outside/canary.txt");
+        assert_eq!(
+            template_tool(&direct[1]).unwrap().points[0].kind,
+            PointKind::Url
+        );
+        let covering = [json!({"uriTemplate": "file:///{path}"})];
+        assert_eq!(
+            direct_read_templates(&resources[..1], &covering),
+            Vec::<Value>::new()
+        );
+        assert!(direct_read_templates(&[], &[]).is_empty());
     }
 }

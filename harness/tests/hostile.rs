@@ -601,3 +601,15 @@ fn a_resource_template_or_a_prompt_joined_without_the_sandbox_fails_trav_and_che
         "the reach counts each surface"
     );
 }
+
+#[test]
+fn a_resource_read_that_trusts_any_file_uri_fails_trav_and_one_kept_to_its_directory_passes() {
+    // The fake lists one file:// resource and has no template: the harness reads file:// URIs
+    // directly (`resources/file://{+path}`), its replies as base64 blobs.
+    fails_then_passes("direct-unsafe", "direct-safe", "TRAV-ABSOLUTE", &[]);
+    let report = fake_report("direct-unsafe", "TRAV-DOTDOT", &[]);
+    assert_eq!(
+        report["probes"][0]["evidence"][0]["tool"], "resources/file://{+path}",
+        "{report}"
+    );
+}

@@ -63,6 +63,12 @@ Modes:
   surfaces-unsafe-template, surfaces-unsafe-prompt
             the same, with the template's (or the prompt's) check left out: `..`, absolute
             paths and symlinks leave the directory
+  direct-safe
+            no template or prompt: lists one resource, file://<working directory>/readme.txt,
+            and reads any file:// URI inside the working directory
+  direct-unsafe
+            the same, reading any file:// URI at all (a read that trusts the URI because the
+            server listed some)
 """
 
 import base64
@@ -150,7 +156,7 @@ def read_inside(value, surface):
     "template" or "prompt", checked unless this mode leaves it unchecked."""
     root = os.getcwd()
     path = os.path.join(root, value)
-    if MODE != "surfaces-unsafe-" + surface:
+    if MODE not in ("surfaces-unsafe-" + surface, surface + "-unsafe"):
         real = os.path.realpath(path)
         if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
             return None
@@ -219,6 +225,8 @@ for line in lines():
         capabilities = {"tools": {"listChanged": True}} if MODE == "rug-pull-announced" else {"tools": {}}
         if MODE.startswith("surfaces"):
             capabilities.update({"resources": {}, "prompts": {}})
+        if MODE.startswith("direct"):
+            capabilities["resources"] = {}
         send({"jsonrpc": "2.0", "id": ident, "result": {"protocolVersion": "2025-06-18", "capabilities": capabilities, "serverInfo": {"name": "hostile-" + MODE, "version": "0"}}})
     elif method == "tools/list":
         if MODE == "hugeline":
@@ -300,6 +308,15 @@ for line in lines():
             except UnicodeDecodeError:
                 content = {"uri": uri, "blob": base64.b64encode(data).decode()}
             send({"jsonrpc": "2.0", "id": ident, "result": {"contents": [content]}})
+    elif method == "resources/list" and MODE.startswith("direct"):
+        send({"jsonrpc": "2.0", "id": ident, "result": {"resources": [{"uri": "file://" + os.getcwd() + "/readme.txt", "name": "readme"}]}})
+    elif method == "resources/read" and MODE.startswith("direct"):
+        uri = str(message.get("params", {}).get("uri", ""))
+        data = read_inside(uri[len("file://"):], "direct") if uri.startswith("file://") else None
+        if data is None:
+            send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32002, "message": "Resource not found"}})
+        else:
+            send({"jsonrpc": "2.0", "id": ident, "result": {"contents": [{"uri": uri, "blob": base64.b64encode(data).decode()}]}})
     elif method == "prompts/list" and MODE.startswith("surfaces"):
         send({"jsonrpc": "2.0", "id": ident, "result": {"prompts": [PROMPT]}})
     elif method == "prompts/get" and MODE.startswith("surfaces"):
