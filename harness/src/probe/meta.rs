@@ -17,7 +17,8 @@
 //!   `inconclusive` instead. Resources are not compared: their list follows the data (files
 //!   the run itself created).
 //! - META-NAME-COLLISION: tool names (and prompt names) that are one name after NFKC
-//!   normalisation and lower-casing (`echo`, `Echo`, fullwidth `Ｅｃｈｏ`), or listed twice.
+//!   normalisation, lower-casing and the UTS #39 confusables skeleton (`echo`, `Echo`,
+//!   fullwidth `Ｅｃｈｏ`, Cyrillic `есho`), or listed twice.
 //!
 //! Cost: two listings of tools and prompts (a few requests); the scans are linear in the
 //! listings, which discovery bounds ([`crate::discover::MAX_LISTED`] items of each kind).
@@ -56,7 +57,7 @@ pub static META_RUG_PULL: ProbeInfo = ProbeInfo {
 pub static META_NAME_COLLISION: ProbeInfo = ProbeInfo {
     id: "META-NAME-COLLISION",
     family: Family::META,
-    title: "no two tool (or prompt) names are one name after Unicode normalisation and case folding",
+    title: "no two tool (or prompt) names are one name after Unicode normalisation, case folding and the confusables skeleton",
     severity: Severity::Medium,
     cwe: Some(1007),
     enforces: "MCP tools (2025-11-25): tool names are unique within a server and use only ASCII letters, digits, '_', '-' and '.'",
@@ -145,13 +146,11 @@ pub fn shown(text: &str) -> String {
     out
 }
 
-/// The name a tool or prompt collides under: NFKC, lower case, NFKC again.
+/// The name a tool or prompt collides under: NFKC, lower case, then the UTS #39 confusables
+/// skeleton (`unicode-security`), so that Cyrillic `е` reads as Latin `e`.
 pub fn collision_key(name: &str) -> String {
-    name.nfkc()
-        .collect::<String>()
-        .to_lowercase()
-        .nfkc()
-        .collect()
+    let folded: String = name.nfkc().collect::<String>().to_lowercase();
+    unicode_security::confusable_detection::skeleton(&folded).collect()
 }
 
 /// Groups of names that are one name under [`collision_key`] (a name listed twice counts).
@@ -470,7 +469,7 @@ fn collision_outcome(run: &Run<'_>) -> Outcome {
                 request: method.to_owned(),
                 reply: format!("{kind}s {}", shown_names.join(" and ")),
                 oracle: format!(
-                    "one name after NFKC and case folding: {:?}",
+                    "one name after NFKC, case folding and the UTS #39 confusables skeleton: {:?}",
                     collision_key(group[0])
                 ),
             });
@@ -480,7 +479,9 @@ fn collision_outcome(run: &Run<'_>) -> Outcome {
         Outcome::new(
             info,
             Verdict::Pass,
-            format!("{counted} tool and prompt names, all distinct after NFKC and case folding"),
+            format!(
+                "{counted} tool and prompt names, all distinct after NFKC, case folding and the confusables skeleton"
+            ),
         )
     } else {
         Outcome::new(
@@ -552,9 +553,20 @@ mod tests {
 
     #[test]
     fn names_that_normalise_and_fold_to_one_collide() {
-        let names = ["echo", "Ｅｃｈｏ", "read_file", "read-file", "ECHO", "list"];
+        let names = [
+            "echo",
+            "Ｅｃｈｏ",
+            "read_file",
+            "read-file",
+            "ECHO",
+            "list",
+            "\u{435}\u{441}ho",
+        ];
         let groups = collisions(names);
-        assert_eq!(groups, vec![vec!["echo", "Ｅｃｈｏ", "ECHO"]]);
+        assert_eq!(
+            groups,
+            vec![vec!["echo", "Ｅｃｈｏ", "ECHO", "\u{435}\u{441}ho"]]
+        );
         assert_eq!(collisions(["a", "a"]), vec![vec!["a", "a"]]);
         assert!(collisions(["read", "write"]).is_empty());
     }
