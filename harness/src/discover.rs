@@ -87,6 +87,13 @@ pub struct ToolInfo {
 }
 
 impl ToolInfo {
+    /// Whether this is one of the server's tools (not a prompt's or a resource template's
+    /// synthesised tool, [`crate::surface`]): what floods, timing and `tools/call`-shaped
+    /// probes use, since the rules they check are about tool calls.
+    pub fn is_tool(&self) -> bool {
+        crate::surface::surface_of(&self.name) == "tool"
+    }
+
     pub fn points_of(&self, kinds: &[PointKind]) -> impl Iterator<Item = &Point> {
         self.points.iter().filter(move |p| kinds.contains(&p.kind))
     }

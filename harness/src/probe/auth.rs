@@ -370,7 +370,7 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
     };
     let mut refused = Vec::new();
     let mut served = Vec::new();
-    for tool in run.tools.iter().take(30) {
+    for tool in run.tools.iter().filter(|t| t.is_tool()).take(30) {
         if !run.can_continue() {
             break;
         }

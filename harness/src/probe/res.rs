@@ -99,8 +99,8 @@ fn call_message(run: &Run<'_>, payload: Value) -> (String, Value) {
     let tool = run
         .tools
         .iter()
-        .find(|t| !t.points.is_empty())
-        .or(run.tools.first());
+        .find(|t| t.is_tool() && !t.points.is_empty())
+        .or(run.tools.iter().find(|t| t.is_tool()));
     let Some(tool) = tool else {
         return ("none".into(), json!({"name": "none", "arguments": {}}));
     };

@@ -162,6 +162,7 @@ const CREDENTIAL_ARGUMENTS: &[&str] = &[
 pub fn credential_argument(tools: &[ToolInfo]) -> Option<(&ToolInfo, &Point)> {
     tools
         .iter()
+        .filter(|tool| tool.is_tool())
         .find_map(|tool| tool.point_named(CREDENTIAL_ARGUMENTS).map(|p| (tool, p)))
 }
 

@@ -202,7 +202,8 @@ const AVOIDED_WORDS: &[&str] = &[
 ];
 
 /// The tool to flood: read-only by name, fewest required parameters; never one whose name
-/// says it changes, reaches out or needs privileges.
+/// says it changes, reaches out or needs privileges, and never a prompt or a resource template
+/// (the specification requires tool calls to be limited, not those).
 pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
     let named = |tool: &ToolInfo, words: &[&str]| {
         let name = tool.name.to_ascii_lowercase();
@@ -210,7 +211,7 @@ pub fn cheap_tool(tools: &[ToolInfo]) -> Option<&ToolInfo> {
     };
     tools
         .iter()
-        .filter(|t| !named(t, AVOIDED_WORDS))
+        .filter(|t| t.is_tool() && !named(t, AVOIDED_WORDS))
         .min_by_key(|t| {
             (
                 !named(t, READ_ONLY_WORDS),
@@ -455,6 +456,22 @@ mod tests {
         .collect();
         assert_eq!(cheap_tool(&tools).unwrap().name, "list_directory");
         assert!(cheap_tool(&tools[3..]).is_none());
+    }
+
+    #[test]
+    fn a_prompt_or_a_resource_template_is_never_flooded() {
+        // Both read-only by name with one argument, against a tool with two: the tool is
+        // flooded, because the rule RATE checks is about tool calls.
+        let prompt = crate::surface::prompt_tool(
+            &json!({"name": "get_summary", "arguments": [{"name": "topic"}]}),
+        )
+        .unwrap();
+        let template =
+            crate::surface::template_tool(&json!({"uriTemplate": "docs://{page}"})).unwrap();
+        let tool = parse_tool(&json!({"name": "lookup", "inputSchema": {"type": "object", "required": ["a", "b"], "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}})).unwrap();
+        let tools = vec![prompt.clone(), template.clone(), tool];
+        assert_eq!(cheap_tool(&tools).unwrap().name, "lookup");
+        assert!(cheap_tool(&[prompt, template]).is_none());
     }
 
     #[test]
