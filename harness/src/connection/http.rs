@@ -57,6 +57,24 @@ pub const MAX_REINITIALIZATIONS: u64 = 20;
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 3;
 
+/// The JSON messages of an event stream: the `data` of each server-sent event that parses.
+fn event_messages(text: &str) -> Vec<Value> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                return None;
+            }
+            serde_json::from_str::<Value>(&data.join("\n")).ok()
+        })
+        .collect()
+}
+
 /// The JSON-RPC responses (messages with a result or an error) in a reply body: one message
 /// or a batch, or the `data` of each server-sent event.
 fn responses(text: &str, event_stream: bool) -> Vec<Value> {
@@ -69,22 +87,9 @@ fn responses(text: &str, event_stream: bool) -> Vec<Value> {
             _ => Vec::new(),
         };
     }
-    let normalized = text.replace("\r\n", "\n");
-    normalized
-        .split("\n\n")
-        .filter_map(|event| {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                return None;
-            }
-            serde_json::from_str::<Value>(&data.join("\n"))
-                .ok()
-                .filter(is_response)
-        })
+    event_messages(text)
+        .into_iter()
+        .filter(is_response)
         .collect()
 }
 
@@ -94,17 +99,9 @@ fn list_changed_in(text: &str) -> u64 {
     if !text.contains("list_changed") {
         return 0;
     }
-    text.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter_map(|event| {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            serde_json::from_str::<Value>(&data.join("\n")).ok()
-        })
-        .filter(super::is_list_changed)
+    event_messages(text)
+        .iter()
+        .filter(|message| super::is_list_changed(message))
         .count() as u64
 }
 

@@ -317,7 +317,8 @@ async fn run_stdio(run: &mut Run<'_>, argument_key: Option<&str>) -> Outcome {
     outcome
 }
 
-fn format_ns(ns: f64) -> String {
+/// A duration in nanoseconds as people read it: `740 ns`, `12.5 us`, `3.1 ms`.
+pub fn format_ns(ns: f64) -> String {
     if ns.abs() >= 1_000_000.0 {
         format!("{:.1} ms", ns / 1e6)
     } else if ns.abs() >= 1_000.0 {

@@ -154,13 +154,7 @@ fn seconds(ms: f64) -> String {
 }
 
 fn nanoseconds(ns: f64) -> String {
-    if ns.abs() >= 1_000_000.0 {
-        format!("{:.1} ms", ns / 1_000_000.0)
-    } else if ns.abs() >= 1_000.0 {
-        format!("{:.1} us", ns / 1_000.0)
-    } else {
-        format!("{ns:.0} ns")
-    }
+    crate::probe::time::format_ns(ns)
 }
 
 fn legend(entries: &[(&str, &str, bool)]) -> String {
