@@ -559,7 +559,18 @@ fn a_listing_that_changes_silently_fails_and_one_that_announces_it_passes() {
 
 #[test]
 fn tool_names_one_after_normalisation_and_case_folding_fail_and_distinct_ones_pass() {
-    fails_then_passes("colliding", "plain", "META-NAME-COLLISION", &[]);
+    // `keyed` lists two distinct names (echo, private_status); one name alone is not
+    // applicable: nothing to collide with.
+    fails_then_passes("colliding", "keyed", "META-NAME-COLLISION", &[]);
+    assert_eq!(
+        fake_verdict("plain", "META-NAME-COLLISION", &[]),
+        "not-applicable"
+    );
+    assert_eq!(
+        fake_verdict("no-tools", "META-RUG-PULL", &[]),
+        "not-applicable",
+        "a server that lists nothing has no listing to keep"
+    );
 }
 
 #[test]

@@ -269,7 +269,13 @@ pub fn hidden_text_outcome(run: &Run<'_>, server_info: &Value) -> Outcome {
             });
         }
     }
-    if evidence.is_empty() {
+    if evidence.is_empty() && scanned == 0 {
+        Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the server listed no text to read",
+        )
+    } else if evidence.is_empty() {
         Outcome::new(
             info,
             Verdict::Pass,
@@ -376,6 +382,13 @@ async fn rug_pull_outcome(run: &mut Run<'_>) -> Outcome {
         differences.extend(found.into_iter().map(|d| (kind, d)));
     }
     let notified = run.observations().list_changed_notifications;
+    if differences.is_empty() && run.listings.tools.is_empty() && run.listings.prompts.is_empty() {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the server listed no tool or prompt, at the start or after every family",
+        );
+    }
     if differences.is_empty() {
         return Outcome::new(
             info,
@@ -475,7 +488,13 @@ fn collision_outcome(run: &Run<'_>) -> Outcome {
             });
         }
     }
-    if evidence.is_empty() {
+    if evidence.is_empty() && counted < 2 {
+        Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            format!("{counted} tool or prompt name: nothing it could collide with"),
+        )
+    } else if evidence.is_empty() {
         Outcome::new(
             info,
             Verdict::Pass,
