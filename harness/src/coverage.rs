@@ -65,12 +65,19 @@ pub enum Answer {
 
 impl Answer {
     /// How `reply` answered, `throttled` when the refusal classifier says it is a limiter's.
-    pub fn of(reply: &Result<Reply, TargetError>, throttled: bool) -> Answer {
+    ///
+    /// For a prompt's or a resource template's synthesised tool (`surface` not `"tool"`),
+    /// -32602 is the surface's own answer: the harness builds the request's shape (a prompt
+    /// name and strings, a URI), so what the server refuses as invalid is the value itself,
+    /// and -32602 is what the specification tells it to answer (an invalid prompt argument;
+    /// a resource not found from 2026-07-28, SEP-2164).
+    pub fn of(reply: &Result<Reply, TargetError>, throttled: bool, surface: &str) -> Answer {
         if throttled {
             return Answer::Throttled;
         }
         match reply {
             Ok(Reply::Result(_)) => Answer::Tool,
+            Ok(Reply::Error { code: -32602, .. }) if surface != "tool" => Answer::Tool,
             Ok(Reply::Error {
                 code: -32600 | -32601 | -32602 | -32700,
                 ..
@@ -86,8 +93,9 @@ impl Answer {
         reply: &Result<Reply, TargetError>,
         throttled: bool,
         refusal: Option<&str>,
+        surface: &str,
     ) -> Answer {
-        let answer = Answer::of(reply, throttled);
+        let answer = Answer::of(reply, throttled, surface);
         match (answer, reply, refusal) {
             (Answer::Tool, Ok(reply), Some(refusal))
                 if same_answer(&reply.summary(300), refusal) =>
@@ -683,16 +691,57 @@ mod tests {
             Answer::compared(
                 &refused,
                 false,
-                Some("denied (correlation id 50c293dd01b9e1bf)")
+                Some("denied (correlation id 50c293dd01b9e1bf)"),
+                "tool"
             ),
             Answer::LikeRefusedBaseline
         );
         assert_eq!(
-            Answer::compared(&refused, false, Some("invalid path: readme.txt")),
+            Answer::compared(&refused, false, Some("invalid path: readme.txt"), "tool"),
             Answer::Tool
         );
-        assert_eq!(Answer::compared(&refused, false, None), Answer::Tool);
-        assert_eq!(Answer::compared(&refused, true, None), Answer::Throttled);
+        assert_eq!(
+            Answer::compared(&refused, false, None, "tool"),
+            Answer::Tool
+        );
+        assert_eq!(
+            Answer::compared(&refused, true, None, "tool"),
+            Answer::Throttled
+        );
+    }
+
+    #[test]
+    fn invalid_params_is_a_prompts_or_a_resources_own_answer_but_not_a_tools() {
+        let invalid = Ok(Reply::Error {
+            code: -32602,
+            message: "Resource not found".into(),
+            data: None,
+        });
+        assert_eq!(Answer::of(&invalid, false, "tool"), Answer::InvalidParams);
+        assert_eq!(Answer::of(&invalid, false, "prompt"), Answer::Tool);
+        assert_eq!(
+            Answer::of(&invalid, false, "resource_template"),
+            Answer::Tool
+        );
+        let unknown_method = Ok(Reply::Error {
+            code: -32601,
+            message: "Method not found".into(),
+            data: None,
+        });
+        assert_eq!(
+            Answer::of(&unknown_method, false, "resource_template"),
+            Answer::InvalidParams
+        );
+        // A surface that refuses every value alike is still not reached.
+        assert_eq!(
+            Answer::compared(
+                &invalid,
+                false,
+                Some("error -32602: Resource not found"),
+                "resource_template"
+            ),
+            Answer::LikeRefusedBaseline
+        );
     }
 
     #[test]

@@ -155,7 +155,17 @@ fn stable_summary(summary: &str) -> String {
     }
 }
 
+/// `text` with the stage directory's random name (`/tmp/mcp-harness-UiEP9V/`) fixed: the
+/// reference server's template names its sandbox.
+fn stage_fixed(text: &str) -> String {
+    regex::Regex::new("mcp-harness-[A-Za-z0-9]{6}/")
+        .unwrap()
+        .replace_all(text, "mcp-harness-[stage]/")
+        .into_owned()
+}
+
 fn stable_human(text: &str) -> String {
+    let text = stage_fixed(text);
     text.lines()
         .map(|line| {
             if line.starts_with("target ") {
@@ -202,7 +212,7 @@ fn reports_for_the_reference_server_validate_and_match_their_snapshots() {
         &out.sarif,
         "the SARIF report",
     );
-    let report: Value = serde_json::from_str(&out.json).unwrap();
+    let report: Value = serde_json::from_str(&stage_fixed(&out.json)).unwrap();
     assert_eq!(
         report["coverage"]["planted_path_touches"], 0,
         "a server that stays in its sandbox touches no planted path, and neither does the harness"

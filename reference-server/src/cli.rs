@@ -12,6 +12,7 @@ use crate::guard::db::ReadOnlyDb;
 use crate::guard::egress::EgressPolicy;
 use crate::guard::oauth::{DevSigner, JwtValidator, load_jwks};
 use crate::guard::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::guard::resource_uri::ResourceUris;
 use crate::guard::sandbox::{Sandbox, SandboxLimits};
 use crate::guards::Guards;
 use crate::tools::{ReferenceServer, ServerState, history_program};
@@ -256,6 +257,10 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         })
     };
 
+    let resource_uris = ResourceUris::new(&root_path).ok_or_else(|| ConfigError::BadSetting {
+        setting: "sandbox",
+        reason: "it has no absolute path to name its files by".into(),
+    })?;
     let mut context = BuildContext {
         root: root_path.clone(),
         database: database.clone(),
@@ -266,6 +271,7 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
     if args.stdio {
         let mut guards = Guards::reference(
             sandbox,
+            resource_uris,
             db,
             egress,
             history_program(root_path),
@@ -343,6 +349,7 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
     }
     let mut guards = Guards::reference(
         sandbox,
+        resource_uris,
         db,
         egress,
         history_program(root_path),

@@ -27,6 +27,7 @@ use crate::guard::limits::Limits;
 use crate::guard::program::{FixedProgram, ProgramError, ProgramOutput};
 use crate::guard::public_error::{self, FailureKind, PublicError};
 use crate::guard::rate_limit::{RateLimitError, RateLimiter};
+use crate::guard::resource_uri::{ResourceUris, UriError};
 use crate::guard::sandbox::{Listing, Sandbox, SandboxError};
 use crate::guard::scopes;
 use futures::future::BoxFuture;
@@ -138,6 +139,119 @@ impl History for FixedProgram {
     }
 }
 
+/// What `resources/read` answers: the file's text, or its bytes when they are not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceBody {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// Why a resource could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+}
+
+/// `resources/read`: a `file://` URI under the sandbox's URI, read through the file guard, or
+/// an http(s) URL, fetched through the fetch guard. It is given those two guards, so the
+/// reference can only reach what the tools reach.
+pub trait ResourceReads: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn read<'a>(
+        &'a self,
+        uri: &'a str,
+        files: Arc<dyn Files>,
+        fetch: Arc<dyn Fetch>,
+    ) -> BoxFuture<'a, Result<ResourceBody, ResourceError>>;
+}
+
+/// Whether `uri` is an http(s) URL (any case), which `resources/read` fetches.
+pub fn is_web_uri(uri: &str) -> bool {
+    let scheme = uri.split(':').next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+}
+
+/// The reference resource reads: [`ResourceUris`] names the file, the sandbox opens it.
+pub struct SandboxResources(pub ResourceUris);
+
+impl SandboxResources {
+    /// Reads the sandbox file `uri` names (off the async runtime: the sandbox is synchronous).
+    pub async fn read_file(
+        &self,
+        uri: &str,
+        files: Arc<dyn Files>,
+    ) -> Result<ResourceBody, ResourceError> {
+        let relative = self.0.relative_path(uri)?;
+        let bytes = tokio::task::spawn_blocking(move || files.read(&relative))
+            .await
+            .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))??;
+        Ok(body_of(bytes))
+    }
+}
+
+/// Text when `bytes` are UTF-8, bytes otherwise.
+pub fn body_of(bytes: Vec<u8>) -> ResourceBody {
+    match String::from_utf8(bytes) {
+        Ok(text) => ResourceBody::Text(text),
+        Err(e) => ResourceBody::Bytes(e.into_bytes()),
+    }
+}
+
+impl ResourceReads for SandboxResources {
+    fn name(&self) -> &'static str {
+        REFERENCE
+    }
+    fn read<'a>(
+        &'a self,
+        uri: &'a str,
+        files: Arc<dyn Files>,
+        fetch: Arc<dyn Fetch>,
+    ) -> BoxFuture<'a, Result<ResourceBody, ResourceError>> {
+        Box::pin(async move {
+            if is_web_uri(uri) {
+                return Ok(ResourceBody::Text(fetch.fetch(uri).await?.body));
+            }
+            self.read_file(uri, files).await
+        })
+    }
+}
+
+/// The file the `review_file` prompt puts in its message: the one its `path` argument names.
+pub trait PromptFiles: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        files: Arc<dyn Files>,
+    ) -> BoxFuture<'a, Result<String, SandboxError>>;
+}
+
+/// The reference: the argument is a sandbox-relative path, read through the file guard.
+pub struct SandboxPromptFiles;
+
+impl PromptFiles for SandboxPromptFiles {
+    fn name(&self) -> &'static str {
+        REFERENCE
+    }
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        files: Arc<dyn Files>,
+    ) -> BoxFuture<'a, Result<String, SandboxError>> {
+        let path = path.to_owned();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || files.read_to_string(&path))
+                .await
+                .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))?
+        })
+    }
+}
+
 /// What a client is told when a tool fails ([`public_error`]).
 pub trait ErrorReport: Send + Sync {
     fn name(&self) -> &'static str;
@@ -245,6 +359,8 @@ pub trait ProtocolErrors: Send + Sync {
     fn malformed_params(&self, method: &str) -> rmcp::ErrorData;
     /// A `tools/call` for a tool that does not exist.
     fn unknown_tool(&self, tool: &str) -> rmcp::ErrorData;
+    /// The code of "resource not found".
+    fn resource_not_found(&self) -> rmcp::model::ErrorCode;
 }
 
 /// The reference protocol errors: JSON-RPC's -32601 and -32602.
@@ -266,6 +382,11 @@ impl ProtocolErrors for JsonRpcErrors {
     }
     fn unknown_tool(&self, tool: &str) -> rmcp::ErrorData {
         rmcp::ErrorData::invalid_params(format!("unknown tool: {tool}"), None)
+    }
+    /// -32002, which rmcp's handler turns into -32602 for a 2026-07-28 client (SEP-2164), so
+    /// each era gets its own code.
+    fn resource_not_found(&self) -> rmcp::model::ErrorCode {
+        rmcp::model::ErrorCode::RESOURCE_NOT_FOUND
     }
 }
 
@@ -300,14 +421,22 @@ pub struct Guards {
     pub limits: Limits,
     /// Tools a twin adds; empty for the reference.
     pub extra_tools: Vec<ExtraTool>,
+    /// `resources/read`.
+    pub resources: Arc<dyn ResourceReads>,
+    /// The file the `review_file` prompt reads.
+    pub prompt_files: Arc<dyn PromptFiles>,
+    /// The sandbox's resource URIs (what is listed; configuration, not a guard).
+    pub resource_uris: ResourceUris,
     /// `limits` as configured, to tell a twin's change of them.
     configured_limits: Limits,
 }
 
 impl Guards {
-    /// The reference guards over the given sandbox, database, fetch policy and program.
+    /// The reference guards over the given sandbox (and its URIs), database, fetch policy and
+    /// program.
     pub fn reference(
         sandbox: Sandbox,
+        resource_uris: ResourceUris,
         db: ReadOnlyDb,
         egress: EgressPolicy,
         history: FixedProgram,
@@ -327,6 +456,9 @@ impl Guards {
             scopes: Arc::new(scopes::ReferenceScopes),
             limits,
             extra_tools: Vec::new(),
+            resources: Arc::new(SandboxResources(resource_uris.clone())),
+            prompt_files: Arc::new(SandboxPromptFiles),
+            resource_uris,
             configured_limits: limits,
         }
     }
@@ -362,6 +494,8 @@ impl Guards {
                     "extra tools"
                 },
             ),
+            ("resources", self.resources.name()),
+            ("prompt_files", self.prompt_files.name()),
         ]
     }
 
@@ -378,4 +512,17 @@ pub fn not_reference(implementations: Vec<(&'static str, &'static str)>) -> Vec<
         .filter(|(_, implementation)| *implementation != REFERENCE)
         .map(|(field, _)| field)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_uris_are_told_by_their_scheme_in_any_case() {
+        assert!(is_web_uri("http://127.0.0.1/"));
+        assert!(is_web_uri("HTTPS://example.com/"));
+        assert!(!is_web_uri("file:///srv/data/x"));
+        assert!(!is_web_uri("httpx://example.com/"));
+    }
 }

@@ -448,7 +448,12 @@ impl<'a> Run<'a> {
                 &point.tool,
                 &point.pointer,
                 schema_allows,
-                Answer::compared(&result.reply, throttled, refused_baseline),
+                Answer::compared(
+                    &result.reply,
+                    throttled,
+                    refused_baseline,
+                    crate::surface::surface_of(&point.tool),
+                ),
             );
         }
         result
@@ -763,6 +768,11 @@ impl<'a> Run<'a> {
     /// The capabilities the server declared.
     pub fn capabilities(&self) -> &Value {
         self.connection.capabilities()
+    }
+
+    /// The protocol version the connection negotiated (`2025-11-25`, `2026-07-28`...).
+    pub fn protocol_version(&self) -> &str {
+        self.connection.protocol_version()
     }
 
     /// Lists `method` again (every page, at most [`crate::discover::MAX_LISTED`] items),

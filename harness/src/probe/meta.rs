@@ -368,7 +368,7 @@ async fn rug_pull_outcome(run: &mut Run<'_>) -> Outcome {
                 );
             }
         };
-        compared.push(format!("{} {field}", after.len()));
+        compared.push(super::plural(after.len(), kind));
         let found = listing_differences(method, &before, &after);
         if !found.is_empty()
             && run

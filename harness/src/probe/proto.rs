@@ -1,6 +1,13 @@
 //! PROTO: JSON-RPC and MCP protocol behaviour: error codes, id echo, surviving garbage, stdout
 //! hygiene on stdio, and staying alive through the run.
 //!
+//! PROTO-RESOURCE-NOT-FOUND reads a URI the harness made up beside a listed resource (or in
+//! a listed template) and checks the error against the negotiated protocol: -32602 from
+//! 2026-07-28 (SEP-2164 moved "resource not found" there), -32002 before it (its
+//! specification's suggestion; -32602 is accepted too, being where the code went). It fails on
+//! -32603 (a missing resource is not an internal error) and, in 2026-07-28, on the old -32002.
+//! A result is inconclusive: a template may serve any name, so a made-up one proves nothing.
+//!
 //! PROTO-ID-ECHO's oracle: a response that answers no pending request (the connections keep
 //! the ids of such stray responses) and carries the ping's id altered (a number turned into a
 //! string or a float, a string re-encoded). A ping that gets no answer at all costs the request
@@ -28,6 +35,16 @@ pub static PROTO_INVALID_PARAMS: ProbeInfo = ProbeInfo {
     cwe: None,
     enforces: "MCP server/tools, Error Handling: malformed requests are protocol errors (-32602)",
     remediation: "Validate request shapes before dispatch and answer with -32602.",
+};
+
+pub static PROTO_RESOURCE_NOT_FOUND: ProbeInfo = ProbeInfo {
+    id: "PROTO-RESOURCE-NOT-FOUND",
+    family: Family::PROTO,
+    title: "a resource that does not exist gets the negotiated era's error code",
+    severity: Severity::Low,
+    cwe: None,
+    enforces: "MCP server/resources, Error Handling: resource not found is -32602 from 2026-07-28 (SEP-2164), -32002 in 2025-11-25 and before",
+    remediation: "Answer resources/read for a URI that names nothing with a JSON-RPC error: -32602 for 2026-07-28 clients, -32002 (or -32602) for older ones.",
 };
 
 pub static PROTO_ID_ECHO: ProbeInfo = ProbeInfo {
@@ -74,6 +91,7 @@ pub static PROTO_ALIVE: ProbeInfo = ProbeInfo {
 pub static PROBES: &[&ProbeInfo] = &[
     &PROTO_UNKNOWN_METHOD,
     &PROTO_INVALID_PARAMS,
+    &PROTO_RESOURCE_NOT_FOUND,
     &PROTO_ID_ECHO,
     &PROTO_GARBAGE,
     &PROTO_STDOUT_HYGIENE,
@@ -138,6 +156,8 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )]),
         Err(error) => Outcome::new(info, Verdict::Inconclusive, format!("no answer: {error}")),
     });
+
+    outcomes.push(resource_not_found(run).await);
 
     let info = &PROTO_ID_ECHO;
     let mut mismatches = Vec::new();
@@ -219,6 +239,122 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         )])
     });
     outcomes
+}
+
+/// A URI no resource has: beside the first listed resource that is not a web URL (its last
+/// segment replaced), or a listed template (not a whole-URI or web one) expanded with a
+/// made-up name. `None` when the server lists neither.
+pub fn missing_resource_uri(listings: &crate::discover::Listings, name: &str) -> Option<String> {
+    let web = |uri: &str| {
+        let lower = uri.to_ascii_lowercase();
+        lower.starts_with("http:") || lower.starts_with("https:")
+    };
+    let beside_resource = listings
+        .resources
+        .iter()
+        .filter_map(|r| r.get("uri").and_then(Value::as_str))
+        .filter(|uri| !web(uri))
+        .find_map(|uri| {
+            let cut = uri.rfind('/')?;
+            (cut + 1 >= uri.find("://").map_or(0, |i| i + 3))
+                .then(|| format!("{}{name}", &uri[..=cut]))
+        });
+    beside_resource.or_else(|| {
+        listings
+            .resource_templates
+            .iter()
+            .filter_map(|t| t.get("uriTemplate").and_then(Value::as_str))
+            .filter(|template| !web(template) && !template.starts_with('{'))
+            .find_map(|template| {
+                let variables: serde_json::Map<String, Value> =
+                    crate::surface::expressions(template)?
+                        .iter()
+                        .flat_map(|e| e.variables.clone())
+                        .map(|v| (v, Value::String(name.to_owned())))
+                        .collect();
+                (!variables.is_empty()).then(|| crate::surface::expand(template, &variables))
+            })
+    })
+}
+
+/// The resource-not-found code of protocol `version`.
+pub fn resource_not_found_code(version: &str) -> i64 {
+    if version >= "2026-07-28" {
+        -32602
+    } else {
+        -32002
+    }
+}
+
+/// The name PROTO-RESOURCE-NOT-FOUND reads: one no server has.
+pub const MISSING_RESOURCE: &str = "mcp-harness-no-such-resource";
+
+/// PROTO-RESOURCE-NOT-FOUND.
+async fn resource_not_found(run: &mut Run<'_>) -> Outcome {
+    let info = &PROTO_RESOURCE_NOT_FOUND;
+    let Some(uri) = missing_resource_uri(run.listings, MISSING_RESOURCE) else {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "the server lists no resource and no resource template to read beside",
+        );
+    };
+    let version = run.protocol_version().to_owned();
+    let read = run.request("resources/read", json!({"uri": uri})).await;
+    let (verdict, summary) = judge_missing_resource(&uri, &version, &read.reply);
+    let outcome = Outcome::new(info, verdict, summary);
+    if verdict == Verdict::Fail {
+        let reply = read.reply.as_ref().map(Reply::text).unwrap_or_default();
+        outcome.with_evidence(vec![evidence(
+            &read.request,
+            &reply,
+            "the JSON-RPC error code, against the negotiated protocol version",
+        )])
+    } else {
+        outcome
+    }
+}
+
+/// The verdict on `reply`, the answer to reading `uri` (which names nothing) in protocol
+/// `version`.
+pub fn judge_missing_resource(
+    uri: &str,
+    version: &str,
+    reply: &Result<Reply, crate::connection::TargetError>,
+) -> (Verdict, String) {
+    let expected = resource_not_found_code(version);
+    let modern = version >= "2026-07-28";
+    match reply {
+        Ok(Reply::Error { code, .. }) if *code == expected || *code == -32602 => (
+            Verdict::Pass,
+            format!("{uri} answered {code} (protocol {version})"),
+        ),
+        Ok(Reply::Error { code: -32603, .. }) => (
+            Verdict::Fail,
+            format!(
+                "{uri}, which does not exist, answered -32603 (internal error) instead of {expected} (protocol {version})"
+            ),
+        ),
+        Ok(Reply::Error { code, .. }) if modern => (
+            Verdict::Fail,
+            format!(
+                "{uri}, which does not exist, answered {code} instead of -32602, the code of protocol {version} (SEP-2164)"
+            ),
+        ),
+        Ok(Reply::Error { code, .. }) => (
+            Verdict::Pass,
+            format!(
+                "{uri} answered an error, code {code}, not the {expected} protocol {version} suggests (a SHOULD)"
+            ),
+        ),
+        Ok(Reply::Result(_)) => (
+            Verdict::Inconclusive,
+            format!(
+                "{uri}, a name the harness made up, was served: a template may serve any name, so this proves nothing"
+            ),
+        ),
+        Err(error) => (Verdict::Inconclusive, format!("no answer: {error}")),
+    }
 }
 
 /// The ids PROTO-ID-ECHO pings with: a string with non-ASCII characters, an integer beyond 32
@@ -338,6 +474,64 @@ pub fn alive(crashes: &[Evidence], deaths: &[Death]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_missing_uri_is_beside_a_listed_resource_or_in_a_template() {
+        let listings = |resources: Value, templates: Value| crate::discover::Listings {
+            resources: serde_json::from_value(resources).unwrap(),
+            resource_templates: serde_json::from_value(templates).unwrap(),
+            ..Default::default()
+        };
+        let beside = listings(
+            json!([{"uri": "https://example.com/a"}, {"uri": "file:///srv/data/notes.txt"}]),
+            json!([]),
+        );
+        assert_eq!(
+            missing_resource_uri(&beside, "gone").as_deref(),
+            Some("file:///srv/data/gone")
+        );
+        let templated = listings(
+            json!([]),
+            json!([{"uriTemplate": "{+url}"}, {"uriTemplate": "repo://{owner}/{repo}"}]),
+        );
+        assert_eq!(
+            missing_resource_uri(&templated, "gone").as_deref(),
+            Some("repo://gone/gone")
+        );
+        assert_eq!(
+            missing_resource_uri(
+                &listings(json!([]), json!([{"uriTemplate": "{+url}"}])),
+                "x"
+            ),
+            None
+        );
+        assert_eq!(resource_not_found_code("2025-11-25"), -32002);
+        assert_eq!(resource_not_found_code("2026-07-28"), -32602);
+    }
+
+    #[test]
+    fn a_missing_resource_is_judged_by_the_negotiated_era() {
+        let error = |code: i64| {
+            Ok(Reply::Error {
+                code,
+                message: "Resource not found".into(),
+                data: None,
+            })
+        };
+        let verdict = |version: &str, reply| judge_missing_resource("x://gone", version, &reply).0;
+        assert_eq!(verdict("2025-11-25", error(-32002)), Verdict::Pass);
+        assert_eq!(verdict("2025-11-25", error(-32602)), Verdict::Pass);
+        assert_eq!(verdict("2025-11-25", error(0)), Verdict::Pass);
+        assert_eq!(verdict("2025-11-25", error(-32603)), Verdict::Fail);
+        assert_eq!(verdict("2026-07-28", error(-32602)), Verdict::Pass);
+        assert_eq!(verdict("2026-07-28", error(-32002)), Verdict::Fail);
+        assert_eq!(verdict("2026-07-28", error(0)), Verdict::Fail);
+        assert_eq!(verdict("2026-07-28", error(-32603)), Verdict::Fail);
+        assert_eq!(
+            verdict("2025-11-25", Ok(Reply::Result(json!({"contents": []})))),
+            Verdict::Inconclusive
+        );
+    }
 
     #[test]
     fn altered_ids_are_told_from_other_requests_late_answers() {

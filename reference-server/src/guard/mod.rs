@@ -10,5 +10,6 @@ pub mod oauth;
 pub mod program;
 pub mod public_error;
 pub mod rate_limit;
+pub mod resource_uri;
 pub mod sandbox;
 pub mod scopes;

@@ -39,7 +39,10 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
-    CustomRequest, CustomResult, ErrorCode, Implementation, ServerCapabilities, ServerConfig,
+    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -55,6 +58,8 @@ use std::time::Instant;
 pub const RATE_LIMITED_CODE: i32 = -32029;
 
 pub use crate::guard::scopes::required_scope;
+
+pub mod surfaces;
 
 /// Everything the tools share. Built once at start-up.
 pub struct ServerState {
@@ -84,8 +89,13 @@ impl ServerState {
             .map_err(|e| format!("the sandbox {} cannot be opened: {e}", root.display()))?;
         let db = ReadOnlyDb::open(&database, 100, std::time::Duration::from_secs(1))
             .map_err(|e| format!("the database {} cannot be opened: {e}", database.display()))?;
+        let absolute = std::fs::canonicalize(&root)
+            .map_err(|e| format!("the sandbox {} cannot be resolved: {e}", root.display()))?;
+        let uris = crate::guard::resource_uri::ResourceUris::new(&absolute)
+            .ok_or_else(|| format!("the sandbox {} has no absolute path", root.display()))?;
         let guards = Guards::reference(
             sandbox,
+            uris,
             db,
             EgressPolicy::new(Vec::<String>::new()),
             history_program(root),
@@ -611,7 +621,13 @@ fn refused(code: i32, message: &str, data: serde_json::Value) -> ErrorData {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ReferenceServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
             .with_server_info(Implementation::new("mcp-reference-server", env!("CARGO_PKG_VERSION")))
             .with_instructions("A reference secure MCP server: sandboxed files, an allowlisted fetcher, a read-only records database.")
     }
@@ -624,13 +640,63 @@ impl ServerHandler for ReferenceServer {
         request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
-        const IMPLEMENTED: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+        const IMPLEMENTED: &[&str] = &[
+            "initialize",
+            "ping",
+            "tools/list",
+            "tools/call",
+            "resources/list",
+            "resources/templates/list",
+            "resources/read",
+            "prompts/list",
+            "prompts/get",
+        ];
         let protocol = &self.state.guards.protocol;
         if IMPLEMENTED.contains(&request.method.as_str()) {
             Err(protocol.malformed_params(&request.method))
         } else {
             Err(protocol.unknown_method(&request.method))
         }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.surface_list_resources(&context).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.surface_list_resource_templates(&context).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.surface_read_resource(request, context).await?.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.surface_list_prompts(&context).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Ok(self.surface_get_prompt(request, context).await?.into())
     }
 
     async fn call_tool(
@@ -661,6 +727,13 @@ impl ServerHandler for ReferenceServer {
 
 /// Why a call may not run: the error, or the tool result, to answer with.
 type Refusal = Box<Result<CallToolResponse, ErrorData>>;
+
+/// Why [`ReferenceServer::admit_work`] refused: an error to answer with, or arguments too
+/// large or deep (a tool says so in its result; a prompt or a resource read with -32602).
+pub(crate) enum WorkRefusal {
+    Error(ErrorData),
+    InvalidArguments(String),
+}
 
 impl ReferenceServer {
     /// Every check before a tool runs: authentication, the tool's existence and scope, the rate
@@ -693,42 +766,58 @@ impl ReferenceServer {
             )
             .into())));
         }
+        self.admit_work(principal, &request.name, request.arguments.as_ref())
+            .await
+            .map_err(|refusal| {
+                Box::new(match refusal {
+                    WorkRefusal::Error(error) => Err(error),
+                    WorkRefusal::InvalidArguments(reason) => Ok(invalid_arguments(reason).into()),
+                })
+            })
+    }
+
+    /// The checks every request that does work passes (tools, prompts, resource reads) once
+    /// its caller is known: the rate limit, the arguments' shape and a concurrency slot.
+    pub(crate) async fn admit_work(
+        &self,
+        principal: &Principal,
+        operation: &str,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Result<CallSlot, WorkRefusal> {
+        let guards = &self.state.guards;
         if let Some(limit) = &guards.call_limit {
-            match limit
-                .check(&principal.name, &request.name, request.arguments.as_ref())
-                .await
-            {
+            match limit.check(&principal.name, operation, arguments).await {
                 Ok(()) => {}
                 Err(CallRefusal::Limited { retry_after }) => {
-                    return Err(Box::new(Err(refused(
+                    return Err(WorkRefusal::Error(refused(
                         RATE_LIMITED_CODE,
                         "rate limit exceeded",
                         serde_json::json!({"retry_after_ms": retry_after.as_millis() as u64}),
-                    ))));
+                    )));
                 }
                 Err(_) => {
-                    return Err(Box::new(Err(refused(
+                    return Err(WorkRefusal::Error(refused(
                         RATE_LIMITED_CODE,
                         "rate limit exceeded",
                         serde_json::json!({}),
-                    ))));
+                    )));
                 }
             }
         }
-        if let Some(arguments) = &request.arguments
+        if let Some(arguments) = arguments
             && let Err(error) = check_json_object_shape(arguments, &guards.limits)
         {
-            return Err(Box::new(Ok(invalid_arguments(error).into())));
+            return Err(WorkRefusal::InvalidArguments(error.to_string()));
         }
         self.state.gate.try_enter(&principal.name).map_err(|e| {
-            Box::new(Err(match e {
+            WorkRefusal::Error(match e {
                 LimitError::TooManyConcurrentCalls(limit) => refused(
                     RATE_LIMITED_CODE,
                     "too many calls in flight",
                     serde_json::json!({"limit": limit}),
                 ),
                 other => ErrorData::internal_error(other.to_string(), None),
-            }))
+            })
         })
     }
 }

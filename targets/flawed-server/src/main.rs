@@ -116,6 +116,10 @@ mod tests {
         };
         let mut tools = Guards::reference(
             Sandbox::open(&root, SandboxLimits::default()).unwrap(),
+            reference_server::guard::resource_uri::ResourceUris::new(
+                &std::fs::canonicalize(&root).unwrap(),
+            )
+            .unwrap(),
             ReadOnlyDb::open(&database, 100, std::time::Duration::from_secs(1)).unwrap(),
             EgressPolicy::new(Vec::<String>::new()),
             history_program(root.clone()),

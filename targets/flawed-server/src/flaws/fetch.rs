@@ -102,7 +102,7 @@ impl Fetch for FlawedFetch {
 }
 
 /// A GET with a plain client: no address check, redirects followed.
-async fn plain_fetch(url: &str) -> Result<FetchedPage, EgressError> {
+pub(crate) async fn plain_fetch(url: &str) -> Result<FetchedPage, EgressError> {
     reference_server::guard::egress::ensure_crypto_provider();
     let client = reqwest::Client::builder()
         .no_proxy()

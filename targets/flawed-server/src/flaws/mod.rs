@@ -19,6 +19,7 @@ pub mod rate;
 pub mod records;
 pub mod scopes;
 pub mod sessions;
+pub mod surfaces;
 
 use reference_server::cli::BuildContext;
 use reference_server::guards::Guards;
@@ -83,17 +84,21 @@ pub static FLAWS: &[Flaw] = &[
     files::WRITE_UNCHECKED,
     files::MKDIR_PREFIX,
     files::INFO_UNCHECKED,
+    surfaces::TEMPLATE_UNSANDBOXED,
+    surfaces::PROMPT_PATH_JOINED,
     records::SQL_CONCAT,
     history::CMD_SHELL,
     history::ARG_INJECTION,
     fetch::SSRF_OPEN,
     fetch::URL_USERINFO,
     fetch::URL_DENYLIST,
+    surfaces::RESOURCE_FETCH_OPEN,
     errors::LEAK_DETAILS,
     errors::LEAK_CONFIG,
     records::LEAK_DB_ERROR,
     protocol::STDOUT_NOISE,
     protocol::WRONG_ERROR_CODES,
+    protocol::RESOURCE_MISSING_INTERNAL,
     rate::RATE_NONE,
     rate::NO_SIZE_LIMIT,
     rate::RATE_UNBOUNDED_KEYS,
