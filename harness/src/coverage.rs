@@ -446,9 +446,9 @@ pub struct SchemaProblem {
 /// Reach on one surface.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SurfaceReach {
-    /// `tool`, `prompt` or `resource_template`.
+    /// `tool`, `prompt`, `resource_template` or `completion`.
     pub surface: &'static str,
-    /// Tools, prompts with arguments, or templates with variables.
+    /// Tools, prompts with arguments, templates with variables, or completable arguments.
     pub targets: usize,
     pub points: usize,
     pub points_reached: usize,
@@ -468,7 +468,7 @@ pub struct Coverage {
     /// Points at least one input family reached.
     pub points_reached: usize,
     pub points_unreached: usize,
-    /// Targets and points by surface: tools, prompts, resource templates
+    /// Targets and points by surface: tools, prompts, resource templates, completions
     /// ([`crate::surface`]).
     pub surfaces: Vec<SurfaceReach>,
     pub families: Vec<FamilyReach>,
@@ -497,6 +497,7 @@ impl Coverage {
                     "{} {}/{} points",
                     match s.surface {
                         "prompt" => "prompts",
+                        "completion" => "completions",
                         _ => "resource templates",
                     },
                     s.points_reached,

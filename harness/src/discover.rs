@@ -593,6 +593,7 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
                 ))
                 .filter_map(crate::surface::template_tool),
         )
+        .chain(completion_tools(connection.capabilities(), &listings))
         .collect();
     Ok(Discovery {
         tools,
@@ -600,6 +601,23 @@ pub async fn discover(connection: &mut Connection) -> Result<Discovery, TargetEr
         prompts: listings.prompts.len(),
         listings,
     })
+}
+
+/// The completable arguments of the listed prompts and templates, for a server that declares
+/// `completions` ([`crate::surface::completion_tools`]).
+fn completion_tools(capabilities: &Value, listings: &Listings) -> Vec<ToolInfo> {
+    if capabilities.get("completions").is_none() {
+        return Vec::new();
+    }
+    let prompts = listings
+        .prompts
+        .iter()
+        .flat_map(|p| crate::surface::completion_tools(Some(p), None));
+    let templates = listings
+        .resource_templates
+        .iter()
+        .flat_map(|t| crate::surface::completion_tools(None, Some(t)));
+    prompts.chain(templates).collect()
 }
 
 /// How many baseline variants a tool may be tried with before it counts as refusing them.

@@ -19,6 +19,11 @@
 //! ([`direct_read_templates`]): `resources/read` must validate every URI, not only those it
 //! listed.
 //!
+//! A server that declares `completions` has each prompt argument and template variable
+//! completed too ([`completion_tools`]): `completion/complete` with the payload as the
+//! argument's value, since a completion that lists the directory a value names is a path sink
+//! like the read that follows it.
+//!
 //! Cost: linear in the listings. Failure: an item without a name or template, or with nothing
 //! to attack, is left out.
 
@@ -30,12 +35,18 @@ pub const PROMPT_PREFIX: &str = "prompts/";
 /// The name prefix of a resource template's synthesised tool.
 pub const TEMPLATE_PREFIX: &str = "resources/";
 
+/// The name prefix of a completable argument's synthesised tool:
+/// `completions/prompt:NAME#ARGUMENT` or `completions/resource:TEMPLATE#VARIABLE`.
+pub const COMPLETION_PREFIX: &str = "completions/";
+
 /// The surfaces, in report order.
-pub const SURFACES: [&str; 3] = ["tool", "prompt", "resource_template"];
+pub const SURFACES: [&str; 4] = ["tool", "prompt", "resource_template", "completion"];
 
 /// Which surface a (possibly synthesised) tool named `name` is.
 pub fn surface_of(name: &str) -> &'static str {
-    if name.starts_with(PROMPT_PREFIX) {
+    if name.starts_with(COMPLETION_PREFIX) {
+        "completion"
+    } else if name.starts_with(PROMPT_PREFIX) {
         "prompt"
     } else if name.starts_with(TEMPLATE_PREFIX) {
         "resource_template"
@@ -251,6 +262,60 @@ pub fn template_tool(template: &Value) -> Option<ToolInfo> {
     Some(info)
 }
 
+/// One synthesised tool per argument of `prompt` (`ref/prompt`) or variable of `template`
+/// (`ref/resource`) for `completion/complete`, whose one point is the argument's value, kinded
+/// as the prompt argument (by its name) or the template variable (by its place) is.
+pub fn completion_tools(prompt: Option<&Value>, template: Option<&Value>) -> Vec<ToolInfo> {
+    let (reference, arguments): (String, Vec<(String, Option<PointKind>)>) =
+        match (prompt, template) {
+            (Some(prompt), _) => {
+                let Some(name) = prompt.get("name").and_then(Value::as_str) else {
+                    return Vec::new();
+                };
+                let arguments = prompt
+                    .get("arguments")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.get("name").and_then(Value::as_str))
+                    .map(|a| (a.to_owned(), None))
+                    .collect();
+                (format!("prompt:{name}"), arguments)
+            }
+            (None, Some(template)) => {
+                let Some(uri) = template.get("uriTemplate").and_then(Value::as_str) else {
+                    return Vec::new();
+                };
+                let kinds = variable_kinds(uri)
+                    .into_iter()
+                    .map(|(name, kind)| (name, Some(kind)))
+                    .collect();
+                (format!("resource:{uri}"), kinds)
+            }
+            (None, None) => return Vec::new(),
+        };
+    arguments
+        .into_iter()
+        .filter_map(|(argument, kind)| {
+            let mut info = parse_tool(&json!({
+                "name": format!("{COMPLETION_PREFIX}{reference}#{argument}"),
+                "description": "completion/complete of this argument's value",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {argument.clone(): {"type": "string"}},
+                    "required": [argument],
+                },
+            }))?;
+            if let Some(kind) = kind {
+                for point in &mut info.points {
+                    point.kind = kind;
+                }
+            }
+            Some(info)
+        })
+        .collect()
+}
+
 /// Synthesised templates for reading listed resources' URIs directly: a server that lists
 /// `file://` resources gets `file://{+path}` (TRAV's payloads as `file://` URIs: the planted
 /// canaries by absolute path, `..` forms, encoded forms), one that lists `http(s)://`
@@ -291,7 +356,24 @@ pub fn direct_read_templates(resources: &[Value], templates: &[Value]) -> Vec<Va
 
 /// The request a call of `tool` with `arguments` is: `(method, params)`.
 pub fn request_for(tool: &str, arguments: Value) -> (&'static str, Value) {
-    if let Some(prompt) = tool.strip_prefix(PROMPT_PREFIX) {
+    if let Some(completed) = tool.strip_prefix(COMPLETION_PREFIX)
+        && let Some((reference, argument)) = completed.rsplit_once('#')
+    {
+        let value = match arguments.get(argument) {
+            Some(Value::String(value)) => value.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let reference = match reference.split_once(':') {
+            Some(("prompt", name)) => json!({"type": "ref/prompt", "name": name}),
+            Some((_, uri)) => json!({"type": "ref/resource", "uri": uri}),
+            None => json!({"type": "ref/prompt", "name": reference}),
+        };
+        (
+            "completion/complete",
+            json!({"ref": reference, "argument": {"name": argument, "value": value}}),
+        )
+    } else if let Some(prompt) = tool.strip_prefix(PROMPT_PREFIX) {
         // prompts/get takes strings only.
         let strings: Map<String, Value> = match arguments {
             Value::Object(map) => map
@@ -318,6 +400,37 @@ pub fn request_for(tool: &str, arguments: Value) -> (&'static str, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_completable_argument_becomes_a_tool_whose_call_is_completion_complete() {
+        let prompt = json!({"name": "review", "arguments": [{"name": "path"}, {"name": "tone"}]});
+        let tools = completion_tools(Some(&prompt), None);
+        assert_eq!(
+            tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            [
+                "completions/prompt:review#path",
+                "completions/prompt:review#tone"
+            ]
+        );
+        assert_eq!(surface_of(&tools[0].name), "completion");
+        assert!(!tools[0].is_tool());
+        assert_eq!(tools[0].points[0].kind, PointKind::Path);
+        let (method, params) = request_for(&tools[0].name, json!({"path": "../x"}));
+        assert_eq!(method, "completion/complete");
+        assert_eq!(
+            params,
+            json!({"ref": {"type": "ref/prompt", "name": "review"}, "argument": {"name": "path", "value": "../x"}})
+        );
+        let template = json!({"uriTemplate": "file:///srv/{+rest}#{frag}"});
+        let tools = completion_tools(None, Some(&template));
+        assert_eq!(tools.len(), 2);
+        assert_eq!(tools[0].points[0].kind, PointKind::Path);
+        let (_, params) = request_for(&tools[1].name, json!({"frag": "a"}));
+        assert_eq!(
+            params,
+            json!({"ref": {"type": "ref/resource", "uri": "file:///srv/{+rest}#{frag}"}, "argument": {"name": "frag", "value": "a"}})
+        );
+    }
 
     fn values(pairs: &[(&str, &str)]) -> Map<String, Value> {
         pairs

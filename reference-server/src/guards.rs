@@ -252,6 +252,57 @@ impl PromptFiles for SandboxPromptFiles {
     }
 }
 
+/// Most values one completion answers (the specification's limit).
+pub const MAX_COMPLETIONS: usize = 100;
+
+/// `completion/complete` of a sandbox path (the prompt's `path`, the template's `{+path}`):
+/// the entries of the directory the value names whose paths begin with the value.
+pub trait PathCompletions: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn complete<'a>(
+        &'a self,
+        value: &'a str,
+        files: Arc<dyn Files>,
+    ) -> BoxFuture<'a, Result<Vec<String>, SandboxError>>;
+}
+
+/// The directory part of a partial path: `docs` for `docs/re`, `.` for `re`.
+pub fn completed_directory(value: &str) -> &str {
+    value.rsplit_once('/').map_or(".", |(dir, _)| dir)
+}
+
+/// The reference: the directory is listed through the file guard, one level.
+pub struct SandboxCompletions;
+
+impl PathCompletions for SandboxCompletions {
+    fn name(&self) -> &'static str {
+        REFERENCE
+    }
+    fn complete<'a>(
+        &'a self,
+        value: &'a str,
+        files: Arc<dyn Files>,
+    ) -> BoxFuture<'a, Result<Vec<String>, SandboxError>> {
+        let value = value.to_owned();
+        Box::pin(async move {
+            let dir = completed_directory(&value).to_owned();
+            let listing = tokio::task::spawn_blocking(move || files.list(&dir, 1))
+                .await
+                .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))??;
+            Ok(listing
+                .entries
+                .into_iter()
+                .filter(|entry| entry.path.starts_with(&value))
+                .map(|entry| match entry.kind {
+                    "directory" => format!("{}/", entry.path),
+                    _ => entry.path,
+                })
+                .take(MAX_COMPLETIONS)
+                .collect())
+        })
+    }
+}
+
 /// What a client is told when a tool fails ([`public_error`]).
 pub trait ErrorReport: Send + Sync {
     fn name(&self) -> &'static str;
@@ -425,6 +476,8 @@ pub struct Guards {
     pub resources: Arc<dyn ResourceReads>,
     /// The file the `review_file` prompt reads.
     pub prompt_files: Arc<dyn PromptFiles>,
+    /// Completions of a sandbox path.
+    pub completions: Arc<dyn PathCompletions>,
     /// The sandbox's resource URIs (what is listed; configuration, not a guard).
     pub resource_uris: ResourceUris,
     /// `limits` as configured, to tell a twin's change of them.
@@ -458,6 +511,7 @@ impl Guards {
             extra_tools: Vec::new(),
             resources: Arc::new(SandboxResources(resource_uris.clone())),
             prompt_files: Arc::new(SandboxPromptFiles),
+            completions: Arc::new(SandboxCompletions),
             resource_uris,
             configured_limits: limits,
         }
@@ -496,6 +550,7 @@ impl Guards {
             ),
             ("resources", self.resources.name()),
             ("prompt_files", self.prompt_files.name()),
+            ("completions", self.completions.name()),
         ]
     }
 
@@ -517,6 +572,14 @@ pub fn not_reference(implementations: Vec<(&'static str, &'static str)>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_completion_lists_the_directory_its_value_names() {
+        assert_eq!(completed_directory("docs/re"), "docs");
+        assert_eq!(completed_directory("re"), ".");
+        assert_eq!(completed_directory("../outside/c"), "../outside");
+        assert_eq!(completed_directory("/etc/pa"), "/etc");
+    }
 
     #[test]
     fn web_uris_are_told_by_their_scheme_in_any_case() {

@@ -13,12 +13,11 @@ use serde_json::{Value, json};
 /// Where a finding is: the tool and its argument (or the server) as logical locations, and the
 /// endpoint as a physical one when it is a URL (a stdio command line is not a URI).
 fn location(report: &Report, tool: Option<&str>, point: Option<&str>) -> Value {
-    // A prompt's or a resource template's name already says its surface (`prompts/NAME`).
+    // A prompt's, a resource template's or a completion's name already says its surface
+    // (`prompts/NAME`).
     let name = tool
         .map(|t| {
-            if t.starts_with(crate::surface::PROMPT_PREFIX)
-                || t.starts_with(crate::surface::TEMPLATE_PREFIX)
-            {
+            if crate::surface::surface_of(t) != "tool" {
                 t.to_owned()
             } else {
                 format!("tools/{t}")

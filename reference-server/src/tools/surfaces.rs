@@ -6,6 +6,7 @@
 //! | `resources/templates/list` | `file:///SANDBOX/{+path}` and `{+url}` | - |
 //! | `resources/read` | a `file://` URI under the sandbox, or an http(s) URL on an allowed host | [`ResourceReads`](crate::guards::ResourceReads) over the file and fetch guards |
 //! | `prompts/get review_file` | a message quoting the sandbox file its `path` argument names | [`PromptFiles`](crate::guards::PromptFiles) |
+//! | `completion/complete` of that `path` or the template's `path` | sandbox paths that begin with the value (one directory level, at most 100) | [`PathCompletions`](crate::guards::PathCompletions) over the file guard |
 //!
 //! Admission is the tools': the caller must be authenticated, and the stdio rate limit, the
 //! argument shape check, the per-principal concurrency slot and the call timeout apply
@@ -17,7 +18,8 @@
 //! 2025-11-25, -32602 from 2026-07-28 (SEP-2164; rmcp's handler rewrites the code for a
 //! 2026-07-28 client, [`crate::guards::ProtocolErrors::resource_not_found`]). A prompt argument that names no readable
 //! file is -32602, as the prompts specification says for invalid arguments. Either carries only
-//! the public message and a correlation id ([`crate::guard::public_error`]).
+//! the public message and a correlation id ([`crate::guard::public_error`]). A completion that
+//! cannot be made (a value naming no sandbox directory) is an empty list: completions are hints.
 //!
 //! Cost: a listing walks at most the sandbox's listing limit; a read is the guard's cost.
 //! Failure: every refusal is a JSON-RPC error; nothing here panics.
@@ -31,10 +33,10 @@ use crate::guard::resource_uri::UriError;
 use crate::guard::sandbox::SandboxError;
 use crate::guards::{ResourceBody, ResourceError};
 use rmcp::model::{
-    ErrorCode, GetPromptRequestParams, GetPromptResult, JsonObject, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, Prompt, PromptArgument, PromptMessage,
-    ReadResourceRequestParams, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    Role,
+    CompleteRequestParams, CompleteResult, CompletionInfo, ErrorCode, GetPromptRequestParams,
+    GetPromptResult, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResult, Reference, Resource, ResourceContents, ResourceTemplate, Role,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
@@ -267,5 +269,44 @@ impl ReferenceServer {
             format!("Review this file for errors and unclear passages:\n\n{text}"),
         )])
         .with_description("A review of one sandbox file"))
+    }
+
+    pub(crate) async fn surface_complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let guards = &self.state.guards;
+        let completes_a_path = request.argument.name == "path"
+            && match &request.r#ref {
+                Reference::Prompt(prompt) => prompt.name == REVIEW_PROMPT,
+                Reference::Resource(template) => template.uri == guards.resource_uris.template(),
+                _ => false,
+            };
+        let mut arguments = JsonObject::new();
+        arguments.insert("value".into(), request.argument.value.clone().into());
+        let _slot = self
+            .admit_surface("completion/complete", &arguments, &context)
+            .await?;
+        let values = if completes_a_path {
+            let complete = guards
+                .completions
+                .complete(&request.argument.value, guards.files.clone());
+            match with_timeout(guards.limits.call_timeout, complete).await {
+                Ok(Ok(values)) => values,
+                Ok(Err(error)) => {
+                    tracing::debug!(error = %WithSources(&error), "no completion");
+                    Vec::new()
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "no completion");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let completion = CompletionInfo::new(values).unwrap_or_default();
+        Ok(CompleteResult::new(completion))
     }
 }

@@ -86,6 +86,7 @@ pub static FLAWS: &[Flaw] = &[
     files::INFO_UNCHECKED,
     surfaces::TEMPLATE_UNSANDBOXED,
     surfaces::PROMPT_PATH_JOINED,
+    surfaces::COMPLETION_UNSANDBOXED,
     records::SQL_CONCAT,
     history::CMD_SHELL,
     history::ARG_INJECTION,

@@ -7,8 +7,8 @@ use super::{Flaw, Transport::Stdio};
 use futures::future::BoxFuture;
 use reference_server::guard::sandbox::SandboxError;
 use reference_server::guards::{
-    Fetch, Files, Guards, PromptFiles, ResourceBody, ResourceError, ResourceReads, body_of,
-    is_web_uri,
+    Fetch, Files, Guards, MAX_COMPLETIONS, PathCompletions, PromptFiles, ResourceBody,
+    ResourceError, ResourceReads, body_of, completed_directory, is_web_uri,
 };
 use std::io::Read;
 use std::path::PathBuf;
@@ -143,6 +143,54 @@ pub const PROMPT_PATH_JOINED: Flaw = Flaw {
     harness_args: &[],
     tools: Some(|guards, context| {
         guards.prompt_files = Arc::new(JoinedPromptFiles {
+            root: context.root.clone(),
+        })
+    }),
+    http: None,
+};
+
+/// Path completions from `std::fs::read_dir` of the value's directory joined onto the root.
+struct JoinedCompletions {
+    root: PathBuf,
+}
+
+impl PathCompletions for JoinedCompletions {
+    fn name(&self) -> &'static str {
+        "completion-unsandboxed"
+    }
+    fn complete<'a>(
+        &'a self,
+        value: &'a str,
+        _files: Arc<dyn Files>,
+    ) -> BoxFuture<'a, Result<Vec<String>, SandboxError>> {
+        Box::pin(async move {
+            let dir = completed_directory(value);
+            let mut values = Vec::new();
+            for entry in std::fs::read_dir(self.root.join(dir))?.take(1000) {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                let path = if dir == "." {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if path.starts_with(value) {
+                    values.push(path);
+                }
+            }
+            values.truncate(MAX_COMPLETIONS);
+            Ok(values)
+        })
+    }
+}
+
+pub const COMPLETION_UNSANDBOXED: Flaw = Flaw {
+    name: "completion-unsandboxed",
+    summary: "Path completions list the directory the value names, joined onto the sandbox path with no check (`../outside/` lists a directory outside).",
+    caught: &[(Stdio, "TRAV-DOTDOT")],
+    swaps: &["completions"],
+    harness_args: &[],
+    tools: Some(|guards, context| {
+        guards.completions = Arc::new(JoinedCompletions {
             root: context.root.clone(),
         })
     }),
