@@ -4,7 +4,8 @@
 //! is counted here with how it was answered. A point is *reached* when at least one payload
 //! the tool's schema allows got an answer from the tool itself: a result (an error result
 //! included: the guard under test answered), or a JSON-RPC error that is not a refusal of the
-//! request's shape (-32600/-32601/-32602/-32700), a rate-limit refusal or a transport failure.
+//! request's shape (-32600/-32601/-32602/-32700, or -32020: 2026-07-28's routing headers
+//! missing or not matching the body), a rate-limit refusal or a transport failure.
 //! For a tool that refused every baseline variant with one and the same answer, a payload
 //! answered the same way (ids and numbers aside) does not count either: a tool that refuses
 //! everything cannot be told from a guard. A tool that told its baselines apart (a loopback URL
@@ -30,6 +31,10 @@ pub const INPUT_FAMILIES: [Family; 5] = [
     Family::SSRF,
 ];
 
+/// MCP 2026-07-28's code for routing headers (`Mcp-Method`, `Mcp-Name`) that are missing or
+/// do not match the body: the transport refused the request, no guard saw it.
+pub const HEADER_MISMATCH: i64 = -32020;
+
 /// Unreached points named in the report, at most.
 pub const MAX_UNREACHED_LISTED: usize = 50;
 
@@ -53,7 +58,8 @@ pub struct BaselineCheck {
 pub enum Answer {
     /// The tool answered (a result, an error result, or a JSON-RPC error of its own).
     Tool,
-    /// The request's shape was refused: -32600, -32601, -32602 or -32700.
+    /// The request's shape was refused: -32600, -32601, -32602, -32700, or -32020 (the
+    /// routing headers of 2026-07-28 over HTTP).
     InvalidParams,
     /// The rate limiter refused it.
     Throttled,
@@ -79,7 +85,7 @@ impl Answer {
             Ok(Reply::Result(_)) => Answer::Tool,
             Ok(Reply::Error { code: -32602, .. }) if surface != "tool" => Answer::Tool,
             Ok(Reply::Error {
-                code: -32600 | -32601 | -32602 | -32700,
+                code: -32600 | -32601 | -32602 | -32700 | HEADER_MISMATCH,
                 ..
             }) => Answer::InvalidParams,
             Ok(Reply::Error { .. }) => Answer::Tool,
@@ -731,6 +737,15 @@ mod tests {
         });
         assert_eq!(
             Answer::of(&unknown_method, false, "resource_template"),
+            Answer::InvalidParams
+        );
+        let header_mismatch = Ok(Reply::Error {
+            code: HEADER_MISMATCH,
+            message: "missing required Mcp-Name header".into(),
+            data: None,
+        });
+        assert_eq!(
+            Answer::of(&header_mismatch, false, "prompt"),
             Answer::InvalidParams
         );
         // A surface that refuses every value alike is still not reached.

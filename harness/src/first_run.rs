@@ -41,6 +41,9 @@ pub struct BundledHttpServer {
     pub second_key: String,
     /// A principal with no scope (AUTH-SCOPE).
     pub low_scope_key: String,
+    /// The port of 127.0.0.1 the server's egress policy allows as an internal upstream, where
+    /// the harness serves its upstream listener (AUTH-TOKEN-PASSTHROUGH).
+    pub upstream_port: u16,
 }
 
 /// A fresh random key, long enough for the server's minimum.
@@ -65,10 +68,14 @@ impl BundledHttpServer {
             .map_err(|e| format!("cannot create a directory for the HTTP server: {e}"))?;
         // The token's audience is the server's URL, so the port is chosen first (bound, then
         // released: another process taking it in between makes the start fail, said plainly).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| format!("cannot find a free loopback port: {e}"))?
-            .port();
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .map(|address| address.port())
+                .map_err(|e| format!("cannot find a free loopback port: {e}"))
+        };
+        let port = free_port()?;
+        let upstream_port = free_port()?;
         let public_url = format!("http://127.0.0.1:{port}/mcp");
         let issuer = "http://127.0.0.1/mcp-harness-first-run";
         let oauth = directory.path().join("oauth");
@@ -117,7 +124,10 @@ impl BundledHttpServer {
                 &config,
                 format!(
                     "keys_file = {:?}\n[http]\npublic_url = {public_url:?}\n\
-                     [oauth]\nissuer = {issuer:?}\njwks = {:?}\n",
+                     [oauth]\nissuer = {issuer:?}\njwks = {:?}\n\
+                     [egress]\nallowed_hosts = [\"127.0.0.1\"]\n\
+                     allowed_ports = [{upstream_port}]\n\
+                     allowed_internal = [\"127.0.0.1:{upstream_port}\"]\n",
                     keys.to_string_lossy(),
                     oauth.join("jwks.json").to_string_lossy()
                 ),
@@ -171,6 +181,7 @@ impl BundledHttpServer {
             operator_key,
             second_key,
             low_scope_key,
+            upstream_port,
         };
         server.url = match address.recv_timeout(startup) {
             Ok(Ok(url)) => url,
@@ -282,6 +293,7 @@ impl OverHttp {
                 },
                 stage: harness::StageOptions {
                     sandbox: Some(server.sandbox()),
+                    upstream_port: Some(server.upstream_port),
                     ..Default::default()
                 },
                 selection: harness::Selection {

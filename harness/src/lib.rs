@@ -84,6 +84,9 @@ pub struct StageOptions {
     pub cwd: Option<PathBuf>,
     /// Environment variables for a stdio target, besides the stage's canaries.
     pub env: Vec<(String, String)>,
+    /// A port of 127.0.0.1 to serve an upstream on (`--upstream-port`): a listener the target
+    /// is configured to call, whose requests AUTH-TOKEN-PASSTHROUGH reads (`{upstream_url}`).
+    pub upstream_port: Option<u16>,
 }
 
 /// Which probes run, and how hard.
@@ -182,7 +185,10 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         }
     }
     let started = Instant::now();
-    let stage = Stage::new(options.stage.sandbox.as_deref()).await?;
+    let mut stage = Stage::new(options.stage.sandbox.as_deref()).await?;
+    if let Some(port) = options.stage.upstream_port {
+        stage.start_upstream(port).await?;
+    }
     let (mut connection, address) = match &options.target {
         TargetOptions::Stdio { command } => {
             let filled = stage.fill_placeholders(command);

@@ -164,6 +164,11 @@ struct RunArgs {
     /// Adopt this directory as {sandbox} instead of a fresh temporary one.
     #[arg(long, value_name = "DIR")]
     sandbox: Option<PathBuf>,
+    /// Serve an upstream on this port of 127.0.0.1 ({upstream_url} in a stdio command): point
+    /// the target's upstream API at it, and AUTH-TOKEN-PASSTHROUGH checks that the requests it
+    /// makes there carry none of the credentials the harness sent it.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    upstream_port: Option<u16>,
     /// The stdio target's working directory (default: the sandbox, so that anything the server
     /// creates relative to it stays on the stage).
     #[arg(long, value_name = "DIR")]
@@ -443,6 +448,7 @@ fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
                     .clone()
                     .or_else(|| target.and_then(|t| t.cwd.clone())),
                 env,
+                upstream_port: run.upstream_port,
             },
             selection: harness::Selection {
                 only: pick(&run.only, file.map(|f| &f.only)),

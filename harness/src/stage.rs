@@ -30,6 +30,8 @@ pub enum StageError {
     WouldOverwrite(PathBuf),
     #[error("--sandbox must name an existing directory: {0}")]
     NotADirectory(PathBuf),
+    #[error("cannot serve the upstream on 127.0.0.1:{0} (--upstream-port): {1}")]
+    Upstream(u16, std::io::Error),
 }
 
 /// A file in a fresh sandbox for tools that delete or move what they are given.
@@ -46,6 +48,8 @@ pub struct Stage {
     pub link_dir: Option<String>,
     pub canaries: Canaries,
     pub listener: Option<CanaryListener>,
+    /// The upstream listener (`--upstream-port`), when asked for.
+    pub upstream: Option<CanaryListener>,
     /// Planted in an adopted sandbox; removed on drop.
     planted: Vec<PathBuf>,
     /// Watches the outside directory and the `_evil` sibling from the end of planting on.
@@ -159,6 +163,7 @@ impl Stage {
             link_dir,
             canaries,
             listener,
+            upstream: None,
             planted,
             access,
         })
@@ -186,12 +191,28 @@ impl Stage {
         self._base.path()
     }
 
-    /// Fills `{sandbox}` and `{canary_url}` into a command line.
+    /// Serves the upstream listener on `port` of 127.0.0.1.
+    pub async fn start_upstream(&mut self, port: u16) -> Result<(), StageError> {
+        let upstream = CanaryListener::start_on(
+            port,
+            format!("MCPCANARY-UPSTREAM-{:016x}", rand::random::<u64>()),
+        )
+        .await
+        .map_err(|e| StageError::Upstream(port, e))?;
+        self.upstream = Some(upstream);
+        Ok(())
+    }
+
+    /// Fills `{sandbox}`, `{canary_url}` and `{upstream_url}` into a command line.
     pub fn fill_placeholders(&self, command: &str) -> String {
         let canary_url = self.listener.as_ref().map(|l| l.url()).unwrap_or_default();
         command
             .replace("{sandbox}", &self.sandbox.to_string_lossy())
             .replace("{canary_url}", &canary_url)
+            .replace(
+                "{upstream_url}",
+                &self.upstream.as_ref().map(|l| l.url()).unwrap_or_default(),
+            )
     }
 
     /// A fresh path in the outside directory where an injection would create a file.

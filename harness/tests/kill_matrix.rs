@@ -571,6 +571,12 @@ fn over_http_with(
             oauth_dir.join("jwks.json").display().to_string()
         ));
     }
+    // An upstream the server may call (its one allowed internal address), served by the
+    // harness: AUTH-TOKEN-PASSTHROUGH reads what the server sends there.
+    let upstream_port = free_port();
+    settings.push_str(&format!(
+        "[egress]\nallowed_hosts = [\"127.0.0.1\"]\nallowed_ports = [{upstream_port}]\nallowed_internal = [\"127.0.0.1:{upstream_port}\"]\n"
+    ));
     std::fs::write(&config, settings).unwrap();
     let sandbox = root.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
@@ -605,6 +611,8 @@ fn over_http_with(
         "--token-low",
         second_token.as_str(),
     ];
+    let upstream_port = upstream_port.to_string();
+    target.extend(["--upstream-port", upstream_port.as_str()]);
     if auth == Auth::OAuth {
         target.extend(["--jwt-signing-key", signing_key.as_str()]);
     }

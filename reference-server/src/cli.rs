@@ -125,6 +125,8 @@ pub struct BuildContext {
     pub rate_limit: RateLimitConfig,
     /// The OAuth key set and issuer, when OAuth is configured (HTTP only).
     pub oauth: Option<(jsonwebtoken::jwk::JwkSet, String)>,
+    /// The configured egress policy (what `fetch_url` may reach).
+    pub egress: EgressPolicy,
 }
 
 /// A change to the tools' guards (see [`Twin`]).
@@ -245,8 +247,12 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         setting: "database",
         reason: format!("cannot open it read-only ({e})"),
     })?;
+    for internal in &file.egress.allowed_internal {
+        tracing::warn!(%internal, "fetches may reach this internal address ([egress] allowed_internal)");
+    }
     let mut egress = EgressPolicy::new(file.egress.allowed_hosts.clone())
-        .with_ports(file.egress.allowed_ports.iter().copied());
+        .with_ports(file.egress.allowed_ports.iter().copied())
+        .with_internal(file.egress.allowed_internal.iter().copied());
     egress.max_response_bytes = file.egress.max_response_bytes;
     let scopes = config::scopes_from_env(std::env::var(TOKEN_SCOPES_VAR).ok())?;
     let rate_config: RateLimitConfig = file.rate_limit.into();
@@ -266,6 +272,7 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         database: database.clone(),
         rate_limit: rate_config,
         oauth: None,
+        egress: egress.clone(),
     };
 
     if args.stdio {

@@ -149,6 +149,9 @@ pub struct EgressSettings {
     pub allowed_hosts: Vec<String>,
     /// Ports allowed besides 80 and 443.
     pub allowed_ports: Vec<u16>,
+    /// Internal services by exact address and port (`"127.0.0.1:8080"`), the one exception to
+    /// the blocked ranges (loopback, private...); their host and port must be allowed too.
+    pub allowed_internal: Vec<std::net::SocketAddr>,
     pub max_response_bytes: usize,
 }
 
@@ -157,6 +160,7 @@ impl Default for EgressSettings {
         Self {
             allowed_hosts: vec!["example.com".into()],
             allowed_ports: Vec::new(),
+            allowed_internal: Vec::new(),
             max_response_bytes: 256 * 1024,
         }
     }

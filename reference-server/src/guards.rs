@@ -76,6 +76,17 @@ impl Files for Sandbox {
 pub trait Fetch: Send + Sync {
     fn name(&self) -> &'static str;
     fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<FetchedPage, EgressError>>;
+    /// The fetch `fetch_url` makes for a caller whose HTTP request carried `caller` (no
+    /// headers on stdio). TEST SEAM: the reference never reads them, since a client's token is
+    /// never passed upstream (the MCP authorization specification's token passthrough rule);
+    /// the token-passthrough twin forwards its `Authorization`.
+    fn fetch_for<'a>(
+        &'a self,
+        url: &'a str,
+        _caller: &'a http::HeaderMap,
+    ) -> BoxFuture<'a, Result<FetchedPage, EgressError>> {
+        self.fetch(url)
+    }
 }
 
 impl Fetch for EgressPolicy {

@@ -20,6 +20,7 @@ pub mod jsonrpc;
 pub mod jwt;
 pub mod rate_limiter;
 pub mod redaction;
+pub mod resource_uri;
 pub mod sandbox;
 pub mod scope_body;
 pub mod sql;
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Oracle)] = &[
     ("jwt", jwt::check),
     ("rate_limiter", rate_limiter::check),
     ("redaction", redaction::check),
+    ("resource_uri", resource_uri::check),
     ("sandbox", sandbox::check),
     ("scope_body", scope_body::check),
     ("sql", sql::check),

@@ -330,14 +330,23 @@ impl HttpConnection {
         message: Value,
         id: Option<&Value>,
     ) -> Result<Received, TargetError> {
-        // 2026-07-28 over HTTP: the method (and the tool or prompt name) also travel as headers.
+        // 2026-07-28 over HTTP: the method, and what it names (the tool or prompt, the
+        // resource's URI), also travel as headers.
         let mut routing: Vec<(&str, String)> = Vec::new();
         if self.stateless
             && let Some(method) = message.get("method").and_then(Value::as_str)
         {
             routing.push(("mcp-method", method.to_owned()));
-            if matches!(method, "tools/call" | "prompts/get")
-                && let Some(name) = message.pointer("/params/name").and_then(Value::as_str)
+            let named = match method {
+                "tools/call" | "prompts/get" => Some("/params/name"),
+                "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                    Some("/params/uri")
+                }
+                _ => None,
+            };
+            if let Some(name) = named
+                .and_then(|pointer| message.pointer(pointer))
+                .and_then(Value::as_str)
             {
                 routing.push(("mcp-name", header_safe(name)));
             }

@@ -1,8 +1,11 @@
-//! A loopback HTTP listener that records every request it receives: the SSRF oracle.
+//! A loopback HTTP listener that records every request it receives: the SSRF oracle, and (with
+//! the request headers it keeps) the token-passthrough oracle.
 //!
 //! Each payload carries a unique path (`/ssrf/<nonce>`), so a hit names the payload that caused
 //! it. The listener answers `200` with a canary body, reads at most 8 KiB of each request,
-//! keeps at most 1,000 hits, and gives up on a connection after 2 seconds.
+//! keeps at most 1,000 hits (each with at most 64 headers of at most 512 bytes), and gives up
+//! on a connection after 2 seconds. The same listener, started on a port the user names
+//! (`--upstream-port`), plays an upstream the target is configured to call.
 //!
 //! Failure: binding fails only if loopback is unavailable; the run then reports SSRF probes as
 //! not applicable.
@@ -12,11 +15,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MAX_HITS: usize = 1000;
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_BYTES: usize = 512;
 
 /// One recorded request.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Hit {
     pub request_line: String,
+    /// The request's headers (name, value), as far as the first read got.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The listener; stops when dropped.
@@ -30,7 +37,12 @@ pub struct CanaryListener {
 
 impl CanaryListener {
     pub async fn start(body: String) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(0, body).await
+    }
+
+    /// [`Self::start`] on `port` of 127.0.0.1 (0: any free port).
+    pub async fn start_on(port: u16, body: String) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
         let task = tokio::spawn(serve(listener, hits.clone(), body.clone()));
@@ -64,6 +76,11 @@ impl CanaryListener {
             .collect()
     }
 
+    /// Every hit so far.
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn hit_count(&self) -> usize {
         self.hits.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -87,17 +104,26 @@ async fn serve(listener: tokio::net::TcpListener, hits: Arc<Mutex<Vec<Hit>>>, bo
             let read = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buffer)).await;
             let Ok(Ok(n)) = read else { return };
             let request = String::from_utf8_lossy(&buffer[..n]);
-            let request_line = request
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(500)
+            let mut lines = request.lines();
+            let request_line = lines.next().unwrap_or_default().chars().take(500).collect();
+            let headers = lines
+                .take_while(|line| !line.is_empty())
+                .filter_map(|line| line.split_once(':'))
+                .take(MAX_HEADERS)
+                .map(|(name, value)| {
+                    (
+                        name.trim().to_ascii_lowercase(),
+                        value.trim().chars().take(MAX_HEADER_BYTES).collect(),
+                    )
+                })
                 .collect();
             {
                 let mut hits = hits.lock().unwrap_or_else(|p| p.into_inner());
                 if hits.len() < MAX_HITS {
-                    hits.push(Hit { request_line });
+                    hits.push(Hit {
+                        request_line,
+                        headers,
+                    });
                 }
             }
             let reply = format!(

@@ -15,9 +15,16 @@
 //! - AUTH-SESSION-BINDING, with `--token2` on a target that issues sessions: the first
 //!   principal's session id presented with the second principal's credential must not be
 //!   served (sessions are not authentication).
+//! - AUTH-TOKEN-PASSTHROUGH, with a credential header: every URL point (tools and resource
+//!   templates, at most [`MAX_PASSTHROUGH_POINTS`]) is given the upstream's URL
+//!   (`--upstream-port`) and the loopback listener's, and then every request any probe of the
+//!   run made the target send to either listener is read: a credential the harness sent the
+//!   target (its `Authorization` value or token, another credential header's value) arriving
+//!   there is the finding, the listener's record the proof. No request reaching a listener is
+//!   inconclusive: nothing shows what the target sends upstream.
 //!
-//! Oracle: a 2xx status for a token or session the target must refuse. Cost: at most a dozen
-//! requests.
+//! Oracle: a 2xx status for a token or session the target must refuse; a credential in a
+//! request the target made. Cost: at most a dozen requests, and two calls per URL point.
 
 use super::{Evidence, Family, Outcome, ProbeInfo, Run, Severity, Verdict};
 use crate::connection::{RawOutcome, TargetError, excerpt};
@@ -64,12 +71,29 @@ pub static AUTH_SESSION_BINDING: ProbeInfo = ProbeInfo {
     remediation: "Remember which principal opened each session and refuse (404) a session id presented with anyone else's credential.",
 };
 
+pub static AUTH_TOKEN_PASSTHROUGH: ProbeInfo = ProbeInfo {
+    id: "AUTH-TOKEN-PASSTHROUGH",
+    family: Family::AUTH,
+    title: "the client's credential never reaches what the server fetches upstream",
+    severity: Severity::High,
+    cwe: Some(441),
+    enforces: "MCP authorization, token passthrough: servers MUST NOT pass through the token they received from the client to upstream APIs",
+    remediation: "Call upstream APIs with the server's own credential (or a token obtained for that API); never forward the client's Authorization header.",
+};
+
+/// URL points AUTH-TOKEN-PASSTHROUGH gives the upstream's and the listener's URL, at most.
+pub const MAX_PASSTHROUGH_POINTS: usize = 10;
+/// Credential values shorter than this are not looked for in upstream requests (a short value
+/// matches by chance).
+const MIN_PASSTHROUGH_SECRET: usize = 8;
+
 /// This family's probes, in report order.
 pub static PROBES: &[&ProbeInfo] = &[
     &AUTH_JWT_FORGED,
     &AUTH_JWT_CLAIMS,
     &AUTH_SESSION_BINDING,
     &AUTH_SCOPE,
+    &AUTH_TOKEN_PASSTHROUGH,
 ];
 
 /// Sent with each token: an `initialize` needs no session, so a 2xx can only mean the token
@@ -636,12 +660,153 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
         }
     });
     outcomes.push(scope_outcome);
+    outcomes.push(token_passthrough(run).await);
     outcomes
+}
+
+/// AUTH-TOKEN-PASSTHROUGH (an HTTP target).
+async fn token_passthrough(run: &mut Run<'_>) -> Outcome {
+    let info = &AUTH_TOKEN_PASSTHROUGH;
+    let secrets: Vec<String> = run
+        .credentials
+        .secrets()
+        .into_iter()
+        .filter(|s| s.len() >= MIN_PASSTHROUGH_SECRET)
+        .collect();
+    if secrets.is_empty() {
+        return Outcome::new(
+            info,
+            Verdict::NotApplicable,
+            "no credential was given to look for upstream (--header 'Authorization: ...')",
+        );
+    }
+    let bases: Vec<String> = [run.stage.upstream.as_ref(), run.stage.listener.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|listener| listener.url())
+        .collect();
+    let points = run.points(&[crate::discover::PointKind::Url]);
+    let mut sent = 0;
+    'points: for point in points.iter().take(MAX_PASSTHROUGH_POINTS) {
+        for base in &bases {
+            if !run.can_continue() {
+                break 'points;
+            }
+            let url = format!("{base}/mcp-harness-upstream/{:016x}", rand::random::<u64>());
+            run.call_at(point, json!(url)).await;
+            sent += 1;
+        }
+    }
+    let hits: Vec<crate::oracle::listener::Hit> =
+        [run.stage.upstream.as_ref(), run.stage.listener.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|listener| listener.hits())
+            .collect();
+    let (verdict, summary, evidence) = judge_passthrough(&hits, &secrets, sent);
+    Outcome::new(info, verdict, summary).with_evidence(evidence)
+}
+
+/// The verdict on `hits` (every request the target sent the listeners) for the credentials
+/// `secrets`, after `sent` calls with a listener URL.
+pub fn judge_passthrough(
+    hits: &[crate::oracle::listener::Hit],
+    secrets: &[String],
+    sent: usize,
+) -> (Verdict, String, Vec<Evidence>) {
+    let mut evidence = Vec::new();
+    for hit in hits {
+        let carried = hit
+            .headers
+            .iter()
+            .find(|(_, value)| secrets.iter().any(|s| value.contains(s.as_str())))
+            .map(|(name, _)| format!("its {name} header"))
+            .or_else(|| {
+                secrets
+                    .iter()
+                    .any(|s| hit.request_line.contains(s.as_str()))
+                    .then(|| "its request line".to_owned())
+            });
+        if let Some(place) = carried {
+            evidence.push(Evidence {
+                tool: None,
+                point: None,
+                request: hit.request_line.clone(),
+                reply: String::new(),
+                oracle: format!(
+                    "a request the target sent the harness's listener carried, in {place}, a credential the harness sent the target"
+                ),
+            });
+        }
+    }
+    if !evidence.is_empty() {
+        let count = evidence.len();
+        evidence.truncate(5);
+        return (
+            Verdict::Fail,
+            format!("{count} request(s) the target made upstream carried the client's credential"),
+            evidence,
+        );
+    }
+    if hits.is_empty() {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "no request of the target reached the harness's listeners ({sent} calls gave a URL point their address): nothing shows what it sends upstream; serve one with --upstream-port and point the target's upstream at it"
+            ),
+            Vec::new(),
+        );
+    }
+    (
+        Verdict::Pass,
+        format!(
+            "{} request(s) the target made to the harness's listeners carried none of the credentials it was sent",
+            hits.len()
+        ),
+        Vec::new(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_in_an_upstream_request_is_the_finding() {
+        use crate::oracle::listener::Hit;
+        let hit = |headers: &[(&str, &str)]| Hit {
+            request_line: "GET /mcp-harness-upstream/1 HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        };
+        let secrets = vec![
+            "Bearer s3cret-token-123".to_owned(),
+            "s3cret-token-123".to_owned(),
+        ];
+        let forwarded = [hit(&[
+            ("host", "127.0.0.1"),
+            ("authorization", "Bearer s3cret-token-123"),
+        ])];
+        let (verdict, _, evidence) = judge_passthrough(&forwarded, &secrets, 2);
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(evidence[0].oracle.contains("authorization header"));
+        let in_the_query = [Hit {
+            request_line: "GET /x?token=s3cret-token-123 HTTP/1.1".into(),
+            headers: Vec::new(),
+        }];
+        assert_eq!(
+            judge_passthrough(&in_the_query, &secrets, 1).0,
+            Verdict::Fail
+        );
+        let clean = [hit(&[
+            ("host", "127.0.0.1"),
+            ("authorization", "Bearer the-servers-own"),
+        ])];
+        assert_eq!(judge_passthrough(&clean, &secrets, 2).0, Verdict::Pass);
+        assert_eq!(judge_passthrough(&[], &secrets, 2).0, Verdict::Inconclusive);
+    }
 
     fn sample() -> (reference_server::guard::oauth::DevSigner, String) {
         let signer = reference_server::guard::oauth::DevSigner::from_seed([7; 32]);

@@ -329,6 +329,15 @@ pub fn judge_missing_resource(
             Verdict::Pass,
             format!("{uri} answered {code} (protocol {version})"),
         ),
+        Ok(Reply::Error {
+            code: crate::coverage::HEADER_MISMATCH,
+            ..
+        }) => (
+            Verdict::Inconclusive,
+            format!(
+                "{uri}: the transport refused the request's routing headers (-32020), so the resource handler never answered"
+            ),
+        ),
         Ok(Reply::Error { code: -32603, .. }) => (
             Verdict::Fail,
             format!(
@@ -527,6 +536,7 @@ mod tests {
         assert_eq!(verdict("2026-07-28", error(-32002)), Verdict::Fail);
         assert_eq!(verdict("2026-07-28", error(0)), Verdict::Fail);
         assert_eq!(verdict("2026-07-28", error(-32603)), Verdict::Fail);
+        assert_eq!(verdict("2026-07-28", error(-32020)), Verdict::Inconclusive);
         assert_eq!(
             verdict("2025-11-25", Ok(Reply::Result(json!({"contents": []})))),
             Verdict::Inconclusive

@@ -162,6 +162,9 @@ pub struct EgressPolicy {
     pub max_response_bytes: usize,
     pub timeout: Duration,
     permitted_class: Option<BlockedClass>,
+    /// Internal services the operator names by exact address and port (`127.0.0.1:8080`): the
+    /// one exception to the blocked ranges, for that socket address only.
+    allowed_internal: BTreeSet<SocketAddr>,
 }
 
 /// Longest URL accepted, in bytes.
@@ -207,6 +210,7 @@ impl EgressPolicy {
             max_response_bytes: 256 * 1024,
             timeout: Duration::from_secs(10),
             permitted_class: None,
+            allowed_internal: BTreeSet::new(),
         }
     }
 
@@ -237,10 +241,19 @@ impl EgressPolicy {
             })
     }
 
-    fn address_allowed(&self, ip: IpAddr) -> Result<(), EgressError> {
-        match classify(ip) {
+    /// Lets the internal services at exactly these socket addresses through the blocked
+    /// ranges (their host must still be allowed, and a non-default port too). Each is logged
+    /// by the caller at start-up: an exception should be visible.
+    pub fn with_internal(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.allowed_internal.extend(addresses);
+        self
+    }
+
+    fn address_allowed(&self, address: SocketAddr) -> Result<(), EgressError> {
+        match classify(address.ip()) {
             None => Ok(()),
             Some(class) if Some(class) == self.permitted_class => Ok(()),
+            Some(_) if self.allowed_internal.contains(&address) => Ok(()),
             Some(class) => Err(EgressError::BlockedAddress(class)),
         }
     }
@@ -279,7 +292,7 @@ impl EgressPolicy {
             return Err(EgressError::NoHost);
         }
         if let Some(ip) = literal {
-            self.address_allowed(ip)?;
+            self.address_allowed(SocketAddr::new(ip, port))?;
         }
         if !self.host_allowed(&host) {
             return Err(EgressError::HostNotAllowed(host));
@@ -318,19 +331,32 @@ impl EgressPolicy {
 
     /// Refuses the set if any address is blocked (one bad record poisons the answer).
     pub fn check_addresses(&self, addresses: &[SocketAddr]) -> Result<(), EgressError> {
-        addresses
-            .iter()
-            .try_for_each(|a| self.address_allowed(a.ip()))
+        addresses.iter().try_for_each(|a| self.address_allowed(*a))
     }
 
     /// Fetches a URL under the policy: every hop checked, connections pinned, body capped.
     pub async fn fetch(&self, raw: &str) -> Result<FetchedPage, EgressError> {
-        tokio::time::timeout(self.timeout, self.fetch_unbounded(raw))
+        self.fetch_sending(raw, &reqwest::header::HeaderMap::new())
+            .await
+    }
+
+    /// [`Self::fetch`], sending `headers` with every hop: for credentials the operator
+    /// configured for an upstream, never a client's (that is token passthrough).
+    pub async fn fetch_sending(
+        &self,
+        raw: &str,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<FetchedPage, EgressError> {
+        tokio::time::timeout(self.timeout, self.fetch_unbounded(raw, headers))
             .await
             .map_err(|_| EgressError::Timeout)?
     }
 
-    async fn fetch_unbounded(&self, raw: &str) -> Result<FetchedPage, EgressError> {
+    async fn fetch_unbounded(
+        &self,
+        raw: &str,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<FetchedPage, EgressError> {
         ensure_crypto_provider();
         let mut checked = self.check(raw)?;
         for _hop in 0..=self.max_redirects {
@@ -338,6 +364,7 @@ impl EgressPolicy {
             let client = pinned_client(&resolved, self.timeout)?;
             let mut response = client
                 .get(resolved.url.clone())
+                .headers(headers.clone())
                 .send()
                 .await
                 .map_err(|_| EgressError::RequestFailed)?;
@@ -560,6 +587,29 @@ mod tests {
             p.resolve(checked).await,
             Err(EgressError::BlockedAddress(BlockedClass::Loopback))
         ));
+    }
+
+    #[test]
+    fn an_internal_service_is_allowed_at_its_exact_address_and_port_only() {
+        let internal: SocketAddr = "127.0.0.1:8181".parse().unwrap();
+        let p = EgressPolicy::new(["127.0.0.1"])
+            .with_ports([8181, 8182])
+            .with_internal([internal]);
+        assert!(p.check("http://127.0.0.1:8181/status").is_ok());
+        for other in [
+            "http://127.0.0.1:8182/",
+            "http://127.0.0.2:8181/",
+            "http://[::1]:8181/",
+            "http://localhost:8181/",
+        ] {
+            assert!(p.check(other).is_err(), "{other}");
+        }
+        assert!(
+            p.check_addresses(&["127.0.0.1:8182".parse().unwrap()])
+                .is_err(),
+            "a name resolving to another port of the address is still refused"
+        );
+        assert!(p.check_addresses(&[internal]).is_ok());
     }
 
     /// A tiny loopback HTTP server answering each connection with `reply`.

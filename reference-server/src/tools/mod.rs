@@ -460,8 +460,14 @@ impl ReferenceServer {
     async fn fetch_url(
         &self,
         Parameters(args): Parameters<FetchUrlArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        match self.state.guards.fetch.fetch(&args.url).await {
+        let no_headers = http::HeaderMap::new();
+        let caller = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map_or(&no_headers, |parts| &parts.headers);
+        match self.state.guards.fetch.fetch_for(&args.url, caller).await {
             Ok(page) => Ok(text_result(&page)),
             Err(error) => Ok(egress_failure(self.errors(), error)),
         }

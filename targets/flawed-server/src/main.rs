@@ -113,6 +113,7 @@ mod tests {
                 serde_json::from_value(jwks).unwrap(),
                 "http://127.0.0.1/issuer".into(),
             )),
+            egress: EgressPolicy::new(Vec::<String>::new()),
         };
         let mut tools = Guards::reference(
             Sandbox::open(&root, SandboxLimits::default()).unwrap(),

@@ -115,6 +115,7 @@ pub static FLAWS: &[Flaw] = &[
     auth::AUTH_NONE,
     auth::AUTH_NO_CHALLENGE,
     auth::AUTH_EARLY_EXIT,
+    fetch::TOKEN_PASSTHROUGH,
     rate::RATE_CLIENT_ID,
     rate::RATE_GLOBAL,
     sessions::SESSION_UNBOUND,
