@@ -574,6 +574,28 @@ fn tool_names_one_after_normalisation_and_case_folding_fail_and_distinct_ones_pa
 }
 
 #[test]
+fn a_completion_that_lists_the_joined_directory_fails_trav_by_the_access_oracle() {
+    let report = fake_report("surfaces-unsafe-completion", "TRAV-DOTDOT", &[]);
+    let probe = &report["probes"][0];
+    assert_eq!(probe["verdict"], "fail", "{probe}");
+    let evidence = &probe["evidence"][0];
+    assert!(
+        evidence["tool"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("completions/"),
+        "the completion is the surface that escaped: {probe}"
+    );
+    assert!(
+        evidence["oracle"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("opened"),
+        "the access oracle saw the planted directory opened: {probe}"
+    );
+}
+
+#[test]
 fn a_resource_template_or_a_prompt_joined_without_the_sandbox_fails_trav_and_checked_ones_pass() {
     for (mode, surface) in [
         ("surfaces-unsafe-template", "resources/file:///{name}"),
@@ -608,6 +630,7 @@ fn a_resource_template_or_a_prompt_joined_without_the_sandbox_fails_trav_and_che
             {"surface": "tool", "targets": 1, "points": 1, "points_reached": 1},
             {"surface": "prompt", "targets": 1, "points": 1, "points_reached": 1},
             {"surface": "resource_template", "targets": 1, "points": 1, "points_reached": 1},
+            {"surface": "completion", "targets": 2, "points": 2, "points_reached": 2},
         ]),
         "the reach counts each surface"
     );

@@ -63,6 +63,9 @@ Modes:
   surfaces-unsafe-template, surfaces-unsafe-prompt
             the same, with the template's (or the prompt's) check left out: `..`, absolute
             paths and symlinks leave the directory
+  surfaces-unsafe-completion
+            the same, with the check of completion/complete (which lists the directory its
+            value names) left out
   direct-safe
             no template or prompt: lists one resource, file://<working directory>/readme.txt,
             and reads any file:// URI inside the working directory
@@ -168,6 +171,23 @@ def read_inside(value, surface):
 
 
 
+def complete_inside(value):
+    """The names in the directory `value` names that begin with its last part, checked like a
+    read unless this mode leaves completions unchecked."""
+    root = os.getcwd()
+    head, tail = os.path.split(value)
+    directory = os.path.join(root, head)
+    if MODE != "surfaces-unsafe-completion":
+        real = os.path.realpath(directory)
+        if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
+            return []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [os.path.join(head, name) for name in sorted(names) if name.startswith(tail)][:100]
+
+
 def listed_tools():
     """The tools this mode lists now."""
     tools = [TOOL, STATUS_TOOL] if MODE.startswith("limited") else [dict(TOOL)]
@@ -224,7 +244,7 @@ for line in lines():
     if method == "initialize":
         capabilities = {"tools": {"listChanged": True}} if MODE == "rug-pull-announced" else {"tools": {}}
         if MODE.startswith("surfaces"):
-            capabilities.update({"resources": {}, "prompts": {}})
+            capabilities.update({"resources": {}, "prompts": {}, "completions": {}})
         if MODE.startswith("direct"):
             capabilities["resources"] = {}
         send({"jsonrpc": "2.0", "id": ident, "result": {"protocolVersion": "2025-06-18", "capabilities": capabilities, "serverInfo": {"name": "hostile-" + MODE, "version": "0"}}})
@@ -328,6 +348,9 @@ for line in lines():
         else:
             text = "Summarize this file:\n" + data.decode(errors="replace")
         send({"jsonrpc": "2.0", "id": ident, "result": {"messages": [{"role": "user", "content": {"type": "text", "text": text}}]}})
+    elif method == "completion/complete" and MODE.startswith("surfaces"):
+        value = str(message.get("params", {}).get("argument", {}).get("value", ""))
+        send({"jsonrpc": "2.0", "id": ident, "result": {"completion": {"values": complete_inside(value)}}})
     elif method == "ping":
         send({"jsonrpc": "2.0", "id": ident, "result": {}})
     else:
