@@ -200,6 +200,10 @@ struct RunArgs {
     max_duration: Option<u64>,
 }
 
+/// The bundled reference server's rate limit when it is the default target.
+const BUNDLED_BURST: u32 = 100;
+const BUNDLED_PER_SECOND: u32 = 100;
+
 /// Said when a build without the `bundled-reference` feature is asked for its default target.
 const NO_BUNDLED_SERVER: &str = "this build has no bundled reference server (built without the `bundled-reference` feature): give a target with --stdio or --url";
 
@@ -544,8 +548,13 @@ fn command_line_target(run: &RunArgs) -> Result<TargetOptions, String> {
                 "cannot find the harness binary to run the bundled reference server".to_owned()
             })?;
             let exe = shell_words::quote(&exe.to_string_lossy()).into_owned();
+            // At 100 calls a second (its default is 20): the input families' calls are waited
+            // out at the limit, and the first run should take under a minute. RATE-FLOOD still
+            // floods far faster than that.
             Ok(TargetOptions::Stdio {
-                command: format!("{exe} __reference-server --stdio --root {{sandbox}}"),
+                command: format!(
+                    "{exe} __reference-server --stdio --root {{sandbox}} --rate-burst {BUNDLED_BURST} --rate-per-second {BUNDLED_PER_SECOND}"
+                ),
             })
         }
     }

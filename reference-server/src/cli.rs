@@ -61,6 +61,12 @@ struct ServeArgs {
     /// A TOML configuration file (see the README's configuration reference).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Overrides `[rate_limit] burst`: calls a principal may make at once.
+    #[arg(long, value_name = "CALLS", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_burst: Option<u32>,
+    /// Overrides `[rate_limit] per_second`: the sustained calls a second per principal.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate_per_second: Option<f64>,
     /// SQLite database for query_records (opened read-only). Default: a demo database in a
     /// temporary directory, created at start and removed at exit.
     #[arg(long, value_name = "FILE")]
@@ -255,7 +261,14 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         .with_internal(file.egress.allowed_internal.iter().copied());
     egress.max_response_bytes = file.egress.max_response_bytes;
     let scopes = config::scopes_from_env(std::env::var(TOKEN_SCOPES_VAR).ok())?;
-    let rate_config: RateLimitConfig = file.rate_limit.into();
+    let mut rate_settings = file.rate_limit;
+    if let Some(burst) = args.rate_burst {
+        rate_settings.burst = burst;
+    }
+    if let Some(per_second) = args.rate_per_second {
+        rate_settings.per_second = per_second;
+    }
+    let rate_config: RateLimitConfig = rate_settings.into();
     let limiter = || {
         RateLimiter::new(rate_config).map_err(|e| ConfigError::BadSetting {
             setting: "rate_limit",
