@@ -19,7 +19,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
-declare -A dictionary=([sandbox]=traversal [egress]=url [sql]=sql [jsonrpc]=jsonrpc [scope_body]=jsonrpc)
+declare -A dictionary=([sandbox]=traversal [egress]=url [resource_uri]=url [sql]=sql [jsonrpc]=jsonrpc [scope_body]=jsonrpc)
 
 echo "building the targets (cargo +nightly fuzz build -O; minutes the first time)" >&2
 cargo +nightly fuzz build -O >/dev/null
