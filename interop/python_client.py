@@ -1,7 +1,9 @@
 """A client in another language: the official Python MCP SDK talks to the reference server.
 
-Lists the tools and calls two of them over stdio, then does the same over Streamable HTTP
-with an API key, and checks that a request without the key is refused. Exits non-zero on any
+Lists the tools and calls two of them over stdio, reads a resource by the URI the server
+lists, gets the prompt and a completion (and sees a resource URI outside the sandbox
+refused), then does the same over Streamable HTTP with an API key, and checks that a request
+without the key is refused. Exits non-zero on any
 mismatch. Usage: python_client.py PATH_TO_mcp-reference-server
 """
 
@@ -13,6 +15,8 @@ import tempfile
 
 import httpx2
 from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
@@ -36,7 +40,24 @@ async def exercise(session: ClientSession, transport: str) -> None:
     assert escape.is_error, f"{transport}: traversal was not refused: {escape}"
     rows = await session.call_tool("query_records", {"name_contains": "budget"})
     assert "epsilon budget" in text_of(rows), f"{transport}: {rows}"
-    print(f"{transport}: {len(tools)} tools listed, read_file and query_records work, traversal refused")
+    resources = (await session.list_resources()).resources
+    hello = next(r for r in resources if r.name == "hello.txt")
+    assert str(hello.uri).startswith("file:///"), f"{transport}: {hello}"
+    contents = (await session.read_resource(hello.uri)).contents
+    assert contents[0].text == "hello from python", f"{transport}: {contents}"
+    outside = str(hello.uri).rsplit("/", 1)[0] + "/../outside.txt"
+    try:
+        await session.read_resource(outside)
+        raise AssertionError(f"{transport}: {outside} was read")
+    except MCPError as refused:
+        assert refused.error.code in (-32002, -32602), f"{transport}: {refused.error}"
+    prompt = await session.get_prompt("review_file", {"path": "hello.txt"})
+    assert "hello from python" in prompt.messages[0].content.text, f"{transport}: {prompt}"
+    completion = await session.complete(PromptReference(type="ref/prompt", name="review_file"),
+                                        {"name": "path", "value": "hel"})
+    assert completion.completion.values == ["hello.txt"], f"{transport}: {completion}"
+    print(f"{transport}: {len(tools)} tools listed, read_file and query_records work, traversal refused; "
+          f"{len(resources)} resources, one read by its URI, one outside refused; the prompt and a completion work")
 
 
 async def over_stdio(binary: str, root: str) -> None:
