@@ -198,11 +198,19 @@ impl SandboxResources {
         files: Arc<dyn Files>,
     ) -> Result<ResourceBody, ResourceError> {
         let relative = self.0.relative_path(uri)?;
-        let bytes = tokio::task::spawn_blocking(move || files.read(&relative))
-            .await
-            .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))??;
+        let bytes = off_runtime(move || files.read(&relative)).await?;
         Ok(body_of(bytes))
     }
+}
+
+/// Runs a (synchronous) file guard call off the async runtime; a task that died is an I/O
+/// failure.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SandboxError> + Send + 'static,
+) -> Result<T, SandboxError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))?
 }
 
 /// Text when `bytes` are UTF-8, bytes otherwise.
@@ -255,11 +263,7 @@ impl PromptFiles for SandboxPromptFiles {
         files: Arc<dyn Files>,
     ) -> BoxFuture<'a, Result<String, SandboxError>> {
         let path = path.to_owned();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || files.read_to_string(&path))
-                .await
-                .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))?
-        })
+        Box::pin(async move { off_runtime(move || files.read_to_string(&path)).await })
     }
 }
 
@@ -297,9 +301,7 @@ impl PathCompletions for SandboxCompletions {
         let value = value.to_owned();
         Box::pin(async move {
             let dir = completed_directory(&value).to_owned();
-            let listing = tokio::task::spawn_blocking(move || files.list(&dir, 1))
-                .await
-                .map_err(|_| SandboxError::Io(std::io::ErrorKind::Other))??;
+            let listing = off_runtime(move || files.list(&dir, 1)).await?;
             Ok(listing
                 .entries
                 .into_iter()

@@ -760,13 +760,7 @@ impl ReferenceServer {
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallSlot, Refusal> {
-        let principal = self.principal(context).ok_or_else(|| {
-            Box::new(Err(ErrorData::new(
-                ErrorCode::INVALID_REQUEST,
-                "authentication required",
-                None,
-            )))
-        })?;
+        let principal = self.caller(context).map_err(|e| Box::new(Err(e)))?;
         let guards = &self.state.guards;
         if self.tool_router.get(&request.name).is_none() {
             return Err(Box::new(Err(guards.protocol.unknown_tool(&request.name))));

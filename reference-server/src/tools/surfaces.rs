@@ -64,7 +64,7 @@ fn resource_failure_kind(error: &ResourceError) -> FailureKind {
 
 impl ReferenceServer {
     /// The caller, or the error a request without one gets.
-    fn caller<'a>(
+    pub(crate) fn caller<'a>(
         &'a self,
         context: &'a RequestContext<RoleServer>,
     ) -> Result<&'a Principal, ErrorData> {
