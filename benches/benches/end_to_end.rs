@@ -375,6 +375,7 @@ fn bench_settings() -> HttpSettings {
         authorization_servers: Vec::new(),
         max_body_bytes: Limits::default().max_body_bytes,
         response_timeout: Duration::from_secs(30),
+        dev_authorization: None,
     }
 }
 

@@ -81,6 +81,12 @@ struct ServeArgs {
     /// Refused unless the bind address is loopback; warns at every start.
     #[arg(long)]
     insecure_dev_no_auth: bool,
+    /// DEVELOPMENT ONLY: serve an OAuth authorization server on this server's own origin
+    /// (metadata, client registration, PKCE authorization, tokens) that approves every
+    /// request without asking anyone, and accept the tokens it mints. Refused unless the bind
+    /// address is loopback with a fixed port, or with an [oauth] section; warns at every start.
+    #[arg(long)]
+    dev_authorization_server: bool,
 }
 
 #[derive(Args, Debug)]
@@ -320,8 +326,22 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         env_secret(TOKEN_VAR),
         scopes,
     )?;
-    let jwt = match &file.oauth {
-        Some(oauth) => {
+    let dev_authorization = if args.dev_authorization_server {
+        Some(dev_authorization(bind, &public_url, file.oauth.is_some())?)
+    } else {
+        None
+    };
+    let jwt = match (&file.oauth, &dev_authorization) {
+        (_, Some(dev)) => {
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(dev.signer.jwks())
+                .map_err(|e| StartError::Runtime(e.to_string()))?;
+            context.oauth = Some((jwks.clone(), dev.issuer.clone()));
+            Some(
+                JwtValidator::new(&jwks, &dev.issuer, &public_url)
+                    .map_err(|e| StartError::Runtime(e.to_string()))?,
+            )
+        }
+        (Some(oauth), None) => {
             let jwks = load_jwks(&oauth.jwks)
                 .await
                 .map_err(|e| ConfigError::BadSetting {
@@ -338,7 +358,7 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
                 })?,
             )
         }
-        None => None,
+        (None, None) => None,
     };
     let insecure_dev_principal = if args.insecure_dev_no_auth {
         if !bind.ip().is_loopback() {
@@ -386,13 +406,17 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         allowed_hosts: file.http.allowed_hosts.clone(),
         allowed_origins: file.http.allowed_origins.clone(),
         public_url,
-        authorization_servers: file
-            .oauth
-            .as_ref()
-            .map(|o| o.authorization_servers.clone())
-            .unwrap_or_default(),
+        authorization_servers: match &dev_authorization {
+            Some(dev) => vec![dev.issuer.clone()],
+            None => file
+                .oauth
+                .as_ref()
+                .map(|o| o.authorization_servers.clone())
+                .unwrap_or_default(),
+        },
         max_body_bytes: limits.max_body_bytes,
         response_timeout: limits.call_timeout + std::time::Duration::from_secs(5),
+        dev_authorization,
     };
     let auth = Authenticator {
         api_keys,
@@ -424,6 +448,40 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         })
         .await
         .map_err(|e| StartError::Runtime(e.to_string()))
+}
+
+/// The development authorization server's configuration: its issuer is the origin of
+/// `public_url`, which must be a loopback address with a fixed port.
+fn dev_authorization(
+    bind: SocketAddr,
+    public_url: &str,
+    oauth_configured: bool,
+) -> Result<transport::http::DevAuthorization, StartError> {
+    if oauth_configured {
+        return Err(StartError::Usage(
+            "--dev-authorization-server replaces the [oauth] section: use one or the other".into(),
+        ));
+    }
+    if !bind.ip().is_loopback() || bind.port() == 0 {
+        return Err(StartError::Usage(
+            "--dev-authorization-server is refused unless the bind address is loopback with a fixed port".into(),
+        ));
+    }
+    let issuer = url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|_| ConfigError::BadSetting {
+            setting: "http.public_url",
+            reason: "not a URL".into(),
+        })?;
+    tracing::warn!(
+        %issuer,
+        "INSECURE DEVELOPMENT MODE: serving an authorization server that approves every request without asking anyone; never use this outside a test"
+    );
+    Ok(transport::http::DevAuthorization {
+        issuer,
+        resource: public_url.to_owned(),
+        signer: std::sync::Arc::new(DevSigner::generate()),
+    })
 }
 
 fn dev_token(args: DevTokenArgs) -> Result<(), StartError> {

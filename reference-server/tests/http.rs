@@ -603,3 +603,209 @@ async fn dev_token_mints_a_token_the_server_accepts() {
         .unwrap();
     assert_eq!(bad_scope.status.code(), Some(2));
 }
+
+/// The development authorization server: one whole authorization-code flow with PKCE and a
+/// resource indicator, whose token the MCP endpoint accepts; and each rule it keeps, refused
+/// by the rule's own error.
+#[tokio::test]
+async fn the_dev_authorization_server_runs_the_whole_flow_and_keeps_its_rules() {
+    use reference_server::transport::http::dev_authorization::{
+        REGISTRATION_BURST, s256_challenge,
+    };
+    let stage = Stage::new();
+    let bind = format!("127.0.0.1:{}", free_port());
+    let server = http_server_on(
+        &bind,
+        &stage.root(),
+        &["--dev-authorization-server"],
+        &[("MCP_SERVER_TOKEN", ALICE)],
+    )
+    .await;
+    let origin = server.origin.clone();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The protected resource metadata names this origin; its own metadata agrees.
+    let prm: Value = client
+        .get(format!("{origin}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["authorization_servers"], json!([origin]));
+    let metadata: Value = client
+        .get(format!("{origin}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], json!(origin));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    let endpoint = |name: &str| metadata[name].as_str().unwrap().to_owned();
+
+    let register = |body: Value| {
+        let request = client.post(endpoint("registration_endpoint")).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let callback = "http://127.0.0.1:9/callback";
+    let registered = register(json!({"redirect_uris": [callback], "client_name": "test"})).await;
+    assert_eq!(registered.status(), 201);
+    let client_id = registered.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = register(json!({"redirect_uris": ["javascript:alert(1)"]})).await;
+    assert_eq!(refused.status(), 400);
+
+    let verifier = "a".repeat(43);
+    let challenge = s256_challenge(&verifier);
+    let authorize = |redirect_uri: &str, resource: &str| {
+        let mut url = url::Url::parse(&endpoint("authorization_endpoint")).unwrap();
+        url.query_pairs_mut().extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "s1"),
+            ("resource", resource),
+        ]);
+        let request = client.get(url);
+        async move { request.send().await.unwrap() }
+    };
+    let location = |response: &reqwest::Response| {
+        url::Url::parse(
+            response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap())
+                .unwrap_or("http://none/"),
+        )
+        .unwrap()
+    };
+    let param = |url: &url::Url, name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let code_for = |resource: &'static str| {
+        let authorize = &authorize;
+        async move {
+            let response = authorize(callback, resource).await;
+            assert_eq!(response.status(), 302);
+            let to = location(&response);
+            assert!(to.as_str().starts_with(callback), "{to}");
+            assert_eq!(param(&to, "state").as_deref(), Some("s1"));
+            param(&to, "code").expect("a code")
+        }
+    };
+    let resource: &'static str = Box::leak(server.url.clone().into_boxed_str());
+    let token = |code: String, code_verifier: Option<String>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", callback.to_owned()),
+            ("client_id", client_id.clone()),
+            ("resource", resource.to_owned()),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = client
+            .post(endpoint("token_endpoint"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move { request.send().await.unwrap() }
+    };
+
+    // Redirect URIs are matched exactly: a variant gets a page, never a redirect.
+    for variant in [
+        "http://127.0.0.1:9/callback/evil",
+        "http://127.0.0.1:9/callback?next=evil",
+        "http://evil@127.0.0.1:9/callback",
+    ] {
+        let response = authorize(variant, resource).await;
+        assert_eq!(response.status(), 400, "{variant}");
+        assert!(response.headers().get("location").is_none());
+    }
+    // PKCE: no verifier, or a wrong one, gets invalid_grant; the right one gets a token.
+    let missing = token(code_for(resource).await, None).await;
+    assert_eq!(missing.status(), 400);
+    let wrong = token(code_for(resource).await, Some("b".repeat(43))).await;
+    assert_eq!(wrong.status(), 400);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let code = code_for(resource).await;
+    let issued = token(code.clone(), Some(verifier.clone())).await;
+    assert_eq!(issued.status(), 200);
+    assert_eq!(issued.headers()["cache-control"], "no-store");
+    let access_token = issued.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A code is used once.
+    assert_eq!(token(code, Some(verifier.clone())).await.status(), 400);
+    // The token works on the MCP endpoint.
+    let served = post(
+        &server.url,
+        &[("authorization", &bearer(&access_token))],
+        INIT,
+    )
+    .await;
+    assert_eq!(served.status, 200);
+    // RFC 8707: no token for another resource.
+    let other = authorize(callback, "http://127.0.0.1:1/other").await;
+    assert_eq!(
+        param(&location(&other), "error").as_deref(),
+        Some("invalid_target")
+    );
+    // Registrations are bounded: the burst (one spent above, one refused before counting) and
+    // then 429.
+    let mut statuses = Vec::new();
+    for _ in 0..REGISTRATION_BURST {
+        statuses.push(
+            register(json!({"redirect_uris": [callback]}))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        REGISTRATION_BURST as usize - 1
+    );
+    assert_eq!(statuses.last(), Some(&429));
+}
+
+#[tokio::test]
+async fn the_dev_authorization_server_is_refused_off_loopback_or_without_a_fixed_port() {
+    let stage = Stage::new();
+    let output = tokio::process::Command::new(BINARY)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--dev-authorization-server",
+            "--root",
+        ])
+        .arg(stage.root())
+        .env("MCP_SERVER_TOKEN", ALICE)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("fixed port"));
+}

@@ -118,12 +118,31 @@ pub struct HttpServer {
 
 /// Starts the server over HTTP on an ephemeral loopback port and waits until it listens.
 pub async fn http_server(root: &Path, extra: &[&str], envs: &[(&str, &str)]) -> HttpServer {
+    http_server_on("127.0.0.1:0", root, extra, envs).await
+}
+
+/// A port on loopback that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// [`http_server`] on the address `bind`.
+pub async fn http_server_on(
+    bind: &str,
+    root: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> HttpServer {
     // reqwest is built without a default TLS provider; the tests' clients need one too.
     reference_server::guard::egress::ensure_crypto_provider();
     let mut command = tokio::process::Command::new(BINARY);
     command
         .arg("--http")
-        .arg("127.0.0.1:0")
+        .arg(bind)
         .arg("--root")
         .arg(root)
         .args(extra)

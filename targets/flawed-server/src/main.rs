@@ -137,6 +137,7 @@ mod tests {
             authorization_servers: vec![],
             max_body_bytes: 1 << 20,
             response_timeout: std::time::Duration::from_secs(5),
+            dev_authorization: None,
         };
         let auth = Authenticator {
             api_keys: Some(

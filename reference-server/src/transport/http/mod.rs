@@ -16,7 +16,8 @@
 //! 7. the rmcp Streamable HTTP service: 2025-11-25 clients get sessions, 2026-07-28 requests
 //!    are served statelessly.
 //!
-//! Plus the OAuth protected resource metadata ([`metadata`]) when OAuth is configured.
+//! Plus the OAuth protected resource metadata ([`metadata`]) when OAuth is configured, and,
+//! for development only, an authorization server on the same origin ([`dev_authorization`]).
 //!
 //! Each guard is a field of [`HttpGuards`], so a test twin can replace exactly one (see
 //! [`crate::guards`]). Layers 4 to 6 are one middleware ([`guard_request`]). Cost: per request,
@@ -29,6 +30,7 @@
 
 pub mod auth;
 pub mod call_shape;
+pub mod dev_authorization;
 pub mod limit;
 pub mod metadata;
 pub mod origin;
@@ -36,6 +38,7 @@ pub mod session;
 
 pub use auth::{AuthFailure, Authenticate, Authenticator, BearerChallenge, Challenge};
 pub use call_shape::called_tools;
+pub use dev_authorization::{AuthorizationRules, DevAuthorization, ReferenceAuthorizationRules};
 pub use limit::{PerPrincipalLimit, RequestLimit};
 pub use metadata::{ProtectedResource, ResourceMetadata, metadata_url};
 pub use origin::{Allowlists, OriginPolicy};
@@ -72,6 +75,9 @@ pub struct HttpSettings {
     pub authorization_servers: Vec<String>,
     pub max_body_bytes: usize,
     pub response_timeout: Duration,
+    /// DEVELOPMENT ONLY: serve an authorization server on this origin
+    /// ([`dev_authorization`]).
+    pub dev_authorization: Option<DevAuthorization>,
 }
 
 /// Every guard of the HTTP layer. Build the reference set with [`HttpGuards::reference`]; a twin
@@ -86,6 +92,8 @@ pub struct HttpGuards {
     pub sessions: Arc<dyn SessionPolicy>,
     /// The tools' scope table ([`crate::guards::Guards::scopes`]).
     pub scopes: Arc<dyn Scopes>,
+    /// The rules of the development authorization server (used only when it is served).
+    pub authorization: Arc<dyn AuthorizationRules>,
 }
 
 impl HttpGuards {
@@ -118,6 +126,7 @@ impl HttpGuards {
             limit: Arc::new(PerPrincipalLimit(limiter)),
             sessions: Arc::new(BoundSessions::default()),
             scopes,
+            authorization: Arc::new(ReferenceAuthorizationRules::default()),
         }
     }
 
@@ -131,6 +140,7 @@ impl HttpGuards {
             ("limit", self.limit.name()),
             ("sessions", self.sessions.name()),
             ("scopes", self.scopes.name()),
+            ("authorization", self.authorization.name()),
         ]
     }
 
@@ -150,8 +160,9 @@ struct HttpState {
 pub fn router<H: ServerHandler + Clone + Send + Sync + 'static>(
     server: H,
     guards: HttpGuards,
-    settings: HttpSettings,
+    mut settings: HttpSettings,
 ) -> Router {
+    let dev_authorization = settings.dev_authorization.take();
     let allowlists = guards.origin.rmcp_allowlists();
     let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowlists.hosts)
@@ -183,6 +194,12 @@ pub fn router<H: ServerHandler + Clone + Send + Sync + 'static>(
                 &metadata::metadata_path(&state.settings.public_url),
                 get(protected_resource_metadata),
             );
+    }
+    if let Some(config) = dev_authorization {
+        app = app.merge(dev_authorization::routes(
+            config,
+            state.guards.authorization.clone(),
+        ));
     }
     // Router::layer wraps what is already there: the last call is the outermost layer.
     app.layer(from_fn_with_state(state.clone(), check_host_and_origin))
