@@ -9,8 +9,8 @@
 //! is judged twice and the whole first run stays under a minute in a debug build.
 //!
 //! [`BundledHttpServer::start`] runs this binary's hidden `__reference-server` on a free
-//! loopback port, configured for OAuth (a fresh development signing key and a JWT minted with
-//! it for the operator, with every scope) and with two fresh random API keys (a second
+//! loopback port with its development authorization server (signing with a fresh development
+//! key, which a JWT for the operator, with every scope, is minted with) and with two fresh random API keys (a second
 //! principal's with every scope, and a key with none), in a temporary directory that holds its
 //! keys file, signing key, configuration and the sandbox the harness adopts as its stage. The
 //! API keys live in this process and in the child's environment only; the keys file holds
@@ -77,12 +77,14 @@ impl BundledHttpServer {
         let port = free_port()?;
         let upstream_port = free_port()?;
         let public_url = format!("http://127.0.0.1:{port}/mcp");
-        let issuer = "http://127.0.0.1/mcp-harness-first-run";
+        // The server's own development authorization server is the issuer (the AUTH-AS probes
+        // audit it), signing with the key the operator's token is minted with.
+        let issuer = format!("http://127.0.0.1:{port}");
         let oauth = directory.path().join("oauth");
         let minted = Command::new(exe)
             .args(["__reference-server", "dev-token", "--out"])
             .arg(&oauth)
-            .args(["--issuer", issuer, "--resource", &public_url])
+            .args(["--issuer", &issuer, "--resource", &public_url])
             .args(["--subject", "operator"])
             .args(
                 reference_server::guard::scopes::ALL_SCOPES
@@ -124,12 +126,10 @@ impl BundledHttpServer {
                 &config,
                 format!(
                     "keys_file = {:?}\n[http]\npublic_url = {public_url:?}\n\
-                     [oauth]\nissuer = {issuer:?}\njwks = {:?}\n\
                      [egress]\nallowed_hosts = [\"127.0.0.1\"]\n\
                      allowed_ports = [{upstream_port}]\n\
                      allowed_internal = [\"127.0.0.1:{upstream_port}\"]\n",
                     keys.to_string_lossy(),
-                    oauth.join("jwks.json").to_string_lossy()
                 ),
             )
         })
@@ -140,8 +140,11 @@ impl BundledHttpServer {
                 "__reference-server",
                 "--http",
                 &format!("127.0.0.1:{port}"),
-                "--root",
+                "--dev-authorization-server",
+                "--dev-authorization-key",
             ])
+            .arg(oauth.join("dev-signing-key"))
+            .arg("--root")
             .arg(&sandbox)
             .arg("--config")
             .arg(&config)

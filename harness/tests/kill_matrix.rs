@@ -295,8 +295,9 @@ fn kill_matrix() {
             .as_ref()
             .is_none_or(|names| names.iter().any(|n| n == flaw))
     };
-    // stdio rows first, then HTTP, then OAuth (the README's order).
-    for transport in ["stdio", "http", "http-oauth"] {
+    // stdio rows first, then HTTP, then OAuth, then the dev authorization server (the
+    // README's order).
+    for transport in ["stdio", "http", "http-oauth", "http-dev-as"] {
         for row in rows
             .iter()
             .filter(|row| row.transport == transport && wanted(&row.flaw))
@@ -318,15 +319,26 @@ fn kill_matrix() {
                 }
                 "http" => over_http(&flawed, &["--flaw", flaw], &certify_args)
                     .judge_twin(&format!("flawed-server --flaw {flaw} (HTTP)"), family),
-                _ => over_http_with(
+                "http-oauth" => over_http_with(
                     &flawed,
                     &["--flaw", flaw],
                     &certify_args,
-                    Auth::OAuth,
+                    Auth::Jwt,
                     RATE_LIMIT,
                 )
                 .judge_twin(
                     &format!("flawed-server --flaw {flaw} (HTTP, OAuth)"),
+                    family,
+                ),
+                _ => over_http_with(
+                    &flawed,
+                    &["--flaw", flaw],
+                    &certify_args,
+                    Auth::DevAuthorizationServer,
+                    RATE_LIMIT,
+                )
+                .judge_twin(
+                    &format!("flawed-server --flaw {flaw} (HTTP, dev authorization server)"),
                     family,
                 ),
             };
@@ -375,8 +387,12 @@ fn kill_matrix() {
     }
     judged.push(certify(&["--stdio", &reference]).judge_reference("reference server, stdio"));
     judged.push(reference_over_http(&[], Auth::ApiKey).judge_reference("reference server, HTTP"));
+    judged
+        .push(reference_over_http(&[], Auth::Jwt).judge_reference("reference server, HTTP, OAuth"));
+    // Its own authorization server: the AUTH family is what it changes.
     judged.push(
-        reference_over_http(&[], Auth::OAuth).judge_reference("reference server, HTTP, OAuth"),
+        reference_over_http(&["--only", "AUTH"], Auth::DevAuthorizationServer)
+            .judge_reference("reference server, HTTP, dev authorization server"),
     );
     // The stateless era: no initialize, per-request metadata, Mcp-Method headers.
     judged.push(
@@ -511,7 +527,10 @@ enum Auth {
     ApiKey,
     /// A JWT from `dev-token`, with the server configured for OAuth and the harness given the
     /// signing key (`--jwt-signing-key`). The operator key stays configured.
-    OAuth,
+    Jwt,
+    /// The operator's API key, with the server serving its development authorization server
+    /// (`--dev-authorization-server`) for the AUTH-AS probes to audit.
+    DevAuthorizationServer,
 }
 
 /// A free loopback port (bound, then released; the server binds it right after).
@@ -548,7 +567,7 @@ fn over_http_with(
     let mut settings = format!("keys_file = {:?}\n{rate_limit}", keys.display().to_string());
     let oauth_dir = root.path().join("oauth");
     let mut jwt = None;
-    if auth == Auth::OAuth {
+    if auth == Auth::Jwt {
         let issuer = "http://127.0.0.1/kill-matrix-issuer";
         let minted = Command::new(HARNESS)
             .args(["__reference-server", "dev-token", "--out"])
@@ -581,8 +600,12 @@ fn over_http_with(
     let sandbox = root.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     let token = format!("kill-matrix-{:016x}", rand::random::<u64>());
-    let mut server = Command::new(program)
-        .args(prefix)
+    let mut server = Command::new(program);
+    server.args(prefix);
+    if auth == Auth::DevAuthorizationServer {
+        server.arg("--dev-authorization-server");
+    }
+    let mut server = server
         .args(["--http", &format!("127.0.0.1:{port}"), "--root"])
         .arg(&sandbox)
         .arg("--config")
@@ -613,7 +636,7 @@ fn over_http_with(
     ];
     let upstream_port = upstream_port.to_string();
     target.extend(["--upstream-port", upstream_port.as_str()]);
-    if auth == Auth::OAuth {
+    if auth == Auth::Jwt {
         target.extend(["--jwt-signing-key", signing_key.as_str()]);
     }
     target.extend_from_slice(certify_args);
@@ -648,7 +671,7 @@ fn the_oauth_reference_row_gives_the_same_rate_verdicts_run_after_run() {
     // outrun the limit. At REFERENCE_RATE_LIMIT the flood always can, and a flood that could
     // not would be inconclusive, never a failure: five runs in a row must all pass.
     for attempt in 0..5 {
-        let run = reference_over_http(&["--only", "RATE"], Auth::OAuth);
+        let run = reference_over_http(&["--only", "RATE"], Auth::Jwt);
         let (_, problem) = run.judge_reference(&format!("OAuth reference, RATE, run {attempt}"));
         assert_eq!(problem, None, "{}", run.report);
         let flood = run.report["probes"]

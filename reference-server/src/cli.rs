@@ -87,6 +87,11 @@ struct ServeArgs {
     /// address is loopback with a fixed port, or with an [oauth] section; warns at every start.
     #[arg(long)]
     dev_authorization_server: bool,
+    /// The development authorization server's signing key: a `dev-signing-key` file written
+    /// by `dev-token` (whose tokens, minted with this server's origin as issuer, it then
+    /// accepts too). Default: a fresh key for each start.
+    #[arg(long, value_name = "FILE", requires = "dev_authorization_server")]
+    dev_authorization_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -327,7 +332,12 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         scopes,
     )?;
     let dev_authorization = if args.dev_authorization_server {
-        Some(dev_authorization(bind, &public_url, file.oauth.is_some())?)
+        Some(dev_authorization(
+            bind,
+            &public_url,
+            file.oauth.is_some(),
+            args.dev_authorization_key.as_deref(),
+        )?)
     } else {
         None
     };
@@ -456,6 +466,7 @@ fn dev_authorization(
     bind: SocketAddr,
     public_url: &str,
     oauth_configured: bool,
+    key_file: Option<&Path>,
 ) -> Result<transport::http::DevAuthorization, StartError> {
     if oauth_configured {
         return Err(StartError::Usage(
@@ -480,7 +491,10 @@ fn dev_authorization(
     Ok(transport::http::DevAuthorization {
         issuer,
         resource: public_url.to_owned(),
-        signer: std::sync::Arc::new(DevSigner::generate()),
+        signer: std::sync::Arc::new(match key_file {
+            Some(path) => read_signer(path)?,
+            None => DevSigner::generate(),
+        }),
     })
 }
 
@@ -520,15 +534,28 @@ fn dev_token(args: DevTokenArgs) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The signer a `dev-signing-key` file holds (64 hex digits).
+fn signer_from_text(path: &Path, text: &str) -> Result<DevSigner, StartError> {
+    let text = text.trim();
+    let bytes: Vec<u8> = (0..text.len() / 2)
+        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StartError::Runtime(format!("{} is not a dev signing key", path.display())))?;
+    Ok(DevSigner::from_seed(seed))
+}
+
+fn read_signer(path: &Path) -> Result<DevSigner, StartError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        StartError::Runtime(format!("cannot read {}: {}", path.display(), e.kind()))
+    })?;
+    signer_from_text(path, &text)
+}
+
 fn load_or_create_signer(path: &Path) -> Result<DevSigner, StartError> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        let bytes: Vec<u8> = (0..text.trim().len() / 2)
-            .filter_map(|i| u8::from_str_radix(text.trim().get(2 * i..2 * i + 2)?, 16).ok())
-            .collect();
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| {
-            StartError::Runtime(format!("{} is not a dev signing key", path.display()))
-        })?;
-        return Ok(DevSigner::from_seed(seed));
+        return signer_from_text(path, &text);
     }
     let signer = DevSigner::generate();
     let hex: String = signer.seed().iter().map(|b| format!("{b:02x}")).collect();

@@ -23,6 +23,8 @@
 //!   there is the finding, the listener's record the proof. No request reaching a listener is
 //!   inconclusive: nothing shows what the target sends upstream.
 //!
+//! - AUTH-AS-*: the target's own authorization server ([`super::authorization_server`]).
+//!
 //! Oracle: a 2xx status for a token or session the target must refuse; a credential in a
 //! request the target made. Cost: at most a dozen requests, and two calls per URL point.
 
@@ -94,11 +96,16 @@ pub static PROBES: &[&ProbeInfo] = &[
     &AUTH_SESSION_BINDING,
     &AUTH_SCOPE,
     &AUTH_TOKEN_PASSTHROUGH,
+    &super::authorization_server::AUTH_AS_METADATA,
+    &super::authorization_server::AUTH_AS_REGISTRATION,
+    &super::authorization_server::AUTH_AS_REDIRECT,
+    &super::authorization_server::AUTH_AS_PKCE,
+    &super::authorization_server::AUTH_AS_RESOURCE,
 ];
 
 /// Sent with each token: an `initialize` needs no session, so a 2xx can only mean the token
 /// was accepted.
-const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-jwt","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-harness","version":"0"}}}"#;
+pub(super) const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-jwt","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"mcp-harness","version":"0"}}}"#;
 /// Sent with another principal's credential and the first principal's session.
 const LIST: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-harness-jwt","method":"tools/list"}"#;
 
@@ -661,6 +668,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     });
     outcomes.push(scope_outcome);
     outcomes.push(token_passthrough(run).await);
+    outcomes.extend(super::authorization_server::run(run).await);
     outcomes
 }
 

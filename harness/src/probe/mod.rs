@@ -14,6 +14,7 @@
 //! and stops the run when the target stops answering.
 
 pub mod auth;
+pub mod authorization_server;
 mod context;
 pub mod figure;
 pub mod inject;
@@ -246,9 +247,9 @@ impl Outcome {
 /// The probe set's version: bumped whenever a probe is added, removed or renamed, so that a
 /// report (and `mcp-harness --version`) says which set judged a server. A test pins it to
 /// [`probe_set_digest`] of the registry.
-pub const PROBE_SET_VERSION: u32 = 8;
+pub const PROBE_SET_VERSION: u32 = 9;
 /// [`probe_set_digest`] for [`PROBE_SET_VERSION`].
-pub const PROBE_SET_DIGEST: &str = "cbe76ab3";
+pub const PROBE_SET_DIGEST: &str = "554ce404";
 
 /// A digest of the registry's probe ids, in order (FNV-1a, 32 bits, hex).
 pub fn probe_set_digest() -> String {

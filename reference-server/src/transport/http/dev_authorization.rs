@@ -572,7 +572,7 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            s256_challenge("dBjftJeZ4CVP-1mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn the_reference_rules_keep_each_rule() {
         let rules = ReferenceAuthorizationRules::default();
-        let verifier = "dBjftJeZ4CVP-1mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = s256_challenge(verifier);
         assert!(rules.verifier_proves(&challenge, Some(verifier)));
         assert!(!rules.verifier_proves(&challenge, None));

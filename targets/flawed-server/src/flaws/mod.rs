@@ -7,6 +7,7 @@
 //! checks that the fields it does not name are the reference's.
 
 pub mod auth;
+pub mod authorization;
 pub mod errors;
 pub mod fetch;
 pub mod files;
@@ -33,6 +34,9 @@ pub enum Transport {
     Http,
     /// Streamable HTTP with OAuth (JWT access tokens).
     HttpOAuth,
+    /// Streamable HTTP with the development authorization server on the same origin
+    /// (`--dev-authorization-server`), and API keys for the harness's own calls.
+    HttpDevAuthorization,
 }
 
 impl Transport {
@@ -41,6 +45,7 @@ impl Transport {
             Transport::Stdio => "stdio",
             Transport::Http => "http",
             Transport::HttpOAuth => "http-oauth",
+            Transport::HttpDevAuthorization => "http-dev-as",
         }
     }
 }
@@ -123,6 +128,12 @@ pub static FLAWS: &[Flaw] = &[
     auth::JWT_UNVERIFIED,
     auth::JWT_NO_AUDIENCE,
     auth::METADATA_UNSERVED,
+    authorization::AS_ISSUER_MISMATCH,
+    authorization::AS_REGISTRATION_UNBOUNDED,
+    authorization::AS_REDIRECT_SCHEME_OPEN,
+    authorization::AS_REDIRECT_PREFIX,
+    authorization::AS_PKCE_UNCHECKED,
+    authorization::AS_RESOURCE_UNBOUND,
 ];
 
 /// Compares byte by byte, spending `cost` per byte compared, and returns at the first
