@@ -776,3 +776,81 @@ fn a_real_sdk_streamable_http_server_gets_true_verdicts_both_ways() {
         }
     }
 }
+
+const FASTMCP_AUTH_SERVER: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fastmcp/auth_server.py");
+
+/// The FastMCP fake that is its own authorization server (the SDK's auth routes over an
+/// in-memory provider), certified with `--only AUTH`.
+fn fastmcp_authorization_server(mode: &str) -> Certification {
+    let port = free_port().to_string();
+    let operator = format!("operator-{:016x}", rand::random::<u64>());
+    let mut server = Command::new(fastmcp_python())
+        .args([FASTMCP_AUTH_SERVER, mode, &port, &operator])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.contains("Uvicorn running on ")))
+        .expect("uvicorn says where it listens");
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let header = format!("Authorization: Bearer {operator}");
+    let run = certify(&["--url", &url, "--header", &header, "--only", "AUTH"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    run
+}
+
+/// The Python SDK's own authorization server: its PKCE check and exact redirect URI matching
+/// pass; its registration takes javascript: and data: redirect URIs and any number of
+/// clients (the SDK's, in both modes); a provider that does not bind tokens to the requested
+/// resource fails AUTH-AS-RESOURCE, and one that does passes it.
+#[test]
+fn the_python_sdks_own_authorization_server_gets_true_verdicts_both_ways() {
+    let _alone = one_at_a_time();
+    let failing = |run: &Certification| {
+        let mut ids: Vec<String> = run
+            .failing()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let verdict = |run: &Certification, id: &str| {
+        run.report["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == id))
+            .map(|p| p["verdict"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let vulnerable = fastmcp_authorization_server("vulnerable");
+    assert_eq!(
+        failing(&vulnerable),
+        ["AUTH-AS-REGISTRATION", "AUTH-AS-RESOURCE"],
+        "{}",
+        vulnerable.report
+    );
+    let fixed = fastmcp_authorization_server("fixed");
+    assert_eq!(
+        failing(&fixed),
+        ["AUTH-AS-REGISTRATION"],
+        "{}",
+        fixed.report
+    );
+    for run in [&vulnerable, &fixed] {
+        for id in ["AUTH-AS-METADATA", "AUTH-AS-REDIRECT", "AUTH-AS-PKCE"] {
+            assert_eq!(verdict(run, id), "pass", "{id}: {}", run.report);
+        }
+    }
+    assert_eq!(
+        verdict(&fixed, "AUTH-AS-RESOURCE"),
+        "pass",
+        "{}",
+        fixed.report
+    );
+}

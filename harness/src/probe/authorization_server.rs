@@ -50,7 +50,7 @@ pub static AUTH_AS_REGISTRATION: ProbeInfo = ProbeInfo {
     title: "dynamic client registration refuses unsafe redirect URIs and is bounded",
     severity: Severity::Medium,
     cwe: Some(770),
-    enforces: "MCP security best practices, confused deputy: validate registered redirect URIs; OAuth 2.1: redirect URIs are https or loopback; RFC 7591: a server may refuse registrations, and must bound them",
+    enforces: "MCP security best practices, confused deputy: validate registered redirect URIs; RFC 7591 section 5: open registration is a resource an attacker can exhaust, so bound it (a javascript: or data: redirect URI is never a client's)",
     remediation: "Accept only https and loopback http redirect URIs, bound their number and size, and rate-limit registrations per caller.",
 };
 
@@ -335,6 +335,8 @@ struct Endpoints {
 struct Registered {
     client_id: String,
     client_secret: Option<String>,
+    /// The registration that was accepted.
+    body: Value,
 }
 
 /// Everything a flow needs.
@@ -585,15 +587,20 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     outcomes
 }
 
-/// The registration the harness makes for itself (and repeats to find the bound).
-fn own_registration(callback: &str) -> Value {
-    json!({
-        "redirect_uris": [callback],
-        "client_name": "mcp-harness",
-        "grant_types": ["authorization_code"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    })
+/// The registrations the harness offers for itself, in order: what MCP clients send (an
+/// authorization server may insist on refresh_token beside authorization_code), then the
+/// least RFC 7591 allows. The first accepted is also the one repeated to find the bound.
+fn own_registrations(callback: &str) -> [Value; 2] {
+    [
+        json!({
+            "redirect_uris": [callback],
+            "client_name": "mcp-harness",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }),
+        json!({"redirect_uris": [callback]}),
+    ]
 }
 
 /// Registers the harness's client, then offers the unsafe redirect URIs. `Ok` carries what
@@ -607,18 +614,25 @@ async fn registration(flow: &mut Flow) -> Result<Vec<Evidence>, Outcome> {
             "the authorization server offers no dynamic client registration on the target's origin",
         ));
     };
-    let body = own_registration(&flow.callback);
-    let reply = flow.http.post_json(&endpoint, &body).await;
-    let registered = reply.as_ref().ok().and_then(|r| {
-        let document = r.json().filter(|_| (200..300).contains(&r.status))?;
-        Some(Registered {
-            client_id: document.get("client_id")?.as_str()?.to_owned(),
-            client_secret: document
-                .get("client_secret")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        })
-    });
+    let mut registered = None;
+    let mut reply = Err(String::new());
+    for body in own_registrations(&flow.callback) {
+        reply = flow.http.post_json(&endpoint, &body).await;
+        registered = reply.as_ref().ok().and_then(|r| {
+            let document = r.json().filter(|_| (200..300).contains(&r.status))?;
+            Some(Registered {
+                client_id: document.get("client_id")?.as_str()?.to_owned(),
+                client_secret: document
+                    .get("client_secret")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                body: body.clone(),
+            })
+        });
+        if registered.is_some() {
+            break;
+        }
+    }
     let Some(registered) = registered else {
         let shown = match &reply {
             Ok(r) => r.shown(),
@@ -656,7 +670,11 @@ async fn registration(flow: &mut Flow) -> Result<Vec<Evidence>, Outcome> {
 async fn bounded_registrations(flow: &mut Flow, mut findings: Vec<Evidence>) -> Outcome {
     let info = &AUTH_AS_REGISTRATION;
     let endpoint = flow.endpoints.register.clone().unwrap_or_default();
-    let body = own_registration(&flow.callback);
+    let body = flow
+        .client
+        .as_ref()
+        .map(|c| c.body.clone())
+        .unwrap_or_default();
     let mut accepted = 0;
     let mut refused = None;
     let started = std::time::Instant::now();
@@ -675,8 +693,8 @@ async fn bounded_registrations(flow: &mut Flow, mut findings: Vec<Evidence>) -> 
             tool: None,
             point: None,
             request: format!(
-                "{MAX_REGISTRATIONS} registrations in a row from one client, in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "{MAX_REGISTRATIONS} registrations in a row from one client, in {} ms",
+                started.elapsed().as_millis()
             ),
             reply: "every one 2xx".into(),
             oracle: "no bound on registrations: each is a client record the server keeps".into(),
