@@ -793,9 +793,8 @@ fn fastmcp_authorization_server(mode: &str) -> Certification {
         .unwrap();
     let stderr = server.stderr.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    lines
-        .find(|l| l.as_ref().is_ok_and(|l| l.contains("Uvicorn running on ")))
-        .expect("uvicorn says where it listens");
+    let started = lines.any(|l| l.is_ok_and(|l| l.contains("Uvicorn running on ")));
+    assert!(started, "uvicorn says where it listens");
     std::thread::spawn(move || for _ in lines {});
     let url = format!("http://127.0.0.1:{port}/mcp");
     let header = format!("Authorization: Bearer {operator}");
