@@ -172,6 +172,42 @@ pub fn validate_selectors(selection: &Selection) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// Connects to an HTTP target: Streamable HTTP, or, as the specification's backwards
+/// compatibility asks of clients, the legacy HTTP+SSE transport when the `initialize` POST is
+/// refused with 400, 404 or 405 and a GET of the same URL opens an event stream with an
+/// `endpoint` event. A URL whose path ends in `/sse` is tried as legacy SSE first.
+pub async fn connect_http(
+    url: &str,
+    headers: Vec<(String, String)>,
+    budget: connection::Budget,
+) -> Result<Connection, connection::TargetError> {
+    use connection::TargetError;
+    let sse_first =
+        url::Url::parse(url).is_ok_and(|u| u.path().trim_end_matches('/').ends_with("/sse"));
+    let mut sse_error = None;
+    if sse_first {
+        match connection::sse::SseConnection::connect(url, headers.clone(), budget).await {
+            Ok(sse) => return Ok(Connection::Sse(Box::new(sse))),
+            Err(error) => sse_error = Some(error),
+        }
+    }
+    match connection::http::HttpConnection::connect(url, headers.clone(), budget).await {
+        Ok(http) => Ok(Connection::Http(Box::new(http))),
+        // A URL named like an event stream: why the stream failed is the story.
+        Err(error) if sse_error.is_some() => Err(sse_error.unwrap_or(error)),
+        Err(
+            refused @ TargetError::HttpStatus {
+                status: 400 | 404 | 405,
+                ..
+            },
+        ) => match connection::sse::SseConnection::connect(url, headers, budget).await {
+            Ok(sse) => Ok(Connection::Sse(Box::new(sse))),
+            Err(_) => Err(refused),
+        },
+        Err(error) => Err(error),
+    }
+}
+
 /// Runs a certification and returns its report.
 pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, HarnessError> {
     validate_selectors(&options.selection)?;
@@ -209,10 +245,10 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         TargetOptions::Http { url, headers } => {
             url::Url::parse(url)
                 .map_err(|e| HarnessError::Usage(format!("invalid --url {url}: {e}")))?;
-            let connection =
-                connection::http::HttpConnection::connect(url, headers.clone(), options.budget)
-                    .await?;
-            (Connection::Http(Box::new(connection)), url.clone())
+            (
+                connect_http(url, headers.clone(), options.budget).await?,
+                url.clone(),
+            )
         }
     };
     let discovery = discover::discover(&mut connection).await?;
@@ -354,11 +390,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
     }
     redact_credentials(&mut outcomes, &options.credentials);
     let target = report::TargetSummary {
-        transport: if connection.is_stdio() {
-            "stdio"
-        } else {
-            "http"
-        },
+        transport: connection.transport_name(),
         address,
         protocol_version: connection.protocol_version().to_owned(),
         server_name: connection

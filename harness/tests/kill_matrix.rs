@@ -686,11 +686,17 @@ fn the_oauth_reference_row_gives_the_same_rate_verdicts_run_after_run() {
 /// The FastMCP fake served over the SDK's own Streamable HTTP transport (uvicorn, the SDK's
 /// defaults), certified over HTTP with the whole standard profile and `--fail-on high`.
 fn fastmcp_over_http(mode: &str) -> Certification {
+    fastmcp_served(mode, "--http", "/mcp")
+}
+
+/// The FastMCP fake served with `flag` (`--http`, `--sse`), certified at `path` of the origin
+/// uvicorn prints.
+fn fastmcp_served(mode: &str, flag: &str, path: &str) -> Certification {
     let root = tempfile::tempdir().unwrap();
     let mut server = Command::new(fastmcp_python())
         .args([FASTMCP_SERVER, mode])
         .arg(root.path())
-        .arg("--http")
+        .arg(flag)
         // uvicorn's access log goes to stdout: not the test's output.
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -706,7 +712,7 @@ fn fastmcp_over_http(mode: &str) -> Certification {
         })
         .expect("uvicorn says where it listens");
     std::thread::spawn(move || for _ in lines {});
-    let url = format!("{origin}/mcp");
+    let url = format!("{origin}{path}");
     let output = Command::new(HARNESS)
         .args([
             "certify",
@@ -852,4 +858,45 @@ fn the_python_sdks_own_authorization_server_gets_true_verdicts_both_ways() {
         "{}",
         fixed.report
     );
+}
+
+/// The Python SDK's legacy HTTP+SSE transport (protocol 2024-11-05, `/sse`): the sinks prove
+/// over it as over Streamable HTTP, and its DNS rebinding protection (off in the vulnerable
+/// mode) is what TRANS-ORIGIN and TRANS-HOST see on the event stream.
+#[test]
+fn the_python_sdks_legacy_sse_transport_gets_true_verdicts_both_ways() {
+    let _alone = one_at_a_time();
+    let verdict = |run: &Certification, id: &str| {
+        run.report["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == id))
+            .map(|p| p["verdict"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let vulnerable = fastmcp_served("vulnerable", "--sse", "/sse");
+    assert_eq!(vulnerable.report["target"]["transport"], "sse");
+    assert_eq!(vulnerable.exit, 1, "{}", vulnerable.report);
+    for id in ["INJ-CMD", "INJ-SQL", "TRANS-ORIGIN", "TRANS-HOST"] {
+        assert_eq!(
+            verdict(&vulnerable, id),
+            "fail",
+            "{id}: {}",
+            vulnerable.report
+        );
+    }
+    let fixed = fastmcp_served("fixed", "--sse", "/sse");
+    assert_eq!(fixed.exit, 0, "{}", fixed.report);
+    for id in [
+        "INJ-CMD",
+        "INJ-SQL",
+        "TRANS-ORIGIN",
+        "TRANS-HOST",
+        "TRANS-SESSION-UNKNOWN",
+        "PROTO-ALIVE",
+        "PROTO-GARBAGE",
+        "LEAK-SECRET",
+        "LEAK-STACK-TRACE",
+    ] {
+        assert_eq!(verdict(&fixed, id), "pass", "{id}: {}", fixed.report);
+    }
 }

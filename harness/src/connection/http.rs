@@ -671,7 +671,7 @@ impl HttpConnection {
 
 /// Installs rustls's ring provider once: reqwest is built without one (the harness speaks
 /// TLS only to a loopback target that asks for it).
-fn ensure_crypto_provider() {
+pub(super) fn ensure_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -681,7 +681,7 @@ fn ensure_crypto_provider() {
 /// The HTTP client: no proxy; redirects followed only while they stay on the origin they
 /// came from, at most [`MAX_REDIRECTS`] of them (an endpoint that answers 307 from `/mcp` to
 /// `/mcp/` is followed; one that sends the request elsewhere is refused, with its location).
-fn client(budget: Budget) -> Result<reqwest::Client, TargetError> {
+pub(super) fn client(budget: Budget) -> Result<reqwest::Client, TargetError> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let first = attempt.previous().first().cloned();
         let same_origin = first.as_ref().is_some_and(|first| {
@@ -710,7 +710,7 @@ fn client(budget: Budget) -> Result<reqwest::Client, TargetError> {
 
 /// A transport error's whole story: reqwest keeps the cause (a refused redirect, a reset
 /// connection) in its source chain.
-fn transport_error(error: &reqwest::Error) -> String {
+pub(super) fn transport_error(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -722,7 +722,7 @@ fn transport_error(error: &reqwest::Error) -> String {
 }
 
 /// Response headers as (lower-case name, value) pairs.
-fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+pub(super) fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(n, v)| {

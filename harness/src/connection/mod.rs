@@ -1,4 +1,5 @@
-//! How the harness reaches a target: a stdio child process or a Streamable HTTP endpoint.
+//! How the harness reaches a target: a stdio child process, a Streamable HTTP endpoint, or a
+//! legacy HTTP+SSE endpoint (protocol 2024-11-05, [`sse`]).
 //!
 //! The harness speaks JSON-RPC itself rather than through an SDK client, because it must stay in
 //! control when the target is hostile: every request has a timeout, every reply a size cap,
@@ -14,6 +15,7 @@
 
 pub mod http;
 pub mod keepalive;
+pub mod sse;
 pub mod stdio;
 
 use serde_json::Value;
@@ -310,6 +312,8 @@ impl Liveness {
 pub enum Connection {
     Stdio(Box<stdio::StdioConnection>),
     Http(Box<http::HttpConnection>),
+    /// The legacy HTTP+SSE transport: an event stream and an endpoint to POST to.
+    Sse(Box<sse::SseConnection>),
 }
 
 impl Connection {
@@ -322,6 +326,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.request(method, params).await,
             Connection::Http(c) => c.request(method, params).await,
+            Connection::Sse(c) => c.request(method, params).await,
         }
     }
 
@@ -336,6 +341,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.request_with_id(id, method, params).await,
             Connection::Http(c) => c.request_with_id(id, method, params).await,
+            Connection::Sse(c) => c.request_with_id(id, method, params).await,
         }
     }
 
@@ -349,6 +355,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.requests_at_once(method, params).await,
             Connection::Http(c) => c.requests_at_once(method, params).await,
+            Connection::Sse(c) => c.requests_at_once(method, params).await,
         }
     }
 
@@ -356,6 +363,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.notify(method, params).await,
             Connection::Http(c) => c.notify(method, params).await,
+            Connection::Sse(c) => c.notify(method, params).await,
         }
     }
 
@@ -370,6 +378,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.raw(bytes).await,
             Connection::Http(c) => c.raw(bytes, extra_headers, drop_headers, None).await,
+            Connection::Sse(c) => c.raw(bytes, extra_headers, drop_headers).await,
         }
     }
 
@@ -399,6 +408,7 @@ impl Connection {
                         None => "; its process is still running (busy or wedged)".to_owned(),
                     },
                     Connection::Http(_) => String::new(),
+                    Connection::Sse(_) => String::new(),
                 };
                 Liveness::Dead(format!("the ping got {error}{process}"))
             }
@@ -409,6 +419,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.observations(),
             Connection::Http(c) => c.observations(),
+            Connection::Sse(c) => c.observations(),
         }
     }
 
@@ -417,6 +428,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => &c.protocol_version,
             Connection::Http(c) => &c.protocol_version,
+            Connection::Sse(c) => &c.protocol_version,
         }
     }
 
@@ -424,6 +436,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => &c.server_info,
             Connection::Http(c) => &c.server_info,
+            Connection::Sse(c) => &c.server_info,
         }
     }
 
@@ -432,6 +445,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => &c.capabilities,
             Connection::Http(c) => &c.capabilities,
+            Connection::Sse(c) => &c.capabilities,
         }
     }
 
@@ -439,11 +453,20 @@ impl Connection {
         matches!(self, Connection::Stdio(_))
     }
 
+    /// The transport's name in reports: `stdio`, `http` or `sse`.
+    pub fn transport_name(&self) -> &'static str {
+        match self {
+            Connection::Stdio(_) => "stdio",
+            Connection::Http(_) => "http",
+            Connection::Sse(_) => "sse",
+        }
+    }
+
     /// Restarts a dead stdio target (HTTP targets cannot be restarted by the harness).
     pub async fn restart(&mut self) -> Result<(), TargetError> {
         match self {
             Connection::Stdio(c) => c.restart().await,
-            Connection::Http(_) => Err(TargetError::Closed(
+            Connection::Http(_) | Connection::Sse(_) => Err(TargetError::Closed(
                 "an HTTP target cannot be restarted".into(),
             )),
         }
@@ -461,6 +484,7 @@ impl Connection {
         match self {
             Connection::Stdio(_) => None,
             Connection::Http(c) => c.last_answered(),
+            Connection::Sse(_) => None,
         }
     }
 
@@ -469,6 +493,7 @@ impl Connection {
         match self {
             Connection::Stdio(c) => c.stderr_tail(),
             Connection::Http(_) => String::new(),
+            Connection::Sse(_) => String::new(),
         }
     }
 }

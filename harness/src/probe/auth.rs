@@ -456,6 +456,13 @@ async fn scope(run: &mut Run<'_>, low_authorization: Option<&str>) -> Outcome {
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    if run.sse().is_some() {
+        return super::every(
+            PROBES,
+            Verdict::NotApplicable,
+            "a Streamable HTTP check: the legacy SSE transport holds one credential per stream (its own checks are AUTH-NO-CREDENTIALS and AUTH-BAD-CREDENTIALS)",
+        );
+    }
     let credentials = run.credentials;
     let signing_key = credentials.jwt_signing_key.as_ref();
     let second_authorization = credentials.second.as_deref();

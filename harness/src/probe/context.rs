@@ -258,9 +258,22 @@ impl<'a> Run<'a> {
         self.connection.requests_at_once(method, params).await
     }
 
-    /// Whether the target is a stdio child (else Streamable HTTP).
+    /// Whether the target is a stdio child (else HTTP: Streamable, or legacy SSE).
     pub fn is_stdio(&self) -> bool {
         self.connection.is_stdio()
+    }
+
+    /// Whether the target speaks Streamable HTTP (the HTTP-level probes' transport).
+    pub fn is_streamable_http(&self) -> bool {
+        matches!(&*self.connection, Connection::Http(_))
+    }
+
+    /// The legacy HTTP+SSE connection, when the target speaks only that.
+    pub fn sse(&self) -> Option<&crate::connection::sse::SseConnection> {
+        match &*self.connection {
+            Connection::Sse(sse) => Some(sse),
+            _ => None,
+        }
     }
 
     pub fn record(&mut self, request: &str, reply: &str) {
@@ -634,14 +647,16 @@ impl<'a> Run<'a> {
                 stateless: http.stateless,
                 user_headers: http.user_headers().to_vec(),
             }),
-            Connection::Stdio(_) => None,
+            Connection::Stdio(_) | Connection::Sse(_) => None,
         }
     }
 
     fn http_mut(&mut self) -> Result<&mut HttpConnection, TargetError> {
         match &mut *self.connection {
             Connection::Http(http) => Ok(http),
-            Connection::Stdio(_) => Err(TargetError::Transport("not an HTTP target".into())),
+            Connection::Stdio(_) | Connection::Sse(_) => Err(TargetError::Transport(
+                "not a Streamable HTTP target".into(),
+            )),
         }
     }
 
@@ -823,7 +838,7 @@ impl<'a> Run<'a> {
     pub fn process_group(&self) -> Option<u32> {
         match &*self.connection {
             Connection::Stdio(stdio) => stdio.process_group(),
-            Connection::Http(_) => None,
+            Connection::Http(_) | Connection::Sse(_) => None,
         }
     }
 

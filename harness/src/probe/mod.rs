@@ -26,6 +26,7 @@ pub mod res;
 pub mod ssrf;
 pub mod time;
 pub mod trans;
+pub mod trans_sse;
 pub mod trav;
 
 pub use context::{BASELINE_SHARE, HttpView, MAX_LIVENESS_WAITS, MAX_RATE_LIMIT_RETRIES, Run};

@@ -320,6 +320,9 @@ async fn session_unknown(run: &mut Run<'_>, view: &HttpView) -> Outcome {
 }
 
 pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
+    if run.sse().is_some() {
+        return super::trans_sse::run(run).await;
+    }
     let Some(view) = run.http_view() else {
         return super::every(PROBES, Verdict::NotApplicable, "not an HTTP target");
     };

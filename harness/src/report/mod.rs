@@ -28,7 +28,7 @@ pub const REPORT_VERSION: &str = "2";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TargetSummary {
-    /// `stdio` or `http`.
+    /// `stdio`, `http` (Streamable HTTP) or `sse` (the legacy HTTP+SSE transport).
     pub transport: &'static str,
     /// The command line (placeholders filled) or the URL.
     pub address: String,

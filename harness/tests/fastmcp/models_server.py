@@ -5,7 +5,7 @@ an array of objects with a minimum length, constrained strings (`minLength`, `ma
 `pattern`), an enum (a `Literal`), optional fields (`anyOf` with null). Every input the harness
 must reach sits inside a model.
 
-Usage: python models_server.py MODE ROOT [--http], with MODE:
+Usage: python models_server.py MODE ROOT [--http | --sse], with MODE:
   vulnerable  each sink has a real mistake:
               read_document  checks containment with a string prefix on the normalized path
                              (`/data` admits `/data_evil`), the seed's mistake;
@@ -15,7 +15,9 @@ Usage: python models_server.py MODE ROOT [--http], with MODE:
               commonpath, bound SQL parameters, an argv list without a shell.
 With --http it serves Streamable HTTP (the SDK's own transport, its defaults) on an ephemeral
 loopback port (uvicorn says `Uvicorn running on http://127.0.0.1:PORT` on stderr once it
-listens; the endpoint is `/mcp`); otherwise stdio.
+listens; the endpoint is `/mcp`); with --sse, the legacy HTTP+SSE transport of protocol
+2024-11-05 the same way (the stream is `/sse`), and in vulnerable mode without the SDK's DNS
+rebinding protection (its Host and Origin checks); otherwise stdio.
 """
 
 import os
@@ -112,7 +114,9 @@ def run_checks(jobs: list[Job] = Field(min_length=1, max_length=5)) -> list[str]
 
 
 if __name__ == "__main__":
-    if "--http" in sys.argv[3:]:
+    over_http = "--http" in sys.argv[3:]
+    over_sse = "--sse" in sys.argv[3:]
+    if over_http or over_sse:
         import socket
 
         with socket.socket() as probe:
@@ -120,6 +124,12 @@ if __name__ == "__main__":
             port = probe.getsockname()[1]
         mcp.settings.host = "127.0.0.1"
         mcp.settings.port = port
-        mcp.run(transport="streamable-http")
+        if over_sse and VULNERABLE:
+            from mcp.server.transport_security import TransportSecuritySettings
+
+            mcp.settings.transport_security = TransportSecuritySettings(
+                enable_dns_rebinding_protection=False
+            )
+        mcp.run(transport="sse" if over_sse else "streamable-http")
     else:
         mcp.run()

@@ -262,7 +262,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     // The second principal connects before the flood, on its own (its own session when the
     // target has sessions), with its credential in place of the first's.
     let mut second_connection = match second_authorization {
-        Some(credential) if !run.is_stdio() => run.connect_as(credential).await.ok(),
+        Some(credential) if run.is_streamable_http() => run.connect_as(credential).await.ok(),
         _ => None,
     };
     let backing_off = run.back_off_when_limited;
@@ -282,7 +282,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     let limited = flood.refused > 0;
 
     // While the limit is in force: rotated identity headers, then the second principal.
-    let header_rotation = if limited && !run.is_stdio() {
+    let header_rotation = if limited && run.is_streamable_http() {
         Some(
             rotate(run, &tool.name, &arguments, |i| {
                 let address = format!("203.0.113.{}", 10 + i);
@@ -368,7 +368,7 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
     // RATE-SECOND-PRINCIPAL
     outcomes.push(second_principal_outcome(
         second,
-        run.is_stdio(),
+        !run.is_streamable_http(),
         second_authorization.is_some(),
         &tool.name,
     ));
@@ -383,16 +383,16 @@ pub async fn run(run: &mut Run<'_>) -> Vec<Outcome> {
 /// experiment could not run: a stdio target, no `--token2`, or a flood never refused).
 fn second_principal_outcome(
     second: Option<(usize, bool)>,
-    stdio: bool,
+    one_principal: bool,
     has_second: bool,
     tool: &str,
 ) -> Outcome {
     let info = &RATE_SECOND_PRINCIPAL;
     match second {
-        None if stdio => Outcome::new(
+        None if one_principal => Outcome::new(
             info,
             Verdict::NotApplicable,
-            "a stdio target serves one principal",
+            "a stdio target, or a legacy SSE connection, serves one principal",
         ),
         None if !has_second => Outcome::new(
             info,
