@@ -24,7 +24,7 @@ mod first_run;
 #[command(
     name = "mcp-harness",
     version,
-    about = "Attacks an MCP server (stdio or Streamable HTTP) and reports what it proved."
+    about = "Attacks an MCP server (stdio, Streamable HTTP or legacy HTTP+SSE) and reports what it proved."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -130,7 +130,8 @@ struct RunArgs {
     /// Default: the bundled reference server.
     #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
     stdio: Option<String>,
-    /// The target's Streamable HTTP endpoint.
+    /// The target's Streamable HTTP endpoint, or a legacy HTTP+SSE event stream (a path ending
+    /// in /sse, or any URL whose Streamable HTTP POST is refused with 400, 404 or 405).
     #[arg(long, value_name = "URL")]
     url: Option<String>,
     /// A header sent with every HTTP request, e.g. 'Authorization: Bearer ...' (repeatable).

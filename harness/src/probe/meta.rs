@@ -410,7 +410,7 @@ async fn rug_pull_outcome(run: &mut Run<'_>) -> Outcome {
             ),
         );
     }
-    if announced_capability && !run.is_stdio() {
+    if announced_capability && run.is_streamable_http() {
         return Outcome::new(
             info,
             Verdict::Inconclusive,
