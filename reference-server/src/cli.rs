@@ -14,7 +14,9 @@ use crate::guard::oauth::{DevSigner, JwtValidator, load_jwks};
 use crate::guard::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::guard::resource_uri::ResourceUris;
 use crate::guard::sandbox::{Sandbox, SandboxLimits};
+use crate::guard::shared_rate_limit::RedisRateLimiter;
 use crate::guards::Guards;
+use crate::guards::SharedPerPrincipal;
 use crate::tools::{ReferenceServer, ServerState, history_program};
 use crate::transport::{
     self,
@@ -272,19 +274,33 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         .with_internal(file.egress.allowed_internal.iter().copied());
     egress.max_response_bytes = file.egress.max_response_bytes;
     let scopes = config::scopes_from_env(std::env::var(TOKEN_SCOPES_VAR).ok())?;
-    let mut rate_settings = file.rate_limit;
+    let mut rate_settings = file.rate_limit.clone();
     if let Some(burst) = args.rate_burst {
         rate_settings.burst = burst;
     }
     if let Some(per_second) = args.rate_per_second {
         rate_settings.per_second = per_second;
     }
-    let rate_config: RateLimitConfig = rate_settings.into();
+    let rate_config: RateLimitConfig = (&rate_settings).into();
     let limiter = || {
         RateLimiter::new(rate_config).map_err(|e| ConfigError::BadSetting {
             setting: "rate_limit",
             reason: e.to_string(),
         })
+    };
+    // Shared by replicas: connected (or the start refused) before anything is served.
+    let shared_limiter = match rate_settings.redis()? {
+        Some(redis) => {
+            let connected = RedisRateLimiter::connect(rate_config, &redis)
+                .await
+                .map_err(|e| ConfigError::BadSetting {
+                    setting: "rate_limit.url",
+                    reason: e.to_string(),
+                })?;
+            tracing::info!(prefix = %redis.prefix, "the rate limit is shared in Redis");
+            Some(std::sync::Arc::new(connected))
+        }
+        None => None,
     };
 
     let resource_uris = ResourceUris::new(&root_path).ok_or_else(|| ConfigError::BadSetting {
@@ -309,6 +325,9 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
             limits,
             Some(limiter()?),
         );
+        if let Some(shared) = &shared_limiter {
+            guards.call_limit = Some(std::sync::Arc::new(SharedPerPrincipal(shared.clone())));
+        }
         if let Some(swap) = twin.tools {
             swap(&mut guards, &context);
         }
@@ -434,6 +453,10 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         insecure_dev_principal,
     };
     let mut http_guards = HttpGuards::reference(auth, limiter()?, &settings, scopes_table);
+    if let Some(shared) = &shared_limiter {
+        http_guards.limit =
+            std::sync::Arc::new(transport::http::SharedPerPrincipalLimit(shared.clone()));
+    }
     if let Some(swap) = twin.http {
         swap(&mut http_guards, &context);
     }

@@ -112,12 +112,29 @@ pub struct OAuthSettings {
     pub authorization_servers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     pub burst: u32,
     pub per_second: f64,
     pub max_tracked_keys: usize,
+    /// Where the buckets live: `memory` (this process) or `redis` (shared by replicas).
+    pub store: RateLimitStore,
+    /// The Redis URL when `store = "redis"`.
+    pub url: Option<String>,
+    /// The prefix of every Redis key: replicas that share a limit share a prefix.
+    pub prefix: String,
+    /// The longest a check waits for Redis before it is refused (fail closed).
+    pub timeout_ms: u64,
+}
+
+/// Where the rate limit's buckets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitStore {
+    #[default]
+    Memory,
+    Redis,
 }
 
 impl Default for RateLimitSettings {
@@ -128,12 +145,43 @@ impl Default for RateLimitSettings {
             burst: 40,
             per_second: 20.0,
             max_tracked_keys: 10_000,
+            store: RateLimitStore::Memory,
+            url: None,
+            prefix: "mcp-reference-server".into(),
+            timeout_ms: 250,
         }
     }
 }
 
-impl From<RateLimitSettings> for RateLimitConfig {
-    fn from(s: RateLimitSettings) -> Self {
+impl RateLimitSettings {
+    /// The Redis settings when `store = "redis"`: `None` for `memory`, an error naming the
+    /// setting when `url` is missing or the timeout is 0.
+    pub fn redis(
+        &self,
+    ) -> Result<Option<crate::guard::shared_rate_limit::RedisSettings>, ConfigError> {
+        if self.store == RateLimitStore::Memory {
+            return Ok(None);
+        }
+        let url = self.url.clone().ok_or(ConfigError::BadSetting {
+            setting: "rate_limit.url",
+            reason: "store = \"redis\" needs a url (redis://HOST:PORT)".into(),
+        })?;
+        if self.timeout_ms == 0 || self.timeout_ms > 10_000 {
+            return Err(ConfigError::BadSetting {
+                setting: "rate_limit.timeout_ms",
+                reason: "between 1 and 10000".into(),
+            });
+        }
+        Ok(Some(crate::guard::shared_rate_limit::RedisSettings {
+            url,
+            prefix: self.prefix.clone(),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+        }))
+    }
+}
+
+impl From<&RateLimitSettings> for RateLimitConfig {
+    fn from(s: &RateLimitSettings) -> Self {
         RateLimitConfig {
             burst: s.burst,
             per_second: s.per_second,

@@ -394,6 +394,36 @@ impl CallLimit for PerPrincipal {
     }
 }
 
+/// The reference call limit with its buckets in Redis, shared by every replica
+/// ([`crate::guard::shared_rate_limit`]).
+pub struct SharedPerPrincipal(pub Arc<crate::guard::shared_rate_limit::RedisRateLimiter>);
+
+impl CallLimit for SharedPerPrincipal {
+    fn name(&self) -> &'static str {
+        REFERENCE
+    }
+    fn check<'a>(
+        &'a self,
+        principal: &'a str,
+        _tool: &'a str,
+        _arguments: Option<&'a JsonObject>,
+    ) -> BoxFuture<'a, Result<(), CallRefusal>> {
+        Box::pin(async move {
+            match self.0.check(principal).await {
+                Ok(()) => Ok(()),
+                Err(RateLimitError::Limited { retry_after }) => {
+                    Err(CallRefusal::Limited { retry_after })
+                }
+                Err(_) => Err(CallRefusal::Refused),
+            }
+        })
+    }
+    /// The keys live in Redis (the script's live-key index); this process tracks none.
+    fn tracked_keys(&self) -> usize {
+        0
+    }
+}
+
 /// Where the server notes each tool call it runs. The reference logs to stderr (through
 /// `tracing`), never to stdout, which on stdio carries only MCP messages.
 pub trait CallLog: Send + Sync {

@@ -13,3 +13,4 @@ pub mod rate_limit;
 pub mod resource_uri;
 pub mod sandbox;
 pub mod scopes;
+pub mod shared_rate_limit;

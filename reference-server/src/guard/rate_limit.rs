@@ -52,6 +52,9 @@ pub enum RateLimitError {
     Limited { retry_after: Duration },
     #[error("too many distinct callers are being rate limited; try again later")]
     TooManyKeys,
+    /// The shared store ([`super::shared_rate_limit`]) did not answer: refused, never admitted.
+    #[error("the rate limit store is unavailable; try again later")]
+    StoreUnavailable,
     #[error("invalid rate limit configuration: {0}")]
     InvalidConfig(&'static str),
 }

@@ -39,7 +39,7 @@ pub mod session;
 pub use auth::{AuthFailure, Authenticate, Authenticator, BearerChallenge, Challenge};
 pub use call_shape::called_tools;
 pub use dev_authorization::{AuthorizationRules, DevAuthorization, ReferenceAuthorizationRules};
-pub use limit::{PerPrincipalLimit, RequestLimit};
+pub use limit::{LimitCheck, PerPrincipalLimit, RequestLimit, SharedPerPrincipalLimit};
 pub use metadata::{ProtectedResource, ResourceMetadata, metadata_url};
 pub use origin::{Allowlists, OriginPolicy};
 pub use session::{BoundSessions, MAX_BOUND_SESSIONS, SessionAdmission, SessionPolicy};
@@ -293,19 +293,20 @@ async fn guard_request(
             );
         }
     };
-    if let Err(refusal) = rate_limit(&state, &principal, request.headers()) {
+    if let Err(refusal) = rate_limit(&state, &principal, request.headers()).await {
         return *refusal;
     }
     scope_and_session(&state, principal, request, next).await
 }
 
-/// One token from the request's bucket, or the 429 (503 when the key table is full) to send.
-fn rate_limit(
+/// One token from the request's bucket, or the 429 (503 when the key table is full or the
+/// shared store is unavailable) to send.
+async fn rate_limit(
     state: &HttpState,
     principal: &Principal,
     headers: &HeaderMap,
 ) -> Result<(), Box<Response>> {
-    match state.guards.limit.check(principal, headers) {
+    match state.guards.limit.check(principal, headers).verdict().await {
         Ok(()) => Ok(()),
         Err(RateLimitError::Limited { retry_after }) => {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -319,12 +320,14 @@ fn rate_limit(
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             Err(Box::new(response))
         }
-        Err(_) => {
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "too many callers; retry later",
-            );
+        Err(refused) => {
+            let description = match refused {
+                RateLimitError::StoreUnavailable => {
+                    "the rate limit store is unavailable; retry later"
+                }
+                _ => "too many callers; retry later",
+            };
+            let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, "busy", description);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(1u64));

@@ -12,7 +12,7 @@ use reference_server::cli::BuildContext;
 use reference_server::guard::api_keys::Principal;
 use reference_server::guard::rate_limit::{RateLimitError, RateLimiter};
 use reference_server::guards::{CallLimit, CallRefusal, ExtraTool};
-use reference_server::transport::http::RequestLimit;
+use reference_server::transport::http::{LimitCheck, RequestLimit};
 use rmcp::model::JsonObject;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -237,7 +237,7 @@ impl RequestLimit for WronglyKeyed {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn check(&self, principal: &Principal, headers: &HeaderMap) -> Result<(), RateLimitError> {
+    fn check<'a>(&'a self, principal: &'a Principal, headers: &'a HeaderMap) -> LimitCheck<'a> {
         let key = if self.global {
             "everyone".to_owned()
         } else {
@@ -247,7 +247,7 @@ impl RequestLimit for WronglyKeyed {
                 .map(str::to_owned)
                 .unwrap_or_else(|| principal.name.clone())
         };
-        self.limiter.check(&key)
+        self.limiter.check(&key).into()
     }
 }
 
