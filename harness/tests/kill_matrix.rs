@@ -900,3 +900,59 @@ fn the_python_sdks_legacy_sse_transport_gets_true_verdicts_both_ways() {
         assert_eq!(verdict(&fixed, id), "pass", "{id}: {}", fixed.report);
     }
 }
+
+/// The reference with its rate limit shared in Redis (a `redis-server` started here) gives the
+/// harness's RATE family the verdicts the in-process limiter gives: the limit holds, a second
+/// principal has its own bucket, rotated identities do not reset it. Without redis-server the
+/// test says so and passes, unless `MCP_REQUIRE_REDIS=1` (CI).
+#[test]
+fn the_rate_family_passes_the_reference_with_its_limit_shared_in_redis() {
+    let _alone = one_at_a_time();
+    let port = free_port();
+    let spawned = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn();
+    let mut redis = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            assert!(
+                std::env::var("MCP_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "MCP_REQUIRE_REDIS=1 but redis-server does not run: {error}"
+            );
+            eprintln!("skipped: redis-server is not installed ({error})");
+            return;
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let limit = format!(
+        "{REFERENCE_RATE_LIMIT}store = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\nprefix = \"kill-matrix\"\n"
+    );
+    let run = over_http_with(
+        Path::new(HARNESS),
+        &["__reference-server"],
+        &["--only", "RATE"],
+        Auth::ApiKey,
+        &limit,
+    );
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let (_, problem) = run.judge_reference("reference server, HTTP, rate limit in Redis");
+    assert_eq!(problem, None, "{}", run.report);
+    for id in ["RATE-FLOOD", "RATE-SECOND-PRINCIPAL", "RATE-ROTATING-ID"] {
+        let verdict = run.report["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == id))
+            .map(|p| p["verdict"].clone())
+            .unwrap_or_default();
+        assert_eq!(verdict, "pass", "{id}: {}", run.report);
+    }
+}
