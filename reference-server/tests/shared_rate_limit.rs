@@ -202,3 +202,38 @@ async fn a_server_whose_redis_is_unreachable_does_not_start() {
     assert!(stderr.contains("rate_limit.url"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Over stdio the launcher is the principal: two server processes sharing a Redis share its
+/// bucket, so the burst is spent across both.
+#[tokio::test]
+async fn two_stdio_processes_on_one_redis_share_the_launchers_bucket() {
+    let Some(redis) = start_redis(free_port()) else {
+        return;
+    };
+    let stage = Stage::new();
+    let config = stage.config(&format!(
+        "[rate_limit]\nburst = 3\nper_second = 0.5\nstore = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\nprefix = \"stdio-{:08x}\"\n",
+        redis.port,
+        rand::random::<u32>()
+    ));
+    let config = config.to_string_lossy().into_owned();
+    let first = stdio_client(&stage, &["--config", &config], &[]).await;
+    let second = stdio_client(&stage, &["--config", &config], &[]).await;
+    let work = || {
+        call(
+            "process_data",
+            serde_json::json!({"data": "x", "operation": "uppercase"}),
+        )
+    };
+    let mut outcomes = Vec::new();
+    for client in [&first, &second, &first, &second] {
+        outcomes.push(client.call_tool(work()).await.is_ok());
+    }
+    assert_eq!(
+        outcomes,
+        [true, true, true, false],
+        "the fourth call, across both processes, is over the burst of 3"
+    );
+    first.cancel().await.unwrap();
+    second.cancel().await.unwrap();
+}
