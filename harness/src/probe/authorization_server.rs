@@ -728,14 +728,70 @@ async fn bounded_registrations(flow: &mut Flow, mut findings: Vec<Evidence>) -> 
     }
 }
 
-/// The redirect URI variants AUTH-AS-REDIRECT offers for `callback`.
+/// The redirect URI variants AUTH-AS-REDIRECT offers for `callback`: each would land the
+/// browser somewhere the client did not register (another path, another query, another host
+/// smuggled behind user information).
 pub fn redirect_variants(callback: &str) -> Vec<(&'static str, String)> {
-    let with_userinfo = callback.replacen("http://", "http://mcp-harness@", 1);
+    let smuggled = url::Url::parse(callback)
+        .ok()
+        .map(|u| {
+            let authority = format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default(),
+                u.port().unwrap_or(80)
+            );
+            format!(
+                "{}://{authority}@mcp-harness-evil.invalid{}",
+                u.scheme(),
+                u.path()
+            )
+        })
+        .unwrap_or_default();
     vec![
         ("a path added", format!("{callback}/mcp-harness-evil")),
         ("a query added", format!("{callback}?next=mcp-harness-evil")),
-        ("user information added", with_userinfo),
+        ("another host behind user information", smuggled),
     ]
+}
+
+/// The query parameters an authorization server adds to a redirect (RFC 6749 4.1.2, RFC 9207).
+const RESPONSE_PARAMETERS: &[&str] = &[
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+];
+
+/// Whether a redirect to `location` lands somewhere `registered` does not name: another
+/// scheme, host or path, or a query parameter the registered URI lacks besides the response's
+/// own. A different port on a loopback host is the same place (RFC 8252 section 7.3 lets the
+/// port vary there), and so is added user information on the same host.
+pub fn lands_off(location: &str, registered: &str) -> bool {
+    let (Ok(to), Ok(registered)) = (url::Url::parse(location), url::Url::parse(registered)) else {
+        return true;
+    };
+    if to.scheme() != registered.scheme()
+        || to.host_str() != registered.host_str()
+        || to.path() != registered.path()
+    {
+        return true;
+    }
+    let loopback = matches!(
+        registered.host_str(),
+        Some("127.0.0.1" | "localhost" | "[::1]")
+    );
+    if !loopback && to.port_or_known_default() != registered.port_or_known_default() {
+        return true;
+    }
+    let known: Vec<String> = registered
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    to.query_pairs().any(|(name, _)| {
+        !RESPONSE_PARAMETERS.contains(&name.as_ref()) && !known.iter().any(|k| *k == name)
+    })
 }
 
 async fn redirect(flow: &mut Flow) -> Outcome {
@@ -762,7 +818,12 @@ async fn redirect(flow: &mut Flow) -> Outcome {
             .await
         {
             Some((request, Ok(reply))) => {
-                if reply.redirects_to(&variant) {
+                if (300..400).contains(&reply.status)
+                    && reply
+                        .location
+                        .as_deref()
+                        .is_some_and(|location| lands_off(location, &callback))
+                {
                     findings.push(evidence(
                         request,
                         &reply,
@@ -785,7 +846,7 @@ async fn redirect(flow: &mut Flow) -> Outcome {
         Some(reply) if reply.redirects_to(&callback) && unanswered == 0 => Outcome::new(
             info,
             Verdict::Pass,
-            "the registered redirect URI got a redirect; a path, a query or user information added got none",
+            "the registered redirect URI got a redirect; with a path or a query added, or another host behind user information, none landed elsewhere",
         ),
         Some(reply) => Outcome::new(
             info,
@@ -847,7 +908,9 @@ async fn pkce(flow: &mut Flow) -> (Outcome, Option<String>) {
         let Ok((code, _)) = flow.code(&resource).await else {
             continue;
         };
-        if let Some((request, Ok(reply))) = flow.token(&code, verifier, &resource).await {
+        if let Some((request, Ok(reply))) = flow.token(&code, verifier, &resource).await
+            && reply.status < 500
+        {
             if reply.access_token().is_some() {
                 let described = if verifier.is_some() {
                     "a wrong code_verifier"
@@ -944,6 +1007,16 @@ async fn resource_binding(
     }
     let code = match flow.code(OTHER_RESOURCE).await {
         Ok(code) => code,
+        Err(why) if why.contains("error=server_error") || why.contains("HTTP 5") => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!(
+                    "the authorization endpoint failed for another resource: {}",
+                    excerpt(&why, 200)
+                ),
+            );
+        }
         Err(why) => {
             return Outcome::new(
                 info,
@@ -957,6 +1030,16 @@ async fn resource_binding(
     };
     let (code, verifier) = code;
     let other = match flow.token(&code, Some(&verifier), OTHER_RESOURCE).await {
+        Some((_, Ok(reply))) if reply.status >= 500 => {
+            return Outcome::new(
+                info,
+                Verdict::Inconclusive,
+                format!(
+                    "the token endpoint failed for another resource ({}): a server error is not a refusal",
+                    reply.shown()
+                ),
+            );
+        }
         Some((_, Ok(reply))) => match reply.access_token() {
             Some(token) => token,
             None => {
@@ -1052,8 +1135,26 @@ mod tests {
         };
         for (_, variant) in redirect_variants(callback) {
             assert!(!reply(302, &format!("{callback}?code=1")).redirects_to(&variant));
-            assert!(reply(302, &format!("{variant}&code=1")).redirects_to(&variant));
+            let joined = if variant.contains('?') { '&' } else { '?' };
+            assert!(
+                lands_off(&format!("{variant}{joined}code=1"), callback),
+                "{variant}"
+            );
         }
+        // The same place: the response's parameters, another loopback port, user information.
+        assert!(!lands_off(
+            "http://127.0.0.1:8/cb?code=1&state=s&iss=x",
+            callback
+        ));
+        assert!(!lands_off("http://127.0.0.1:9999/cb?code=1", callback));
+        assert!(!lands_off(
+            "http://someone@127.0.0.1:8/cb?error=invalid_request",
+            callback
+        ));
+        assert!(lands_off(
+            "https://app.example:444/cb?code=1",
+            "https://app.example/cb"
+        ));
         assert!(!reply(200, callback).redirects_to(callback));
         assert_eq!(
             reply(302, "http://127.0.0.1:8/cb?code=abc&state=s")
