@@ -162,3 +162,17 @@ fn a_hostile_legacy_sse_server_gets_a_clear_error_and_no_hang() {
         "{report}"
     );
 }
+
+/// A server that answers in the POST's own body, not on the stream, is still understood.
+#[test]
+fn answers_in_the_post_body_are_taken() {
+    let (verdicts, report) = certify("answers-in-post");
+    assert_eq!(
+        report["discovery"]["tools"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    for id in ["PROTO-ALIVE", "PROTO-ID-ECHO", "PROTO-UNKNOWN-METHOD"] {
+        assert_eq!(verdict(&verdicts, id), "pass", "{id}: {report}");
+    }
+}

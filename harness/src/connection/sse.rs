@@ -368,7 +368,7 @@ impl SseConnection {
             let headers = header_pairs(response.headers());
             let mut text = Vec::new();
             while let Ok(Some(chunk)) = response.chunk().await {
-                let room = 4096usize.saturating_sub(text.len());
+                let room = self.budget.max_reply_bytes.saturating_sub(text.len());
                 text.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if room <= chunk.len() {
                     break;
@@ -432,6 +432,14 @@ impl SseConnection {
                 body: excerpt(&posted.excerpt, 300),
                 retry_after,
             });
+        }
+        // Some servers answer in the POST's own body instead of on the stream.
+        if let Ok(answer) = serde_json::from_str::<Value>(&posted.excerpt)
+            && answer.get("id") == Some(id)
+            && (answer.get("result").is_some() || answer.get("error").is_some())
+        {
+            forget();
+            return Ok(answer);
         }
         let timeout = self.budget.request_timeout;
         match tokio::time::timeout(timeout, rx).await {

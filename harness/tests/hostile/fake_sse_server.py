@@ -15,6 +15,7 @@ Modes:
   no-endpoint       opens the stream and never names an endpoint
   foreign-endpoint  names an endpoint on another origin (localhost for 127.0.0.1)
   huge-event        answers tools/call with a 6 MB event (over the harness's 4 MiB cap)
+  answers-in-post   answers each message in the POST's own body (200), nothing on the stream
 """
 
 import json
@@ -151,8 +152,10 @@ class Handler(BaseHTTPRequestHandler):
             message = json.loads(body)
         except ValueError:
             return self.reply(400, b"Parse error")
-        self.reply(202, b"Accepted")
         response = answer(message) if isinstance(message, dict) else None
+        if MODE == "answers-in-post":
+            return self.reply(200 if response else 202, json.dumps(response).encode() if response else b"Accepted")
+        self.reply(202, b"Accepted")
         if response is not None:
             try:
                 inbox.put_nowait(response)
