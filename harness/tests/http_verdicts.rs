@@ -2,9 +2,10 @@
 //! (`tests/hostile/fake_http_server.py`), each flawed mode fails the probe meant for it and its
 //! fixed counterpart (`plain`) passes it.
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
 const FAKE: &str = concat!(
@@ -20,17 +21,7 @@ struct Fake {
 
 impl Fake {
     fn start(mode: &str) -> Fake {
-        let mut child = Command::new("python3")
-            .args([FAKE, mode])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fake");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let url = lines
-            .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
-            .expect("the fake prints its address");
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = common::start_listening(Command::new("python3").args([FAKE, mode]));
         Fake { child, url }
     }
 }

@@ -3,9 +3,10 @@
 //! fail on the mode built with their mistake and pass on `careful`. (The SDK's own SSE
 //! transport is certified both ways in the kill matrix's tests.)
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
 const FAKE: &str = concat!(
@@ -27,17 +28,7 @@ impl Drop for Fake {
 }
 
 fn start(mode: &str) -> Fake {
-    let mut child = Command::new("python3")
-        .args([FAKE, mode, TOKEN])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the fake");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = lines
-        .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned))
-        .expect("the fake prints its address");
-    std::thread::spawn(move || for _ in lines {});
+    let (child, url) = common::start_listening(Command::new("python3").args([FAKE, mode, TOKEN]));
     Fake { child, url }
 }
 

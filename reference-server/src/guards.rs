@@ -367,6 +367,16 @@ pub trait CallLimit: Send + Sync {
     fn tracked_keys(&self) -> usize;
 }
 
+/// A limiter's verdict as a tool call's refusal: `Limited` keeps its retry time, anything
+/// else (a full key table, an unavailable store) refuses.
+pub fn call_refusal(verdict: Result<(), RateLimitError>) -> Result<(), CallRefusal> {
+    match verdict {
+        Ok(()) => Ok(()),
+        Err(RateLimitError::Limited { retry_after }) => Err(CallRefusal::Limited { retry_after }),
+        Err(_) => Err(CallRefusal::Refused),
+    }
+}
+
 /// The reference per-call limit: GCRA per principal, with a hard key cap.
 pub struct PerPrincipal(pub RateLimiter<String>);
 
@@ -380,14 +390,9 @@ impl CallLimit for PerPrincipal {
         _tool: &'a str,
         _arguments: Option<&'a JsonObject>,
     ) -> BoxFuture<'a, Result<(), CallRefusal>> {
-        let verdict = match self.0.check(&principal.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(RateLimitError::Limited { retry_after }) => {
-                Err(CallRefusal::Limited { retry_after })
-            }
-            Err(_) => Err(CallRefusal::Refused),
-        };
-        Box::pin(std::future::ready(verdict))
+        Box::pin(std::future::ready(call_refusal(
+            self.0.check(&principal.to_owned()),
+        )))
     }
     fn tracked_keys(&self) -> usize {
         self.0.tracked_keys()
@@ -408,15 +413,7 @@ impl CallLimit for SharedPerPrincipal {
         _tool: &'a str,
         _arguments: Option<&'a JsonObject>,
     ) -> BoxFuture<'a, Result<(), CallRefusal>> {
-        Box::pin(async move {
-            match self.0.check(principal).await {
-                Ok(()) => Ok(()),
-                Err(RateLimitError::Limited { retry_after }) => {
-                    Err(CallRefusal::Limited { retry_after })
-                }
-                Err(_) => Err(CallRefusal::Refused),
-            }
-        })
+        Box::pin(async move { call_refusal(self.0.check(principal).await) })
     }
     /// The keys live in Redis (the script's live-key index); this process tracks none.
     fn tracked_keys(&self) -> usize {

@@ -422,9 +422,7 @@ impl HttpConnection {
         let message = self
             .request_with_id(json!(self.next_id), method, params)
             .await?;
-        Reply::from_message(&message).ok_or_else(|| {
-            TargetError::Transport("a response with neither result nor error".into())
-        })
+        Reply::of_response(&message)
     }
 
     pub async fn request_with_id(

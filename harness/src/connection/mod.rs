@@ -97,6 +97,14 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply a response message carries, or the transport error for one with neither a
+    /// result nor an error.
+    pub fn of_response(message: &Value) -> Result<Reply, TargetError> {
+        Reply::from_message(message).ok_or_else(|| {
+            TargetError::Transport("a response with neither result nor error".into())
+        })
+    }
+
     /// Builds a reply from a whole JSON-RPC response message.
     pub fn from_message(message: &Value) -> Option<Reply> {
         if let Some(result) = message.get("result") {

@@ -464,9 +464,7 @@ impl SseConnection {
         let message = self
             .request_with_id(json!(self.next_id), method, params)
             .await?;
-        Reply::from_message(&message).ok_or_else(|| {
-            TargetError::Transport("a response with neither result nor error".into())
-        })
+        Reply::of_response(&message)
     }
 
     pub async fn request_with_id(
@@ -492,11 +490,9 @@ impl SseConnection {
             let id = json!(first + i as u64);
             async move {
                 let message = request_message(&id, method, Some(params), false);
-                this.exchange(&id, &message).await.and_then(|m| {
-                    Reply::from_message(&m).ok_or_else(|| {
-                        TargetError::Transport("a response with neither result nor error".into())
-                    })
-                })
+                this.exchange(&id, &message)
+                    .await
+                    .and_then(|m| Reply::of_response(&m))
             }
         });
         futures::future::join_all(exchanges).await

@@ -419,9 +419,7 @@ impl StdioConnection {
     ) -> Result<Reply, TargetError> {
         self.next_id += 1;
         let message = self.exchange(json!(self.next_id), method, params).await?;
-        Reply::from_message(&message).ok_or_else(|| {
-            TargetError::Transport("a response with neither result nor error".into())
-        })
+        Reply::of_response(&message)
     }
 
     pub async fn request(
@@ -433,9 +431,7 @@ impl StdioConnection {
         let message = self
             .request_with_id(json!(self.next_id), method, params)
             .await?;
-        Reply::from_message(&message).ok_or_else(|| {
-            TargetError::Transport("a response with neither result nor error".into())
-        })
+        Reply::of_response(&message)
     }
 
     pub async fn request_with_id(
@@ -503,9 +499,7 @@ impl StdioConnection {
             replies.push(match tokio::time::timeout_at(deadline, receiver).await {
                 Ok(Ok(message)) => match unreadable(&message, self.budget.max_reply_bytes) {
                     Some(error) => Err(error),
-                    None => Reply::from_message(&message).ok_or_else(|| {
-                        TargetError::Transport("a response with neither result nor error".into())
-                    }),
+                    None => Reply::of_response(&message),
                 },
                 Ok(Err(_)) => Err(TargetError::Closed(self.exit_description())),
                 Err(_) => {

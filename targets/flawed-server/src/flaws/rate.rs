@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use futures::future::BoxFuture;
 use reference_server::cli::BuildContext;
 use reference_server::guard::api_keys::Principal;
-use reference_server::guard::rate_limit::{RateLimitError, RateLimiter};
+use reference_server::guard::rate_limit::RateLimiter;
 use reference_server::guards::{CallLimit, CallRefusal, ExtraTool};
 use reference_server::transport::http::{LimitCheck, RequestLimit};
 use rmcp::model::JsonObject;
@@ -23,13 +23,7 @@ fn configured_limiter(context: &BuildContext) -> RateLimiter<String> {
     RateLimiter::new(context.rate_limit).expect("the reference start-up validated the rate limit")
 }
 
-fn refusal(verdict: Result<(), RateLimitError>) -> Result<(), CallRefusal> {
-    match verdict {
-        Ok(()) => Ok(()),
-        Err(RateLimitError::Limited { retry_after }) => Err(CallRefusal::Limited { retry_after }),
-        Err(_) => Err(CallRefusal::Refused),
-    }
-}
+use reference_server::guards::call_refusal as refusal;
 
 /// No limit at all.
 struct NoLimit;
