@@ -97,6 +97,7 @@ fn the_legacy_sse_checks_fail_on_their_mistake_and_pass_on_the_careful_server() 
     for (mode, caught) in [
         ("session-unchecked", "TRANS-SESSION-UNKNOWN"),
         ("auth-stream-only", "AUTH-NO-CREDENTIALS"),
+        ("any-token", "AUTH-BAD-CREDENTIALS"),
     ] {
         let (verdicts, report) = certify(mode);
         for id in carried {

@@ -325,6 +325,25 @@ impl SseConnection {
         Ok(connection)
     }
 
+    /// `request` with the user's headers except `drop`, then `extra`.
+    fn with_headers(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        extra: &[(&str, &str)],
+        drop: &[&str],
+    ) -> reqwest::RequestBuilder {
+        let dropped = |name: &str| drop.iter().any(|d| d.eq_ignore_ascii_case(name));
+        for (name, value) in &self.headers {
+            if !dropped(name) {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request
+    }
+
     fn closed(&self) -> Option<String> {
         self.shared
             .closed
@@ -347,16 +366,11 @@ impl SseConnection {
         } else {
             &self.one_off
         };
-        let mut request = client.post(url).header("content-type", "application/json");
-        let dropped = |name: &str| drop.iter().any(|d| d.eq_ignore_ascii_case(name));
-        for (name, value) in &self.headers {
-            if !dropped(name) {
-                request = request.header(name.as_str(), value.as_str());
-            }
-        }
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
+        let request = self.with_headers(
+            client.post(url).header("content-type", "application/json"),
+            extra,
+            drop,
+        );
         let timeout = self.budget.request_timeout;
         let work = async {
             let mut response = request
@@ -554,19 +568,13 @@ impl SseConnection {
         extra: &[(&str, &str)],
         drop: &[&str],
     ) -> Result<RawOutcome, TargetError> {
-        let mut request = self
-            .one_off
-            .get(&self.url)
-            .header("accept", "text/event-stream");
-        let dropped = |name: &str| drop.iter().any(|d| d.eq_ignore_ascii_case(name));
-        for (name, value) in &self.headers {
-            if !dropped(name) {
-                request = request.header(name.as_str(), value.as_str());
-            }
-        }
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
+        let request = self.with_headers(
+            self.one_off
+                .get(&self.url)
+                .header("accept", "text/event-stream"),
+            extra,
+            drop,
+        );
         let timeout = self.budget.request_timeout;
         // A kept-alive connection the server has just closed fails the first try: one more,
         // on a fresh connection.
