@@ -2,20 +2,27 @@
 //!
 //! Input: a configuration (burst 1..=16, one of a few rates, a key cap of 1..=8), then a
 //! sequence of operations on a fake clock: advance time, check a key (from a space of 12, so
-//! the cap is hit), or evict idle keys.
+//! the cap is hit and idle keys' slots are reused or swept), or evict idle keys.
+//!
+//! Half the inputs use a hasher that gives every key the same home slot, so every key sits in
+//! one probe chain and idle slots are reused in the middle of it.
 //!
 //! Oracles:
 //! - the bound: over every window of every key's admissions, at most `burst + window /
 //!   interval` requests were admitted;
-//! - the cap: `tracked_keys()` never exceeds `max_tracked_keys`;
+//! - the cap: `tracked_keys()` never exceeds `max_tracked_keys`, and `TooManyKeys` comes only
+//!   when that many keys are live (the tables are smaller than one sweep);
 //! - the model: a plain GCRA without a cap (a map from key to theoretical arrival time, in
 //!   `u128` so nothing wraps) decides every check the same way, except that the limiter may
 //!   refuse a key the model has never had to track with `TooManyKeys` when the table is full of
 //!   keys still inside their window (failing closed), and never otherwise.
 
 use arbitrary::{Arbitrary, Unstructured};
-use reference_server::guard::rate_limit::{Clock, RateLimitConfig, RateLimitError, RateLimiter};
+use reference_server::guard::rate_limit::{
+    Clock, OneHome, RateLimitConfig, RateLimitError, RateLimiter,
+};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,6 +45,7 @@ enum Operation {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    one_chain: bool,
     burst: u8,
     rate: u8,
     cap: u8,
@@ -58,8 +66,31 @@ pub fn check(data: &[u8]) {
     let clock = FakeClock::default();
     // Start away from zero so that "a TAT in the past" is reachable from the first check.
     clock.0.store(1_000_000_000, Ordering::SeqCst);
-    let limiter: RateLimiter<u8, FakeClock> =
-        RateLimiter::with_clock(config, clock.clone()).expect("the fuzz configurations are valid");
+    if input.one_chain {
+        let limiter = RateLimiter::with_clock_and_hasher(config, clock.clone(), OneHome);
+        run(
+            &input,
+            config,
+            &clock,
+            &limiter.expect("the fuzz configurations are valid"),
+        );
+    } else {
+        let limiter = RateLimiter::with_clock(config, clock.clone());
+        run(
+            &input,
+            config,
+            &clock,
+            &limiter.expect("the fuzz configurations are valid"),
+        );
+    }
+}
+
+fn run<S: BuildHasher>(
+    input: &Input,
+    config: RateLimitConfig,
+    clock: &FakeClock,
+    limiter: &RateLimiter<u8, FakeClock, S>,
+) {
     // The promised rate, rounded as documented (never faster than configured).
     let interval = ((1e9 / config.per_second).ceil() as u128).max(1);
     let tolerance = interval * u128::from(config.burst - 1);
@@ -105,8 +136,9 @@ pub fn check(data: &[u8]) {
                     Err(RateLimitError::TooManyKeys) => {
                         // Only a key the limiter is not tracking can be refused this way, and
                         // only while the table is full: such a key is fresh in the model.
+                        // The table is smaller than one sweep: every tracked key is live.
                         assert_eq!(
-                            limiter.tracked_keys(),
+                            limiter.live_keys(),
                             config.max_tracked_keys,
                             "TooManyKeys with room in the table"
                         );
