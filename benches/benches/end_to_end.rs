@@ -231,20 +231,6 @@ impl HttpSession {
     }
 }
 
-async fn serve_http(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let address = listener.local_addr().expect("an address");
-    // As the binary does: small SSE writes must not wait for delayed ACKs (40 ms a call).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}/mcp")
-}
-
 /// Latencies of each side, measured in alternating batches.
 struct Measured {
     guarded: Vec<Duration>,
@@ -338,9 +324,12 @@ async fn http_layers_only(root: PathBuf, batch: usize) -> Measured {
         bench_guards(),
         bench_settings(),
     );
-    let mut layered =
-        HttpSession::start(serve_http(app).await, Some(format!("Bearer {API_KEY}"))).await;
-    let mut bare = HttpSession::start(serve_http(bare_app(root)).await, None).await;
+    let mut layered = HttpSession::start(
+        benches::serve_on_loopback(app).await,
+        Some(format!("Bearer {API_KEY}")),
+    )
+    .await;
+    let mut bare = HttpSession::start(benches::serve_on_loopback(bare_app(root)).await, None).await;
     alternate(&mut layered, &mut bare, batch).await
 }
 
@@ -399,11 +388,12 @@ async fn http(root: PathBuf, database: PathBuf, batch: usize) -> Measured {
     );
     let bare_app = bare_app(root);
     let mut guarded_session = HttpSession::start(
-        serve_http(guarded_app).await,
+        benches::serve_on_loopback(guarded_app).await,
         Some(format!("Bearer {API_KEY}")),
     )
     .await;
-    let mut bare_session = HttpSession::start(serve_http(bare_app).await, None).await;
+    let mut bare_session =
+        HttpSession::start(benches::serve_on_loopback(bare_app).await, None).await;
     alternate(&mut guarded_session, &mut bare_session, batch).await
 }
 

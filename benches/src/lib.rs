@@ -113,6 +113,21 @@ impl Limiter for GovernorDirect {
     }
 }
 
+/// Serves `app` on an ephemeral loopback port with `TCP_NODELAY` (as the reference binary
+/// does: small SSE writes must not wait for delayed ACKs, 40 ms a call); returns its `/mcp` URL.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("an address");
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/mcp")
+}
+
 /// A fixed pseudo-random sequence of `length` keys from `0..keys`.
 pub fn key_sequence(keys: u64, length: usize, seed: u64) -> Vec<u64> {
     use rand::{Rng, SeedableRng};

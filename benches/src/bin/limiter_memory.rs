@@ -1,7 +1,8 @@
 //! Bytes per tracked key, and what happens at the key cap.
 //!
 //! `cargo run --release -p benches --bin limiter_memory [KEYS]` counts the heap bytes each
-//! limiter holds after admitting KEYS distinct `u64` keys (default 1,000,000), with a counting
+//! limiter holds after admitting KEYS distinct `u64` keys (default 1,000,000; ours with its cap
+//! at KEYS, its whole table allocated when it is built), with a counting
 //! global allocator, then shows ours refusing new keys at its cap while governor grows.
 
 use benches::{GovernorKeyed, Limiter, Ours, Path};
@@ -61,10 +62,7 @@ fn main() {
     println!("| limiter | heap bytes per key at {keys} keys |");
     println!("|---|---|");
     for (name, per_key) in [
-        held_by(
-            || Box::new(Ours::new(Path::Allowed, 2 * keys as usize)),
-            keys,
-        ),
+        held_by(|| Box::new(Ours::new(Path::Allowed, keys as usize)), keys),
         held_by(|| Box::new(GovernorKeyed::new(Path::Allowed)), keys),
     ] {
         println!("| {name} | {per_key:.1} |");
