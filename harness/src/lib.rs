@@ -10,6 +10,7 @@ pub mod client_config;
 pub mod connection;
 pub mod coverage;
 pub mod discover;
+pub mod load;
 pub mod oracle;
 pub mod probe;
 pub mod project;
@@ -208,6 +209,36 @@ pub async fn connect_http(
     }
 }
 
+/// Opens the target: a stdio command with the stage's placeholders filled in, its canaries in
+/// its environment and the stage as its working directory (unless told otherwise), or an HTTP
+/// endpoint ([`connect_http`]). Returns the connection and the address as the report names it.
+pub async fn open_target(
+    target: &TargetOptions,
+    options: &StageOptions,
+    stage: &Stage,
+    budget: connection::Budget,
+) -> Result<(Connection, String), HarnessError> {
+    Ok(match target {
+        TargetOptions::Stdio { command } => {
+            let filled = stage.fill_placeholders(command);
+            let mut environment = options.env.clone();
+            environment.extend(stage.canaries.environment());
+            let mut spec = connection::stdio::StdioSpec::parse(&filled, environment)?;
+            spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
+            let connection = connection::stdio::StdioConnection::connect(spec, budget).await?;
+            (Connection::Stdio(Box::new(connection)), filled)
+        }
+        TargetOptions::Http { url, headers } => {
+            url::Url::parse(url)
+                .map_err(|e| HarnessError::Usage(format!("invalid --url {url}: {e}")))?;
+            (
+                connect_http(url, headers.clone(), budget).await?,
+                url.clone(),
+            )
+        }
+    })
+}
+
 /// Runs a certification and returns its report.
 pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, HarnessError> {
     validate_selectors(&options.selection)?;
@@ -225,32 +256,8 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
     if let Some(port) = options.stage.upstream_port {
         stage.start_upstream(port).await?;
     }
-    let (mut connection, address) = match &options.target {
-        TargetOptions::Stdio { command } => {
-            let filled = stage.fill_placeholders(command);
-            let mut environment = options.stage.env.clone();
-            environment.extend(stage.canaries.environment());
-            let mut spec = connection::stdio::StdioSpec::parse(&filled, environment)?;
-            spec.cwd = Some(
-                options
-                    .stage
-                    .cwd
-                    .clone()
-                    .unwrap_or_else(|| stage.sandbox.clone()),
-            );
-            let connection =
-                connection::stdio::StdioConnection::connect(spec, options.budget).await?;
-            (Connection::Stdio(Box::new(connection)), filled)
-        }
-        TargetOptions::Http { url, headers } => {
-            url::Url::parse(url)
-                .map_err(|e| HarnessError::Usage(format!("invalid --url {url}: {e}")))?;
-            (
-                connect_http(url, headers.clone(), options.budget).await?,
-                url.clone(),
-            )
-        }
-    };
+    let (mut connection, address) =
+        open_target(&options.target, &options.stage, &stage, options.budget).await?;
     let discovery = discover::discover(&mut connection).await?;
     let deadline = started + options.max_duration;
     let mut outcomes: Vec<Outcome> = Vec::new();

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 #[cfg(feature = "bundled-reference")]
 mod first_run;
+mod load_command;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,10 @@ enum Command {
     /// Certify, then write the findings as a baseline file: `certify --baseline FILE` then
     /// fails only on findings not in it.
     Baseline(Box<BaselineArgs>),
+    /// Offer a tool call at a fixed rate (or a ramp) open-loop, and report the limit the target
+    /// enforced and where it stopped keeping up: exit 0, 1 (more served than --expect-rate /
+    /// --expect-burst allow) or 2 (error).
+    Load(Box<load_command::LoadArgs>),
     /// List every probe with its id, family, severity and CWE.
     ListProbes,
     /// Runs the bundled reference server (the default target of `certify`).
@@ -243,6 +248,7 @@ fn main() -> ExitCode {
         }
         Command::Certify(args) => certify(*args),
         Command::Baseline(args) => write_baseline(*args),
+        Command::Load(args) => load_command::load(*args),
     }
 }
 
@@ -531,14 +537,22 @@ fn jobs(run: &RunArgs, project: Option<&Project>) -> Result<Vec<Job>, String> {
 
 /// The target the command line names: `--stdio`, `--url`, or the bundled reference server.
 fn command_line_target(run: &RunArgs) -> Result<TargetOptions, String> {
-    match (&run.stdio, &run.url) {
+    target_of(&run.stdio, &run.url, &run.headers)
+}
+
+/// The target of `--stdio`, `--url` with its `--header`s, or the bundled reference server.
+fn target_of(
+    stdio: &Option<String>,
+    url: &Option<String>,
+    headers: &[String],
+) -> Result<TargetOptions, String> {
+    match (stdio, url) {
         (Some(command), None) => Ok(TargetOptions::Stdio {
             command: command.clone(),
         }),
         (None, Some(url)) => Ok(TargetOptions::Http {
             url: url.clone(),
-            headers: run
-                .headers
+            headers: headers
                 .iter()
                 .map(|h| parse_header(h))
                 .collect::<Result<Vec<_>, _>>()?,

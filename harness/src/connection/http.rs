@@ -400,17 +400,34 @@ impl HttpConnection {
             })
             .collect();
         let this = &*self;
-        futures::future::join_all(messages.into_iter().map(|(id, message)| async move {
-            let received = this.post_message_shared(message, Some(&id)).await?;
-            received
-                .answer
-                .as_ref()
-                .and_then(Reply::from_message)
-                .ok_or_else(|| {
-                    TargetError::Transport("the reply held no answer to the request".into())
-                })
-        }))
+        futures::future::join_all(
+            messages
+                .into_iter()
+                .map(|(id, message)| this.answer_shared(message, id)),
+        )
         .await
+    }
+
+    /// One request that may run at once with others on the same connection (each POST on its
+    /// own pooled connection), with a caller-chosen id: the load generator's call. No session
+    /// is learned or reopened.
+    pub async fn call_shared(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        let message = request_message(&id, method, params, self.stateless);
+        self.answer_shared(message, id).await
+    }
+
+    async fn answer_shared(&self, message: Value, id: Value) -> Result<Reply, TargetError> {
+        let received = self.post_message_shared(message, Some(&id)).await?;
+        received
+            .answer
+            .as_ref()
+            .and_then(Reply::from_message)
+            .ok_or_else(|| TargetError::Transport("the reply held no answer to the request".into()))
     }
 
     pub async fn request(

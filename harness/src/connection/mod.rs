@@ -367,6 +367,22 @@ impl Connection {
         }
     }
 
+    /// One request that may run at once with others on this connection (`&self`), with a
+    /// caller-chosen id and the request timeout; no session is reopened and no stdio target
+    /// restarted. The load generator's call: give ids no other request uses.
+    pub async fn call_shared(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        match self {
+            Connection::Stdio(c) => c.call_shared(id, method, params).await,
+            Connection::Http(c) => c.call_shared(id, method, params).await,
+            Connection::Sse(c) => c.call_shared(id, method, params).await,
+        }
+    }
+
     pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {
         match self {
             Connection::Stdio(c) => c.notify(method, params).await,

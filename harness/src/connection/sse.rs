@@ -500,16 +500,25 @@ impl SseConnection {
         let first = self.next_id + 1;
         self.next_id += params.len() as u64;
         let this = &*self;
-        let exchanges = params.into_iter().enumerate().map(|(i, params)| {
-            let id = json!(first + i as u64);
-            async move {
-                let message = request_message(&id, method, Some(params), false);
-                this.exchange(&id, &message)
-                    .await
-                    .and_then(|m| Reply::of_response(&m))
-            }
-        });
+        let exchanges = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, params)| this.call_shared(json!(first + i as u64), method, Some(params)));
         futures::future::join_all(exchanges).await
+    }
+
+    /// One request that may run at once with others on the same connection, with a
+    /// caller-chosen id: the load generator's call.
+    pub async fn call_shared(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        let message = request_message(&id, method, params, false);
+        self.exchange(&id, &message)
+            .await
+            .and_then(|m| Reply::of_response(&m))
     }
 
     pub async fn notify(&mut self, method: &str, params: Option<Value>) -> Result<(), TargetError> {

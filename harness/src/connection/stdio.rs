@@ -72,6 +72,9 @@ struct Shared {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 
+/// Why a request failed when the target's stdout closed and its exit status is not known.
+const STDOUT_CLOSED: &str = "stdout closed";
+
 pub struct StdioConnection {
     spec: StdioSpec,
     budget: Budget,
@@ -388,8 +391,24 @@ impl StdioConnection {
         method: &str,
         params: Option<Value>,
     ) -> Result<Value, TargetError> {
+        match self.exchange_shared(id, method, params).await {
+            Err(TargetError::Closed(why)) if why == STDOUT_CLOSED => {
+                Err(TargetError::Closed(self.exit_description()))
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::exchange`] without the exit status in a closed connection's error: several may
+    /// run at once.
+    async fn exchange_shared(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, TargetError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(TargetError::Closed(self.exit_description()));
+            return Err(TargetError::Closed(STDOUT_CLOSED.into()));
         }
         let message = request_message(&id, method, params, self.stateless);
         let key = id_key(&id);
@@ -397,18 +416,41 @@ impl StdioConnection {
         let mut line = serde_json::to_vec(&message).unwrap_or_default();
         line.push(b'\n');
         if let Err(error) = self.write_line(&line).await {
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            self.forget(&key);
             return Err(error);
         }
         let message = receiver
             .await
-            .map_err(|_| TargetError::Closed(self.exit_description()))?;
+            .map_err(|_| TargetError::Closed(STDOUT_CLOSED.into()))?;
         match unreadable(&message, self.budget.max_reply_bytes) {
             Some(error) => Err(error),
             None => Ok(message),
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// One request that may run at once with others on the same pipe (answers are matched by
+    /// id), with a caller-chosen id and the request timeout: the load generator's call.
+    pub async fn call_shared(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Reply, TargetError> {
+        let timeout = self.budget.request_timeout;
+        let key = id_key(&id);
+        match tokio::time::timeout(timeout, self.exchange_shared(id, method, params)).await {
+            Ok(message) => Reply::of_response(&message?),
+            Err(_) => {
+                self.forget(&key);
+                Err(TargetError::Timeout(timeout))
+            }
         }
     }
 
@@ -445,10 +487,7 @@ impl StdioConnection {
         match tokio::time::timeout(timeout, self.exchange(id, method, params)).await {
             Ok(message) => message,
             Err(_) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                self.forget(&key);
                 Err(TargetError::Timeout(timeout))
             }
         }
@@ -573,7 +612,7 @@ impl StdioConnection {
             .and_then(|c| c.try_wait().ok().flatten())
         {
             Some(status) => format!("the process exited: {status}"),
-            None => "stdout closed".to_owned(),
+            None => STDOUT_CLOSED.to_owned(),
         }
     }
 

@@ -186,6 +186,55 @@ fn caption(svg: String, text: &str) -> String {
     )
 }
 
+/// One line of a [`series`] chart: a colour, a label, dashed or not, and `(x, y)` points.
+pub struct Series<'a> {
+    pub colour: &'a str,
+    pub label: &'a str,
+    pub dashed: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The colours of the standard lines, for callers of [`series`].
+pub const SERVED_COLOUR: &str = SERVED;
+pub const REFUSED_COLOUR: &str = REFUSED;
+pub const EXPECTED_COLOUR: &str = EXPECTED;
+pub const OTHER_COLOUR: &str = BARS;
+
+/// Lines over seconds (the load report's calls per second and latency per second), with
+/// a caption; a note when no line has a point.
+pub fn series(
+    label: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Series<'_>],
+    text: &str,
+) -> String {
+    let points = || lines.iter().flat_map(|l| l.points.iter());
+    if points().next().is_none() {
+        return "<p>(nothing to draw)</p>".to_owned();
+    }
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+    let x1 = points().map(|p| finite(p.0)).fold(0.0, f64::max);
+    let y1 = points().map(|p| finite(p.1)).fold(0.0, f64::max);
+    let plot = Plot::new(0.0, x1, 0.0, y1);
+    let mut svg = plot.open(label, x_label, y_label, |s| format!("{s:.0} s"));
+    for line in lines.iter().filter(|l| !l.points.is_empty()) {
+        let points: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .map(|&(x, y)| (finite(x), finite(y)))
+            .collect();
+        svg.push_str(&plot.line(&points, line.colour, line.dashed, line.label));
+    }
+    let entries: Vec<(&str, &str, bool)> = lines
+        .iter()
+        .map(|l| (l.colour, l.label, l.dashed))
+        .collect();
+    svg.push_str(&legend(&entries));
+    svg.push_str("</svg>");
+    caption(svg, text)
+}
+
 /// The calls served and refused so far, over time, against `burst + rate x t`.
 fn timeline(
     calls: &[TimedCall],
