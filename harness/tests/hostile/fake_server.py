@@ -23,7 +23,7 @@ Modes:
   fragile   parses every line with json.loads and lets the exception end the process: one
             malformed line kills the server (as the Python SDK of mid-2025 could)
   racy      each call on its own thread, limited (burst 20, then 10/s) by a bucket kept in a
-            "store": read, a 2 ms round trip, write back; calls that arrive together all read
+            "store": read, a 10 ms round trip, write back; calls that arrive together all read
             the same bucket and all pass
   locked    the same, with one lock held from the read to the write (the store's atomic
             increment): calls that arrive together are limited like calls one by one
@@ -131,7 +131,7 @@ def admit_from_store(atomic):
         tokens = min(20.0, tokens + (now - last) * 10.0)
         if tokens < 1:
             return False
-        time.sleep(0.002)
+        time.sleep(0.01)
         buckets["store"] = (tokens - 1, now)
         return True
     finally:
