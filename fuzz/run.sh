@@ -30,7 +30,7 @@ for target in "${targets[@]}"; do
     cp -n "corpus/$target"/* "$work"/ 2>/dev/null || true
     args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048)
     if [ -n "${dictionary[$target]:-}" ]; then
-        args+=(-dict="dict/${dictionary[$target]}.dict")
+        args+=(-dict="../attack/dict/${dictionary[$target]}.dict")
     fi
     log="corpus-work/$target.log"
     result=ok

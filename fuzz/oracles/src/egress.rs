@@ -10,13 +10,17 @@
 //! Oracle: an accepted URL has an allowed scheme, no userinfo, a default or allowed port, a
 //! host that the independent matcher finds on the allowlist, and, when the host is an IP
 //! literal, an address the independent classifier calls public. An accepted address list is
-//! all public; a list that is all public is accepted. The classifier here is a table of
-//! CIDR blocks from the IANA special-purpose registries, written apart from the guard's
-//! `match` on octets and segments; IPv6 forms that embed IPv4 (mapped, compatible, NAT64,
-//! 6to4) are judged by the address they carry. Differential: the accepted URL, written out and
+//! all public; a list that is all public is accepted. The classifier and the matcher are
+//! `mcp_attack`'s (`AcceptedUrlOracle`, `is_public`): a table of CIDR blocks from the IANA
+//! special-purpose registries, written apart from the guard's `match` on octets and segments;
+//! IPv6 forms that embed IPv4 (mapped, compatible, NAT64, 6to4) are judged by the address
+//! they carry. Differential: the accepted URL, written out and
 //! parsed again, names the same host as the raw text did.
 
 use arbitrary::{Arbitrary, Unstructured};
+use mcp_attack::AcceptedUrlOracle;
+use mcp_attack::oracle::is_public;
+use mcp_attack::urls::ipv4_forms;
 use reference_server::guard::egress::EgressPolicy;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -42,90 +46,13 @@ fn policy() -> &'static EgressPolicy {
     POLICY.get_or_init(|| EgressPolicy::new(ALLOWED_HOSTS.iter().copied()).with_ports([EXTRA_PORT]))
 }
 
-const V4_BLOCKS: &[(u32, u8)] = &[
-    (0x0000_0000, 8),  // "this network"
-    (0x0a00_0000, 8),  // private
-    (0x6440_0000, 10), // shared address space (CGNAT)
-    (0x7f00_0000, 8),  // loopback
-    (0xa9fe_0000, 16), // link-local, cloud metadata
-    (0xac10_0000, 12), // private
-    (0xc000_0000, 24), // IETF protocol assignments
-    (0xc000_0200, 24), // TEST-NET-1
-    (0xc058_6300, 24), // 6to4 relay anycast
-    (0xc0a8_0000, 16), // private
-    (0xc612_0000, 15), // benchmarking
-    (0xc633_6400, 24), // TEST-NET-2
-    (0xcb00_7100, 24), // TEST-NET-3
-    (0xe000_0000, 4),  // multicast
-    (0xf000_0000, 4),  // reserved, broadcast
-];
-
-/// IPv6 blocks that are never fetched (embedding forms are handled before this table).
-const V6_BLOCKS: &[(u128, u8)] = &[
-    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // discard-only
-    (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48), // NAT64 local use
-    (0x2001_0000_0000_0000_0000_0000_0000_0000, 32), // Teredo
-    (0x2001_0002_0000_0000_0000_0000_0000_0000, 48), // benchmarking
-    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // documentation
-    (0x3fff_0000_0000_0000_0000_0000_0000_0000, 20), // documentation
-    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // unique local
-    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // link-local
-    (0xfec0_0000_0000_0000_0000_0000_0000_0000, 10), // site-local
-    (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // multicast
-];
-
-fn in_block_v4(ip: u32, (base, len): (u32, u8)) -> bool {
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    ip & mask == base
-}
-
-fn in_block_v6(ip: u128, (base, len): (u128, u8)) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - len)
-    };
-    ip & mask == base
-}
-
-/// The independent classifier: is `ip` an address the server may connect to?
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            !V4_BLOCKS.iter().any(|&block| in_block_v4(bits, block))
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let low32 = Ipv4Addr::from(bits as u32);
-            if bits >> 32 == 0xffff {
-                return is_public(IpAddr::V4(low32)); // ::ffff:a.b.c.d
-            }
-            if bits >> 32 == 0 {
-                return false; // ::, ::1 and the deprecated ::a.b.c.d
-            }
-            if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
-                return is_public(IpAddr::V4(low32)); // NAT64 64:ff9b::a.b.c.d
-            }
-            if bits >> 112 == 0x2002 {
-                return is_public(IpAddr::V4(Ipv4Addr::from((bits >> 80) as u32))); // 6to4
-            }
-            // Only global unicast 2000::/3 is routed on the Internet.
-            bits >> 125 == 0b001 && !V6_BLOCKS.iter().any(|&block| in_block_v6(bits, block))
-        }
-    }
-}
-
-/// The independent host matcher: exact names, or any subdomain of a `*.` pattern.
-fn on_allowlist(host: &str) -> bool {
-    ALLOWED_HOSTS
-        .iter()
-        .any(|pattern| match pattern.strip_prefix("*.") {
-            Some(suffix) => host
-                .strip_suffix(suffix)
-                .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
-            None => host == *pattern,
-        })
+/// The independent judge: the IANA tables and host matcher of `mcp-attack`, with this
+/// target's allowlist and port.
+fn oracle() -> &'static AcceptedUrlOracle {
+    static ORACLE: OnceLock<AcceptedUrlOracle> = OnceLock::new();
+    ORACLE.get_or_init(|| {
+        AcceptedUrlOracle::new(ALLOWED_HOSTS.iter().copied()).with_ports([EXTRA_PORT])
+    })
 }
 
 fn judge_accepted(raw: &str, checked: &url::Url) {
@@ -138,34 +65,9 @@ fn judge_accepted(raw: &str, checked: &url::Url) {
         url.host_str(),
         "{raw:?}: the accepted URL names another host once written out ({checked})"
     );
-    assert!(
-        matches!(url.scheme(), "http" | "https"),
-        "{raw:?}: accepted the scheme {}",
-        url.scheme()
-    );
-    assert!(
-        url.username().is_empty() && url.password().is_none(),
-        "{raw:?}: accepted userinfo"
-    );
-    let default = if url.scheme() == "http" { 80 } else { 443 };
-    let port = url.port().unwrap_or(default);
-    assert!(
-        port == default || port == EXTRA_PORT,
-        "{raw:?}: accepted the port {port}"
-    );
-    let host = url.host_str().expect("an accepted URL has a host");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        assert!(is_public(ip), "{raw:?}: accepted the blocked address {ip}");
+    if let Err(violation) = oracle().judge(raw) {
+        panic!("the guard accepted what a safe fetch refuses: {violation}");
     }
-    assert!(
-        on_allowlist(&host)
-            || host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| { ALLOWED_HOSTS.iter().any(|h| h.parse::<IpAddr>() == Ok(ip)) }),
-        "{raw:?}: accepted the host {host:?}, which is not on the allowlist"
-    );
 }
 
 #[derive(Arbitrary, Debug)]
@@ -202,16 +104,8 @@ const NAMES: &[&str] = &[
 ];
 
 fn write_v4(octets: [u8; 4], form: u8) -> String {
-    let [a, b, c, d] = octets;
-    let value = u32::from_be_bytes(octets);
-    match form % 6 {
-        0 => format!("{a}.{b}.{c}.{d}"),
-        1 => value.to_string(),
-        2 => format!("0x{value:x}"),
-        3 => format!("0{a:o}.0{b:o}.0{c:o}.0{d:o}"),
-        4 => format!("{a}.{}", u32::from_be_bytes([0, b, c, d])),
-        _ => format!("0x{a:02x}.{b}.{}", u16::from_be_bytes([c, d])),
-    }
+    let forms = ipv4_forms(Ipv4Addr::from(octets));
+    forms[form as usize % forms.len()].clone()
 }
 
 fn write_v6(segments: [u16; 8], form: u8) -> String {

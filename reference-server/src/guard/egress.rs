@@ -666,6 +666,25 @@ mod tests {
     }
 
     proptest! {
+        /// The attack crate's SSRF URLs, alone and built around an allowed URL, are never
+        /// accepted where its independent oracle (the IANA tables, the allowlist) says a safe
+        /// fetch refuses.
+        #[test]
+        fn no_attack_url_is_accepted_against_the_oracle(
+            raw in prop_oneof![
+                mcp_attack::ssrf_urls(),
+                mcp_attack::ssrf_urls_around("https://example.com/api"),
+                mcp_attack::ssrf_urls_around("https://a.trusted.example/"),
+            ],
+        ) {
+            let oracle = mcp_attack::AcceptedUrlOracle::new(["example.com", "*.trusted.example"]);
+            if policy().check(&raw).is_ok() {
+                prop_assert!(oracle.judge(&raw).is_ok(), "{}", oracle.judge(&raw).unwrap_err());
+            }
+        }
+    }
+
+    proptest! {
         /// Every URL the static check accepts has an allowlisted host, no userinfo, and an
         /// IP-literal host only if it is public (checked by the std classifier independently).
         #[test]

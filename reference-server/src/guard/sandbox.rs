@@ -497,6 +497,44 @@ mod tests {
         }
     }
 
+    /// The tree the attack crate's path strategies aim at, and the sandbox opened on its root.
+    fn attack_stage() -> &'static (mcp_attack::PathTree, Sandbox) {
+        static STAGE: std::sync::OnceLock<(mcp_attack::PathTree, Sandbox)> =
+            std::sync::OnceLock::new();
+        STAGE.get_or_init(|| {
+            let tree = mcp_attack::PathTree::new().unwrap();
+            let sandbox = Sandbox::open(&tree.root(), SandboxLimits::default()).unwrap();
+            (tree, sandbox)
+        })
+    }
+
+    proptest! {
+        /// The attack crate's traversals toward the tree's canaries, in every encoding, never
+        /// read one, and reads, listings and directory creation never touch outside the root.
+        #[test]
+        fn no_attack_path_reads_or_changes_outside_the_root(
+            path in prop_oneof![
+                mcp_attack::traversal_paths_around(attack_stage().0.targets()),
+                mcp_attack::traversal_paths(),
+            ],
+        ) {
+            let (tree, sandbox) = attack_stage();
+            if let Ok(bytes) = sandbox.read(&path) {
+                prop_assert!(!tree.reveals(&bytes), "{:?} read a canary", path);
+            }
+            if let Ok(listing) = sandbox.list(&path, 2) {
+                prop_assert!(
+                    !listing.entries.iter().any(|e| tree.names_a_canary(&e.path)),
+                    "{:?} listed a canary", path
+                );
+            }
+            let _ = sandbox.create_dir(&format!("{path}/new"));
+            let changed = tree.changed_outside();
+            prop_assert!(changed.is_empty(), "{:?} changed {:?}", path, changed);
+            tree.restore().unwrap();
+        }
+    }
+
     proptest! {
         /// No path the guard accepts reads a canary that lives outside the root, whatever the
         /// mix of components, symlinks and separators.

@@ -7,7 +7,7 @@ use reference_server::guard::egress::{EgressError, FetchedPage};
 use reference_server::guards::{Fetch, Guards};
 use std::sync::Arc;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Mistake {
     /// Any http(s) URL.
     Open,
@@ -173,3 +173,54 @@ pub const TOKEN_PASSTHROUGH: Flaw = Flaw {
     }),
     http: None,
 };
+
+#[cfg(test)]
+mod tests {
+    //! The attack crate's SSRF strategies against each twin's URL check: within proptest's
+    //! default case count they find a URL the twin accepts and the independent oracle refuses,
+    //! and against the reference policy (the same allowlist) they find nothing.
+
+    use super::*;
+    use mcp_attack::{AcceptedUrlOracle, ssrf_urls, ssrf_urls_around};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+    use reference_server::guard::egress::EgressPolicy;
+
+    /// The smallest URL `accepts` lets through that the oracle refuses, from a default-sized
+    /// proptest run, or `None`.
+    fn first_accepted_ssrf(accepts: impl Fn(&str) -> bool) -> Option<String> {
+        let oracle = AcceptedUrlOracle::new(["example.com"]);
+        let strategy = prop_oneof![ssrf_urls(), ssrf_urls_around("https://example.com/api")];
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&strategy, |url| match oracle.judge(&url) {
+            Err(violation) if accepts(&url) => Err(TestCaseError::fail(violation)),
+            _ => Ok(()),
+        });
+        match result {
+            Ok(()) => None,
+            Err(TestError::Fail(reason, _)) => Some(reason.to_string()),
+            Err(other) => panic!("the run stopped: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_ssrf_strategies_find_every_fetch_twin_and_nothing_on_the_reference() {
+        for mistake in [Mistake::Open, Mistake::UserinfoSplit, Mistake::Denylist] {
+            let twin = FlawedFetch {
+                name: "twin",
+                mistake,
+            };
+            let found = first_accepted_ssrf(|url| twin.check(url).is_ok());
+            assert!(found.is_some(), "{mistake:?}: the strategies found nothing");
+            eprintln!("{mistake:?}: {}", found.unwrap_or_default());
+        }
+        let reference = EgressPolicy::new(["example.com"]);
+        assert_eq!(
+            first_accepted_ssrf(|url| reference.check(url).is_ok()),
+            None
+        );
+    }
+}

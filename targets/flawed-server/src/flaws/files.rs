@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Which operation a twin gets wrong, and how.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mistake {
     /// read: canonicalize, then a string-prefix containment check.
     ReadPrefix,
@@ -254,4 +254,97 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The attack crate's path strategies against each twin's guard: within proptest's default
+    //! case count they find the mistake (a canary read, or something changed outside the root),
+    //! and against the reference sandbox they find nothing. The tree is put back after each case.
+
+    use super::*;
+    use mcp_attack::{PathTree, traversal_paths_around};
+    use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+    use reference_server::guard::sandbox::{Sandbox, SandboxLimits};
+
+    /// The guard under test on `tree`: the reference sandbox, or a twin making `mistake`.
+    fn guard(tree: &PathTree, mistake: Option<Mistake>) -> Arc<dyn Files> {
+        let sandbox: Arc<dyn Files> =
+            Arc::new(Sandbox::open(&tree.root(), SandboxLimits::default()).unwrap());
+        match mistake {
+            None => sandbox,
+            Some(mistake) => Arc::new(FlawedFiles {
+                name: "twin",
+                mistake,
+                root: tree.root(),
+                reference: sandbox,
+            }),
+        }
+    }
+
+    /// What one attack did that the oracle forbids, if anything.
+    fn attack(tree: &PathTree, files: &dyn Files, path: &str, writes: bool) -> Option<String> {
+        if writes {
+            let _ = files.write(path, b"x");
+            let _ = files.create_dir(path);
+            let changed = tree.changed_outside();
+            return (!changed.is_empty()).then(|| format!("{path:?} changed {changed:?}"));
+        }
+        let read = files.read_to_string(path).map(String::into_bytes);
+        let bytes = files.read(path);
+        [read, bytes]
+            .into_iter()
+            .flatten()
+            .any(|content| tree.reveals(&content))
+            .then(|| format!("{path:?} read a canary"))
+    }
+
+    /// The smallest failing path a default-sized proptest run finds, or `None`.
+    fn first_escape(mistake: Option<Mistake>, writes: bool) -> Option<String> {
+        let tree = PathTree::new().unwrap();
+        let targets = if writes {
+            tree.write_targets()
+        } else {
+            tree.targets()
+        };
+        let files = guard(&tree, mistake);
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&traversal_paths_around(targets), |path| {
+            let escape = attack(&tree, &*files, &path, writes);
+            tree.restore().unwrap();
+            match escape {
+                Some(escape) => Err(TestCaseError::fail(escape)),
+                None => Ok(()),
+            }
+        });
+        match result {
+            Ok(()) => None,
+            Err(TestError::Fail(reason, _)) => Some(reason.to_string()),
+            Err(other) => panic!("the run stopped: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_traversal_strategies_find_every_file_twin_and_nothing_on_the_reference() {
+        for (mistake, writes) in [
+            (Mistake::ReadPrefix, false),
+            (Mistake::ReadLexical, false),
+            (Mistake::ReadStripOnce, false),
+            (Mistake::ReadUnchecked, false),
+            (Mistake::ReadDecodeAfterCheck, false),
+            (Mistake::InfoUnchecked, false),
+            (Mistake::WriteUnchecked, true),
+            (Mistake::MkdirPrefix, true),
+        ] {
+            let found = first_escape(Some(mistake), writes);
+            assert!(found.is_some(), "{mistake:?}: the strategies found nothing");
+            eprintln!("{mistake:?}: {}", found.unwrap_or_default());
+        }
+        for writes in [false, true] {
+            assert_eq!(first_escape(None, writes), None, "the reference escaped");
+        }
+    }
 }
