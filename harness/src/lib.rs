@@ -10,6 +10,8 @@ pub mod client_config;
 pub mod connection;
 pub mod coverage;
 pub mod discover;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod load;
 pub mod oracle;
 pub mod probe;
@@ -21,7 +23,10 @@ pub mod stage;
 pub mod stats;
 pub mod surface;
 
+pub use connection::stdio::InProcessTarget;
 use connection::{Budget, Connection, TargetError};
+#[cfg(feature = "in-process")]
+pub use in_process::{certify_service, service_target};
 use probe::{Family, Outcome, Profile, Run, Severity};
 use stage::{Stage, StageError};
 use std::path::PathBuf;
@@ -36,6 +41,9 @@ pub enum TargetOptions {
         url: String,
         headers: Vec<(String, String)>,
     },
+    /// A server in this process, served on an in-memory pipe with the stdio line protocol
+    /// (see [`certify_service`] for an rmcp `ServerHandler`).
+    InProcess(connection::stdio::InProcessTarget),
 }
 
 /// What a run tells its caller while it goes, in order: the binary draws its progress line and
@@ -227,6 +235,18 @@ pub async fn open_target(
             spec.cwd = Some(options.cwd.clone().unwrap_or_else(|| stage.sandbox.clone()));
             let connection = connection::stdio::StdioConnection::connect(spec, budget).await?;
             (Connection::Stdio(Box::new(connection)), filled)
+        }
+        TargetOptions::InProcess(target) => {
+            let connection = connection::stdio::StdioConnection::connect_in_process(
+                target.clone(),
+                stage.sandbox.clone(),
+                budget,
+            )
+            .await?;
+            (
+                Connection::Stdio(Box::new(connection)),
+                format!("in-process: {}", target.name),
+            )
         }
         TargetOptions::Http { url, headers } => {
             url::Url::parse(url)

@@ -149,9 +149,9 @@ pub struct BuildContext {
 }
 
 /// A change to the tools' guards (see [`Twin`]).
-pub type ToolGuardsChange = Box<dyn FnOnce(&mut Guards, &BuildContext)>;
+pub type ToolGuardsChange = Box<dyn FnOnce(&mut Guards, &BuildContext) + Send>;
 /// A change to the HTTP layer's guards (see [`Twin`]).
-pub type HttpGuardsChange = Box<dyn FnOnce(&mut HttpGuards, &BuildContext)>;
+pub type HttpGuardsChange = Box<dyn FnOnce(&mut HttpGuards, &BuildContext) + Send>;
 
 /// A change to the reference guards, applied once they are built from the configuration and
 /// before anything is served. TEST SEAM: only targets/flawed-server uses anything but the
@@ -194,7 +194,7 @@ pub fn run_twin(
             .enable_all()
             .build()
             .map_err(|e| StartError::Runtime(e.to_string()))
-            .and_then(|runtime| runtime.block_on(serve(cli.serve, twin))),
+            .and_then(|runtime| runtime.block_on(serve(cli.serve, twin, None))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -209,7 +209,40 @@ fn env_secret(name: &str) -> Option<SecretString> {
     std::env::var(name).ok().map(SecretString::from)
 }
 
-async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
+/// A byte stream pair to serve the stdio transport on instead of this process's stdin and
+/// stdout.
+type StdioPipes = (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+);
+
+/// Serves exactly what `mcp-reference-server ARGS --stdio` serves (the same configuration,
+/// guards, limits and line transport), on `input` and `output` instead of stdin and stdout,
+/// inside the caller's runtime: for certifying the server in process (`harness::certify` with
+/// an in-process target). `args` starts with the program name, as `std::env::args` does.
+pub async fn serve_stdio_on<R, W>(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    input: R,
+    output: W,
+) -> Result<(), String>
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+    if !cli.serve.stdio || cli.command.is_some() {
+        return Err("serve_stdio_on serves --stdio only".into());
+    }
+    serve(
+        cli.serve,
+        Twin::default(),
+        Some((Box::new(input), Box::new(output))),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn serve(args: ServeArgs, twin: Twin, pipes: Option<StdioPipes>) -> Result<(), StartError> {
     if !args.stdio && args.http.is_none() {
         return Err(StartError::Usage(
             "choose a transport: --stdio or --http ADDR (try --help)".into(),
@@ -333,10 +366,17 @@ async fn serve(args: ServeArgs, twin: Twin) -> Result<(), StartError> {
         }
         let max_line_bytes = guards.limits.max_body_bytes;
         let state = ServerState::new(guards, Some(Principal::new("stdio", scopes)));
-        tracing::info!("serving MCP on stdio");
-        return transport::stdio::serve(ReferenceServer::new(state), max_line_bytes)
-            .await
-            .map_err(|e| StartError::Runtime(e.to_string()));
+        let server = ReferenceServer::new(state);
+        let served = match pipes {
+            Some((input, output)) => {
+                transport::stdio::serve_on(server, input, output, max_line_bytes).await
+            }
+            None => {
+                tracing::info!("serving MCP on stdio");
+                transport::stdio::serve(server, max_line_bytes).await
+            }
+        };
+        return served.map_err(|e| StartError::Runtime(e.to_string()));
     }
 
     let bind = args.http.expect("checked above");

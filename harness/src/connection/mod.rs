@@ -477,9 +477,11 @@ impl Connection {
         matches!(self, Connection::Stdio(_))
     }
 
-    /// The transport's name in reports: `stdio`, `http` or `sse`.
+    /// The transport's name in reports: `stdio`, `in-process` (the stdio line protocol over a
+    /// pipe to a server in this process), `http` or `sse`.
     pub fn transport_name(&self) -> &'static str {
         match self {
+            Connection::Stdio(c) if c.is_in_process() => "in-process",
             Connection::Stdio(_) => "stdio",
             Connection::Http(_) => "http",
             Connection::Sse(_) => "sse",

@@ -1,5 +1,7 @@
 //! A stdio target: the harness spawns the command, owns its process group and kills it at the
-//! end.
+//! end. Or, for a server in this process ([`InProcessTarget`]), the same line protocol over an
+//! in-memory pipe: the server runs as a task the harness aborts at the end, and a restart
+//! serves a new instance on a new pipe.
 //!
 //! stdout is read one line at a time with a cap (a longer line is dropped as it streams, so a
 //! 100 MB line costs at most the cap), each line is matched to a pending request by id, server
@@ -21,9 +23,73 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::process::Child;
 use tokio::sync::oneshot;
+
+/// Where the harness writes the target's input: a child's stdin, or the harness's end of an
+/// in-process pipe.
+type Input = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// How an in-process server is served on a pipe: called with the stage's sandbox and the
+/// server's end of the pipe, it returns the future that serves until the pipe closes.
+pub type ServeFn = Arc<
+    dyn Fn(
+            std::path::PathBuf,
+            tokio::io::DuplexStream,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A server in the harness's own process, spoken to over an in-memory pipe with the stdio
+/// transport's line protocol (newline-delimited JSON-RPC).
+#[derive(Clone)]
+pub struct InProcessTarget {
+    /// How reports name it.
+    pub name: String,
+    serve: ServeFn,
+}
+
+impl std::fmt::Debug for InProcessTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("InProcessTarget")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InProcessTarget {
+    /// `serve(sandbox, pipe)` serves one server instance on `pipe` (a `tokio::io::DuplexStream`
+    /// carrying newline-delimited JSON-RPC) until it closes; it is called again on a restart.
+    pub fn new<F, Fut>(name: impl Into<String>, serve: F) -> Self
+    where
+        F: Fn(std::path::PathBuf, tokio::io::DuplexStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            serve: Arc::new(move |sandbox, pipe| Box::pin(serve(sandbox, pipe))),
+        }
+    }
+}
+
+/// The size of each direction's buffer of an in-process pipe: a writer past it waits, as a
+/// process writing to a full pipe does.
+const IN_PROCESS_PIPE_BYTES: usize = 1024 * 1024;
+
+/// What the connection starts.
+#[derive(Clone, Debug)]
+enum Launch {
+    Process(StdioSpec),
+    InProcess {
+        target: InProcessTarget,
+        sandbox: std::path::PathBuf,
+    },
+}
 
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
 /// A target that keeps dying is restarted at most this many times in one run.
@@ -76,10 +142,12 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 const STDOUT_CLOSED: &str = "stdout closed";
 
 pub struct StdioConnection {
-    spec: StdioSpec,
+    launch: Launch,
     budget: Budget,
     child: Option<Child>,
-    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    /// The in-process server's task, while it serves.
+    task: Option<tokio::task::JoinHandle<()>>,
+    stdin: Arc<tokio::sync::Mutex<Option<Input>>>,
     pending: Pending,
     shared: Arc<Mutex<Shared>>,
     closed: Arc<AtomicBool>,
@@ -244,10 +312,30 @@ fn hand_over_unreadable(pending: &Pending, ends: &LineEnds, what: &str) {
 impl StdioConnection {
     /// Spawns the target and performs the `initialize` handshake.
     pub async fn connect(spec: StdioSpec, budget: Budget) -> Result<Self, TargetError> {
+        Self::launch(Launch::Process(spec), budget).await
+    }
+
+    /// Serves `target` in this process on a new pipe, with `sandbox` as its stage, and
+    /// performs the `initialize` handshake.
+    pub async fn connect_in_process(
+        target: InProcessTarget,
+        sandbox: std::path::PathBuf,
+        budget: Budget,
+    ) -> Result<Self, TargetError> {
+        Self::launch(Launch::InProcess { target, sandbox }, budget).await
+    }
+
+    /// Whether the target is a server in this process.
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.launch, Launch::InProcess { .. })
+    }
+
+    async fn launch(launch: Launch, budget: Budget) -> Result<Self, TargetError> {
         let mut connection = Self {
-            spec,
+            launch,
             budget,
             child: None,
+            task: None,
             stdin: Arc::new(tokio::sync::Mutex::new(None)),
             pending: Arc::default(),
             shared: Arc::default(),
@@ -284,36 +372,48 @@ impl StdioConnection {
     }
 
     async fn start(&mut self) -> Result<(), TargetError> {
-        let mut command = tokio::process::Command::new(&self.spec.program);
-        if let Some(cwd) = &self.spec.cwd {
-            command.current_dir(cwd);
-        }
-        command
-            .args(&self.spec.args)
-            .envs(self.spec.envs.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|e| TargetError::Spawn(format!("{}: {e}", self.spec.program)))?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        *self.stdin.lock().await = child.stdin.take();
-        self.child = Some(child);
+        let output: Box<dyn AsyncRead + Send + Unpin> = match &self.launch {
+            Launch::Process(spec) => {
+                let mut command = tokio::process::Command::new(&spec.program);
+                if let Some(cwd) = &spec.cwd {
+                    command.current_dir(cwd);
+                }
+                command
+                    .args(&spec.args)
+                    .envs(spec.envs.iter().map(|(k, v)| (k, v)))
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .process_group(0)
+                    .kill_on_drop(true);
+                let mut child = command
+                    .spawn()
+                    .map_err(|e| TargetError::Spawn(format!("{}: {e}", spec.program)))?;
+                let stdout = child.stdout.take().expect("piped");
+                let stderr = child.stderr.take().expect("piped");
+                *self.stdin.lock().await = child.stdin.take().map(|stdin| Box::new(stdin) as Input);
+                self.child = Some(child);
+                tokio::spawn(read_stderr(stderr, self.shared.clone()));
+                Box::new(stdout)
+            }
+            Launch::InProcess { target, sandbox } => {
+                let (harness_end, server_end) = tokio::io::duplex(IN_PROCESS_PIPE_BYTES);
+                let (from_server, to_server) = tokio::io::split(harness_end);
+                *self.stdin.lock().await = Some(Box::new(to_server));
+                self.task = Some(tokio::spawn((target.serve)(sandbox.clone(), server_end)));
+                Box::new(from_server)
+            }
+        };
         self.closed = Arc::new(AtomicBool::new(false));
         self.pending = Arc::default();
         tokio::spawn(read_stdout(
-            stdout,
+            output,
             self.budget.max_reply_bytes,
             self.pending.clone(),
             self.shared.clone(),
             self.stdin.clone(),
             self.closed.clone(),
         ));
-        tokio::spawn(read_stderr(stderr, self.shared.clone()));
         let startup = self.budget.startup_timeout;
         let no_answer = |what: &str| {
             TargetError::Handshake(format!(
@@ -606,6 +706,9 @@ impl StdioConnection {
     }
 
     fn exit_description(&mut self) -> String {
+        if self.task.as_ref().is_some_and(|task| task.is_finished()) {
+            return "the in-process server's task ended".to_owned();
+        }
         match self
             .child
             .as_mut()
@@ -633,6 +736,10 @@ impl StdioConnection {
 
     async fn kill(&mut self) {
         *self.stdin.lock().await = None;
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
                 // The child leads its own process group: take down anything it started too.
@@ -645,22 +752,34 @@ impl StdioConnection {
         }
     }
 
-    /// Closes stdin, gives the target a moment to exit, then kills its process group.
+    /// Closes stdin, gives the target a moment to exit, then kills its process group (or
+    /// aborts the in-process server's task).
     pub async fn shutdown(&mut self) {
+        if let Some(pipe) = self.stdin.lock().await.as_mut() {
+            // An in-process pipe closes only when told (the harness's read half keeps it open).
+            let _ = pipe.shutdown().await;
+        }
         *self.stdin.lock().await = None;
         if let Some(child) = self.child.as_mut() {
             let _ = tokio::time::timeout(std::time::Duration::from_millis(500), child.wait()).await;
+        }
+        if let Some(mut task) = self.task.take() {
+            let wait = std::time::Duration::from_millis(500);
+            if tokio::time::timeout(wait, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
         }
         self.kill().await;
     }
 }
 
 async fn read_stdout(
-    stdout: tokio::process::ChildStdout,
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
     cap: usize,
     pending: Pending,
     shared: Arc<Mutex<Shared>>,
-    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    stdin: Arc<tokio::sync::Mutex<Option<Input>>>,
     closed: Arc<AtomicBool>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);

@@ -834,6 +834,16 @@ impl<'a> Run<'a> {
         stdio.exit_status()
     }
 
+    /// Why the target's memory cannot be sampled when [`Self::process_group`] is `None`.
+    pub fn unsampled_memory_reason(&self) -> &'static str {
+        match &*self.connection {
+            Connection::Stdio(stdio) if stdio.is_in_process() => {
+                "an in-process server shares the harness's memory: it cannot be sampled apart"
+            }
+            _ => "the target's process is not known",
+        }
+    }
+
     /// The stdio target's process group (for memory sampling); `None` for HTTP.
     pub fn process_group(&self) -> Option<u32> {
         match &*self.connection {

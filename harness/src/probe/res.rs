@@ -366,11 +366,7 @@ async fn key_growth(run: &mut Run<'_>) -> Outcome {
         );
     }
     let Some(group) = run.process_group() else {
-        return Outcome::new(
-            info,
-            Verdict::Inconclusive,
-            "the target's process is not known",
-        );
+        return Outcome::new(info, Verdict::Inconclusive, run.unsampled_memory_reason());
     };
     let Some(tool) = super::rate::served_cheap_tool(run) else {
         return Outcome::new(
@@ -606,11 +602,7 @@ async fn argument_size(run: &mut Run<'_>) -> Outcome {
     for (index, &size_mb) in ladder.iter().enumerate() {
         let largest = index + 1 == ladder.len();
         let Some(group) = run.process_group() else {
-            return Outcome::new(
-                info,
-                Verdict::Inconclusive,
-                "the target's process is not known",
-            );
+            return Outcome::new(info, Verdict::Inconclusive, run.unsampled_memory_reason());
         };
         let Some(before) = group_peak_rss_kb(group) else {
             return Outcome::new(
