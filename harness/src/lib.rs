@@ -10,6 +10,7 @@ pub mod client_config;
 pub mod connection;
 pub mod coverage;
 pub mod discover;
+pub mod fuzz;
 #[cfg(feature = "in-process")]
 pub mod in_process;
 pub mod load;

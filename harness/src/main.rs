@@ -19,6 +19,7 @@ use std::time::Duration;
 
 #[cfg(feature = "bundled-reference")]
 mod first_run;
+mod fuzz_command;
 mod load_command;
 
 #[derive(Parser)]
@@ -43,6 +44,10 @@ enum Command {
     /// enforced and where it stopped keeping up: exit 0, 1 (more served than --expect-rate /
     /// --expect-burst allow) or 2 (error).
     Load(Box<load_command::LoadArgs>),
+    /// Fuzz every tool, prompt and resource template with inputs built from its schema (valid,
+    /// one constraint broken, attack payloads), judged by named checks; each failure shrunk to
+    /// a small input with its replay: exit 0, 1 (a check failed) or 2 (error).
+    Fuzz(Box<fuzz_command::FuzzArgs>),
     /// List every probe with its id, family, severity and CWE.
     ListProbes,
     /// Runs the bundled reference server (the default target of `certify`).
@@ -249,6 +254,7 @@ fn main() -> ExitCode {
         Command::Certify(args) => certify(*args),
         Command::Baseline(args) => write_baseline(*args),
         Command::Load(args) => load_command::load(*args),
+        Command::Fuzz(args) => fuzz_command::fuzz(*args),
     }
 }
 
@@ -707,6 +713,18 @@ fn worst(statuses: &[u8]) -> u8 {
     statuses.iter().copied().max().unwrap_or(0)
 }
 
+/// `report` in `format` (colour only for the human report on a terminal).
+fn render(format: Format, report: &Report, colour: bool) -> String {
+    match format {
+        Format::Human => harness::report::human::render(report, colour),
+        Format::Json => harness::report::json(report),
+        Format::Sarif => harness::report::sarif::render(report),
+        Format::Junit => harness::report::junit::render(report),
+        Format::Markdown => harness::report::markdown::render(report),
+        Format::Html => harness::report::html::render(report),
+    }
+}
+
 fn certify(args: CertifyArgs) -> ExitCode {
     let project = match load_project(&args.run) {
         Ok(project) => project,
@@ -781,14 +799,7 @@ fn certify(args: CertifyArgs) -> ExitCode {
             }
         }
         for (format, path) in &outputs {
-            let text = match format {
-                Format::Human => harness::report::human::render(&report, colour && path.is_none()),
-                Format::Json => harness::report::json(&report),
-                Format::Sarif => harness::report::sarif::render(&report),
-                Format::Junit => harness::report::junit::render(&report),
-                Format::Markdown => harness::report::markdown::render(&report),
-                Format::Html => harness::report::html::render(&report),
-            };
+            let text = render(*format, &report, colour && path.is_none());
             match path {
                 Some(path) => {
                     let path = PathBuf::from(

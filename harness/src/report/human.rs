@@ -29,7 +29,11 @@ fn verdict_label(colour: bool, verdict: Verdict) -> String {
 pub fn render(report: &Report, colour: bool) -> String {
     let mut out = String::new();
     let t = &report.target;
-    let _ = writeln!(out, "mcp-harness {} certify", report.harness_version);
+    let _ = writeln!(
+        out,
+        "mcp-harness {} {}",
+        report.harness_version, report.command
+    );
     let _ = writeln!(
         out,
         "target   {} {} ({} {}, protocol {})",

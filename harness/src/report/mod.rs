@@ -189,6 +189,9 @@ pub struct Report {
     /// ran against a server from a client's configuration).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The command that made the report (`certify`, `fuzz`), for the human header.
+    #[serde(skip)]
+    pub command: &'static str,
 }
 
 /// The facts of a run that are not probe outcomes.
@@ -225,6 +228,7 @@ impl Report {
             coverage: facts.coverage,
             acceptance: None,
             warnings: Vec::new(),
+            command: "certify",
         }
     }
 

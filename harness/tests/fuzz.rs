@@ -1,0 +1,144 @@
+//! `mcp-harness fuzz` finds, shrinks and reports a planted validation bug in a Python fake (an
+//! empty string in a nested field crashes a tool) and in flawed twins of the reference, and
+//! reports nothing on the fake's fix or on the reference server in 2,000 cases; a reported
+//! replay runs the case again and gets the same failure.
+
+mod common;
+
+use common::{HARNESS, flawed_server};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fuzz(args: &[&str]) -> (Output, Value) {
+    let output = Command::new(HARNESS)
+        .arg("fuzz")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("the harness runs");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, report)
+}
+
+fn notes_server(mode: &str) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/notes_server.py");
+    format!("python3 {} {mode}", script.display())
+}
+
+fn probe<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["probes"]
+        .as_array()
+        .and_then(|probes| probes.iter().find(|p| p["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+}
+
+fn failing(report: &Value) -> Vec<String> {
+    report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["verdict"] == "fail")
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The request of a failing probe's first evidence, and its replay argument (`TOOL#N`).
+fn reproduction(probe: &Value) -> (Value, String) {
+    let evidence = &probe["evidence"][0];
+    let request: Value = serde_json::from_str(evidence["request"].as_str().unwrap()).unwrap();
+    let oracle = evidence["oracle"].as_str().unwrap();
+    let replay = oracle
+        .split("--replay '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no replay in {oracle}"))
+        .to_owned();
+    (request, replay)
+}
+
+#[test]
+fn a_python_tool_that_crashes_on_an_empty_nested_string_is_found_shrunk_and_replayed() {
+    let target = notes_server("crash-on-empty");
+    let (output, report) = fuzz(&["--stdio", &target, "--cases", "200", "--seed", "7"]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(failing(&report), ["FUZZ-SERVER-ERROR"], "{report:#}");
+    let (request, replay) = reproduction(probe(&report, "FUZZ-SERVER-ERROR"));
+    // Shrunk to the required fields, the title empty: nothing else is needed to crash it.
+    assert_eq!(
+        request["params"]["arguments"],
+        json!({"note": {"title": "", "body": ""}}),
+        "{request}"
+    );
+    assert_eq!(request["method"], "tools/call");
+
+    let (output, again) = fuzz(&["--stdio", &target, "--seed", "7", "--replay", &replay]);
+    assert_eq!(output.status.code(), Some(1), "{again:#}");
+    assert_eq!(failing(&again), ["FUZZ-SERVER-ERROR"]);
+    assert_eq!(
+        reproduction(probe(&again, "FUZZ-SERVER-ERROR")),
+        (request, replay)
+    );
+
+    // The same cases against the fix: nothing.
+    let (output, fixed) = fuzz(&[
+        "--stdio",
+        &notes_server("checked"),
+        "--cases",
+        "200",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{fixed:#}");
+    assert!(failing(&fixed).is_empty());
+    assert_eq!(probe(&fixed, "FUZZ-SERVER-ERROR")["verdict"], "pass");
+}
+
+fn twin(flaw: &str) -> String {
+    format!(
+        "{} --flaw {flaw} --stdio --root {{sandbox}} --rate-burst 1000000 --rate-per-second 1000000",
+        flawed_server().display()
+    )
+}
+
+#[test]
+fn flawed_twins_fail_the_check_their_mistake_breaks() {
+    // Malformed arguments answered -32603 instead of -32602.
+    let (output, report) = fuzz(&["--stdio", &twin("wrong-error-codes"), "--cases", "30"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        failing(&report).contains(&"FUZZ-SERVER-ERROR".to_owned()),
+        "{report:#}"
+    );
+    // Tool errors that carry a backtrace.
+    let (output, report) = fuzz(&["--stdio", &twin("leak-details"), "--cases", "30"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(failing(&report), ["FUZZ-LEAK"], "{report:#}");
+    let evidence = &probe(&report, "FUZZ-LEAK")["evidence"][0];
+    assert!(
+        evidence["oracle"].as_str().unwrap().contains("StackTrace"),
+        "{evidence:#}"
+    );
+}
+
+#[test]
+fn the_reference_server_passes_two_thousand_cases() {
+    let reference = format!(
+        "{HARNESS} __reference-server --stdio --root {{sandbox}} --rate-burst 1000000 --rate-per-second 1000000"
+    );
+    // 17 tools, prompts, templates and completions, 118 cases each: 2,006 cases.
+    let (output, report) = fuzz(&["--stdio", &reference, "--cases", "118", "--seed", "2026"]);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert!(failing(&report).is_empty(), "{report:#}");
+    let summary = probe(&report, "FUZZ-SERVER-ERROR")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answered: u64 = summary.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(answered >= 2000, "{summary}");
+}
