@@ -1,13 +1,14 @@
 //! `mcp-harness fuzz` finds, shrinks and reports a planted validation bug in a Python fake (an
-//! empty string in a nested field crashes a tool) and in flawed twins of the reference, and
-//! reports nothing on the fake's fix or on the reference server in 2,000 cases; a reported
-//! replay runs the case again and gets the same failure.
+//! empty string in a nested field crashes a tool), in a TypeScript SDK server (a zod
+//! refinement that throws) and in flawed twins of the reference, and reports nothing on the
+//! fakes' fixes or on the reference server in 2,000 cases; a reported replay runs the case
+//! again and gets the same failure.
 
 mod common;
 
 use common::{HARNESS, flawed_server};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fuzz(args: &[&str]) -> (Output, Value) {
@@ -118,7 +119,10 @@ fn flawed_twins_fail_the_check_their_mistake_breaks() {
     // Tool errors that carry a backtrace.
     let (output, report) = fuzz(&["--stdio", &twin("leak-details"), "--cases", "30"]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(failing(&report), ["FUZZ-LEAK"], "{report:#}");
+    assert!(
+        failing(&report).contains(&"FUZZ-LEAK".to_owned()),
+        "{report:#}"
+    );
     let evidence = &probe(&report, "FUZZ-LEAK")["evidence"][0];
     assert!(
         evidence["oracle"].as_str().unwrap().contains("StackTrace"),
@@ -141,4 +145,69 @@ fn the_reference_server_passes_two_thousand_cases() {
         .to_owned();
     let answered: u64 = summary.split_whitespace().next().unwrap().parse().unwrap();
     assert!(answered >= 2000, "{summary}");
+}
+
+/// The TypeScript MCP SDK the zod fake runs on (its 1.x line, with zod 4).
+const TYPESCRIPT_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
+/// The zod fake, copied next to a `node_modules` holding the SDK (installed once with npm, in a
+/// staging directory renamed into place, so a half-done install is never taken for a finished
+/// one). Node resolves an ES module's imports from the script's own directory up.
+fn refine_server(mode: &str) -> String {
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_one = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ts-sdk-1.32.2");
+    let installed = |dir: &Path| {
+        dir.join("node_modules/@modelcontextprotocol/sdk/package.json")
+            .exists()
+    };
+    if !installed(&dir) {
+        let staging = dir.with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).unwrap();
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&staging)
+            .arg(TYPESCRIPT_SDK)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            status,
+            "npm install {TYPESCRIPT_SDK} failed (this test needs node, npm and the npm registry)"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&staging, &dir).expect("the SDK moves into place");
+    }
+    let script = dir.join("refine_server.mjs");
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/refine_server.mjs"),
+        &script,
+    )
+    .expect("the fake is copied next to the SDK");
+    format!("node {} {mode}", script.display())
+}
+
+#[test]
+fn a_zod_refinement_that_throws_is_found_and_shrunk_and_its_fix_passes() {
+    let (output, report) = fuzz(&["--stdio", &refine_server("refine-throws"), "--cases", "60"]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(failing(&report), ["FUZZ-SERVER-ERROR"], "{report:#}");
+    let server_error = probe(&report, "FUZZ-SERVER-ERROR");
+    assert!(
+        server_error["summary"]
+            .as_str()
+            .unwrap()
+            .contains("JavaScript TypeError"),
+        "{server_error:#}"
+    );
+    let (request, _) = reproduction(server_error);
+    // Any repo without a slash throws: the shrinker takes it down to the empty string.
+    assert_eq!(
+        request["params"]["arguments"],
+        json!({"repo": ""}),
+        "{request}"
+    );
+
+    let (output, fixed) = fuzz(&["--stdio", &refine_server("refine-checked"), "--cases", "60"]);
+    assert_eq!(output.status.code(), Some(0), "{fixed:#}");
 }

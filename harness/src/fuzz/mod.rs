@@ -7,9 +7,12 @@
 //! again. Each answer is judged by the checks below, each a probe of the family `FUZZ` in the
 //! ordinary report (so every report format and exit status of `certify` applies):
 //!
-//! - FUZZ-SERVER-ERROR: no input gets -32603 (internal error) or an HTTP 5xx. An input the
-//!   schema refuses must be answered -32602 or `isError: true`; one it allows must be served or
-//!   refused as a tool error. Either way an internal error is a bug the input reached.
+//! - FUZZ-SERVER-ERROR: no input gets -32603 (internal error), an HTTP 5xx, or a tool error in
+//!   a language runtime's own words for an unhandled exception ([`crate::oracle::exception`]:
+//!   the TypeScript SDK and FastMCP answer a throwing tool with `isError: true` and the
+//!   exception's message). An input the schema refuses must be answered -32602 or
+//!   `isError: true`; one it allows must be served or refused as a tool error. Either way an
+//!   unhandled exception is a bug the input reached.
 //! - FUZZ-VALID-REFUSED: an input the schema allows is not refused as malformed (-32602).
 //! - FUZZ-TIMEOUT: every call is answered within the per-call budget.
 //! - FUZZ-ALIVE: the target answers a ping after a call it did not answer, and at the end.
@@ -203,22 +206,24 @@ impl Fuzzer<'_> {
         }
     }
 
-    /// The first check this answer fails, with what decided it.
+    /// Every check this answer fails, with what decided each (a call that got no answer fails
+    /// only the transport's check: nothing else can be judged).
     async fn judge(
         &mut self,
         case: &Case,
         schema_valid: Option<bool>,
         answer: &Answer,
         marker: &str,
-    ) -> Option<(&'static ProbeInfo, String)> {
+    ) -> Vec<(&'static ProbeInfo, String)> {
         if answer.limited {
-            return None;
+            return Vec::new();
         }
+        let mut failed = Vec::new();
         let request = case.arguments.to_string();
         match &answer.reply {
             Err(TargetError::Timeout(budget)) => {
                 let alive = self.alive().await;
-                return Some(if alive {
+                return vec![if alive {
                     (
                         &FUZZ_TIMEOUT,
                         format!("no answer within {} ms", budget.as_millis()),
@@ -228,36 +233,47 @@ impl Fuzzer<'_> {
                         &FUZZ_ALIVE,
                         "no answer, and then no answer to a ping".into(),
                     )
-                });
+                }];
             }
             Err(TargetError::HttpStatus { status, .. }) if *status >= 500 => {
-                return Some((&FUZZ_SERVER_ERROR, format!("HTTP {status}")));
+                return vec![(&FUZZ_SERVER_ERROR, format!("HTTP {status}"))];
             }
             Err(TargetError::Closed(why)) => {
-                return Some((
+                return vec![(
                     &FUZZ_ALIVE,
                     format!("the target closed the connection ({why})"),
-                ));
+                )];
             }
             Ok(Reply::Error { code: -32603, .. }) => {
-                return Some((
+                failed.push((
                     &FUZZ_SERVER_ERROR,
                     "answered -32603 (internal error)".into(),
                 ));
             }
             Ok(Reply::Error { code: -32602, .. }) if schema_valid == Some(true) => {
-                return Some((
+                failed.push((
                     &FUZZ_VALID_REFUSED,
                     "answered -32602 for arguments the schema allows".into(),
                 ));
             }
             _ => {}
         }
+        if let Ok(reply) = &answer.reply
+            && is_tool_error(reply)
+            && let Some((runtime, phrase)) =
+                crate::oracle::exception::unhandled_exception(&answer.text)
+            && !request.contains(phrase)
+        {
+            failed.push((
+                &FUZZ_SERVER_ERROR,
+                format!("answered with an unhandled {runtime} ({phrase:?})"),
+            ));
+        }
         let canaries = &self.stage.canaries;
         if answer.text.contains(&canaries.file_text)
             || answer.text.contains(&canaries.commit_message)
         {
-            return Some((
+            failed.push((
                 &FUZZ_ATTACK,
                 "the outside canary's content is in the reply".into(),
             ));
@@ -265,18 +281,18 @@ impl Fuzzer<'_> {
         if let Some(listener) = &self.stage.listener
             && !listener.hits_containing(marker).is_empty()
         {
-            return Some((
+            failed.push((
                 &FUZZ_ATTACK,
                 format!("the stage's listener was called with {marker}"),
             ));
         }
         if self.stage.outside.join(marker).exists() {
-            return Some((&FUZZ_ATTACK, format!("the proof file {marker} was created")));
+            failed.push((&FUZZ_ATTACK, format!("the proof file {marker} was created")));
         }
         if let Some(leak) = self.scanner.scan(&answer.text, &request).into_iter().next() {
-            return Some((&FUZZ_LEAK, format!("{:?}: {}", leak.kind, leak.matched)));
+            failed.push((&FUZZ_LEAK, format!("{:?}: {}", leak.kind, leak.matched)));
         }
-        None
+        failed
     }
 
     async fn alive(&mut self) -> bool {
@@ -290,6 +306,14 @@ impl Fuzzer<'_> {
                 false
             }
         }
+    }
+}
+
+/// Whether `reply` is an error: a JSON-RPC error or a tool result with `isError: true`.
+fn is_tool_error(reply: &Reply) -> bool {
+    match reply {
+        Reply::Error { .. } => true,
+        Reply::Result(result) => result.get("isError") == Some(&Value::Bool(true)),
     }
 }
 
@@ -448,35 +472,33 @@ async fn fuzz_tool(
             answered += 1;
         }
         let marker = marker(index);
-        let Some((check, oracle)) = fuzzer.judge(&case, schema_valid, &answer, &marker).await
-        else {
-            continue;
-        };
-        // One failure per check and tool: the first, shrunk.
-        if failures
-            .iter()
-            .any(|f| f.check.id == check.id && f.tool == tool.name)
-        {
-            continue;
+        for (check, oracle) in fuzzer.judge(&case, schema_valid, &answer, &marker).await {
+            // One failure per check and tool: the first, shrunk.
+            if failures
+                .iter()
+                .any(|f| f.check.id == check.id && f.tool == tool.name)
+            {
+                continue;
+            }
+            let (arguments, reply, oracle) = shrink_failure(
+                fuzzer,
+                tool,
+                &case,
+                check,
+                (answer.text.clone(), oracle),
+                schema.as_deref(),
+                &marker,
+            )
+            .await;
+            failures.push(Failure {
+                check,
+                tool: tool.name.clone(),
+                index,
+                arguments,
+                reply,
+                oracle,
+            });
         }
-        let (arguments, reply, oracle) = shrink_failure(
-            fuzzer,
-            tool,
-            &case,
-            check,
-            (answer.text, oracle),
-            schema.as_deref(),
-            &marker,
-        )
-        .await;
-        failures.push(Failure {
-            check,
-            tool: tool.name.clone(),
-            index,
-            arguments,
-            reply,
-            oracle,
-        });
     }
     answered
 }
@@ -509,8 +531,11 @@ async fn shrink_failure(
                 .filter(|_| tool.is_tool())
                 .and_then(|s| attempt.schema_valid(s));
             let answer = fuzzer.call(&tool.name, &attempt.arguments).await;
-            if let Some((again, said)) = fuzzer.judge(&attempt, valid, &answer, marker).await
-                && again.id == check.id
+            if let Some((_, said)) = fuzzer
+                .judge(&attempt, valid, &answer, marker)
+                .await
+                .into_iter()
+                .find(|(again, _)| again.id == check.id)
             {
                 current = attempt.arguments;
                 reply = answer.text;

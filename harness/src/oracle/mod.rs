@@ -3,6 +3,7 @@
 //! scanner that reads every reply ([`leak`]).
 
 pub mod access;
+pub mod exception;
 pub mod leak;
 pub mod listener;
 pub mod refusal;
