@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{HARNESS, flawed_server};
+use common::{HARNESS, fastmcp_python, flawed_server};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -209,5 +209,34 @@ fn a_zod_refinement_that_throws_is_found_and_shrunk_and_its_fix_passes() {
     );
 
     let (output, fixed) = fuzz(&["--stdio", &refine_server("refine-checked"), "--cases", "60"]);
+    assert_eq!(output.status.code(), Some(0), "{fixed:#}");
+}
+
+/// The FastMCP server of the kill matrix (pydantic models, nested objects, arrays of objects):
+/// its vulnerable mode's string-prefix containment and shell are reached by the hostile cases
+/// and confirmed by their oracles (the `_evil` sibling's canary in a reply, the proof file), and
+/// its fixed mode passes the same cases.
+#[test]
+fn a_fastmcp_server_s_sinks_are_reached_and_its_fix_passes() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fastmcp/models_server.py");
+    let python = fastmcp_python();
+    let target = |mode: &str| {
+        format!(
+            "{} {} {mode} {{sandbox}}",
+            python.display(),
+            script.display()
+        )
+    };
+    let (output, report) = fuzz(&["--stdio", &target("vulnerable"), "--cases", "60"]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(failing(&report), ["FUZZ-ATTACK"], "{report:#}");
+    let tools: Vec<&str> = probe(&report, "FUZZ-ATTACK")["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["read_document", "run_checks"], "{report:#}");
+    let (output, fixed) = fuzz(&["--stdio", &target("fixed"), "--cases", "60"]);
     assert_eq!(output.status.code(), Some(0), "{fixed:#}");
 }

@@ -22,6 +22,9 @@ use std::hash::{Hash, Hasher};
 /// What the stage offers the hostile cases.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
+    /// The canary in the sandbox's `_evil` sibling, relative to the sandbox (what a
+    /// string-prefix check admits).
+    pub evil_relative: String,
     /// The outside canary file, relative to the sandbox.
     pub outside_relative: String,
     /// The outside canary file, absolute.
@@ -143,17 +146,22 @@ fn edge_numbers() -> Vec<Value> {
     ]
 }
 
-/// The payloads a string leaf gets in hostile cases.
+/// The payloads a string leaf gets in hostile cases, the families interleaved (a climb, an
+/// SSRF URL, an SQL fragment, a shell fragment, the next climb...) so that every family reaches
+/// every leaf within the first few dozen hostile cases.
 fn hostile_strings(targets: &Targets, marker: &str) -> Vec<String> {
-    let mut payloads: Vec<String> = mcp_attack::paths::encodings(&targets.outside_relative)
-        .into_iter()
-        .map(|(_, form)| form)
-        .collect();
-    payloads.extend(
-        mcp_attack::paths::encodings(&targets.outside_absolute)
+    let forms = |target: &str| -> Vec<String> {
+        mcp_attack::paths::encodings(target)
             .into_iter()
-            .map(|(_, form)| form),
-    );
+            .map(|(_, form)| form)
+            .collect()
+    };
+    let climbs = interleave(&[
+        forms(&targets.outside_relative),
+        forms(&targets.evil_relative).into_iter().take(4).collect(),
+        forms(&targets.outside_absolute),
+    ]);
+    let mut urls = Vec::new();
     if let Some(url) = &targets.listener_url {
         let parsed = url::Url::parse(url).ok();
         let port = parsed.as_ref().and_then(|u| u.port()).unwrap_or(80);
@@ -164,19 +172,25 @@ fn hostile_strings(targets: &Targets, marker: &str) -> Vec<String> {
             "[::ffff:127.0.0.1]",
             "0x7f.1",
         ] {
-            payloads.push(format!("http://{host}:{port}/fuzz/{marker}"));
+            urls.push(format!("http://{host}:{port}/fuzz/{marker}"));
         }
     }
-    payloads.extend(
-        mcp_attack::injection::SQL_FRAGMENTS
-            .iter()
-            .map(|f| (*f).to_owned()),
-    );
-    payloads.extend(mcp_attack::injection::shell_fragments_with(
-        &targets.proof_command,
-    ));
-    payloads.push("A".repeat(64 * 1024));
+    let sql: Vec<String> = mcp_attack::injection::SQL_FRAGMENTS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
+    let shell = mcp_attack::injection::shell_fragments_with(&targets.proof_command);
+    let mut payloads = interleave(&[climbs, urls, sql, shell]);
+    payloads.insert(4.min(payloads.len()), "A".repeat(64 * 1024));
     payloads
+}
+
+/// The first of each list, then the second of each, and so on.
+fn interleave(lists: &[Vec<String>]) -> Vec<String> {
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| lists.iter().filter_map(move |list| list.get(i).cloned()))
+        .collect()
 }
 
 /// Case `index` of `tool`.
@@ -314,10 +328,13 @@ fn hostile_change(
         }
         return "unchanged".into();
     }
+    // Systematic, not random: hostile case k puts payload k / leaves into leaf k % leaves, so
+    // every leaf gets every family early and every payload in turn.
     let marker = format!("case{index}");
     let payloads = hostile_strings(targets, &marker);
-    let pointer = pick(rng, &strings).cloned().unwrap_or_default();
-    let payload = pick(rng, &payloads).cloned().unwrap_or_default();
+    let k = (index / 3) as usize;
+    let pointer = strings[k % strings.len()].clone();
+    let payload = payloads[(k / strings.len()) % payloads.len().max(1)].clone();
     let shown = crate::connection::excerpt(&format!("{payload:?}"), 80);
     if let Some(slot) = arguments.pointer_mut(&pointer) {
         *slot = Value::String(payload);
@@ -353,6 +370,7 @@ mod tests {
         let schema = schema();
         let bases = bases(&schema);
         let targets = Targets {
+            evil_relative: "../sandbox_evil/secret.txt".into(),
             outside_relative: "../outside/canary.txt".into(),
             outside_absolute: "/tmp/x/outside/canary.txt".into(),
             listener_url: Some("http://127.0.0.1:9/".into()),

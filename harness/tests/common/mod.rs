@@ -2,8 +2,8 @@
 //! once per test binary with the same cargo and profile as the test.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// The harness binary under test.
 pub const HARNESS: &str = env!("CARGO_BIN_EXE_mcp-harness");
@@ -55,4 +55,60 @@ pub fn start_listening(command: &mut Command) -> (std::process::Child, String) {
         .expect("the fake prints its address");
     std::thread::spawn(move || for _ in lines {});
     (child, url)
+}
+
+/// The Python MCP SDK whose FastMCP the fake runs on (the 1.x line, where most servers are).
+pub const FASTMCP_SDK: &str = "mcp==1.26.0";
+
+/// A Python with the SDK's FastMCP, in a virtual environment kept under cargo's target
+/// directory: created once (pip, from PyPI) when missing, in a staging directory renamed into
+/// place, so an interrupted install is never taken for a finished one.
+pub fn fastmcp_python() -> PathBuf {
+    // The tests of this binary run on threads of one process: one creates, the others wait.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_one = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fastmcp-venv-1.26.0");
+    let python = dir.join("bin/python");
+    let works = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import mcp.server.fastmcp"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works(&python) {
+        return python;
+    }
+    let staging = dir.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&staging)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        created,
+        "python3 -m venv failed: the FastMCP rows need python3 with venv"
+    );
+    let installed = Command::new(staging.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            FASTMCP_SDK,
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        installed,
+        "pip install {FASTMCP_SDK} failed (the FastMCP rows need PyPI)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&staging, &dir).expect("the virtual environment moves into place");
+    assert!(
+        works(&python),
+        "FastMCP does not import from {}",
+        python.display()
+    );
+    python
 }
