@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{HARNESS, fastmcp_python, flawed_server};
+use common::{HARNESS, fastmcp_python, flawed_server, start_listening};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -239,4 +239,26 @@ fn a_fastmcp_server_s_sinks_are_reached_and_its_fix_passes() {
     assert_eq!(tools, ["read_document", "run_checks"], "{report:#}");
     let (output, fixed) = fuzz(&["--stdio", &target("fixed"), "--cases", "60"]);
     assert_eq!(output.status.code(), Some(0), "{fixed:#}");
+}
+
+/// Over Streamable HTTP the same checks hold: the reference passes, and nothing is judged on
+/// an HTTP refusal (its limiter's 429s are waited out).
+#[test]
+fn the_reference_server_passes_over_http() {
+    let root = tempfile::tempdir().unwrap();
+    let token = format!("fuzz-{:016x}", rand::random::<u64>());
+    let (mut server, url) = start_listening(
+        Command::new(HARNESS)
+            .args(["__reference-server", "--http", "127.0.0.1:0", "--root"])
+            .arg(root.path())
+            .args(["--rate-burst", "100", "--rate-per-second", "100"])
+            .env("MCP_SERVER_TOKEN", &token)
+            .env("RUST_LOG", "warn"),
+    );
+    let header = format!("Authorization: Bearer {token}");
+    let (output, report) = fuzz(&["--url", &url, "--header", &header, "--cases", "30"]);
+    let _ = server.kill();
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["target"]["transport"], "http");
+    assert!(report["calls"].as_u64().unwrap() >= 30 * 10, "{report:#}");
 }
