@@ -1,10 +1,9 @@
 //! `mcp-harness fuzz`: flags to a [`harness::fuzz::FuzzOptions`], the run, and its reports
 //! (every format of `certify`, the same exit statuses).
 
-use super::{Format, fail, render, runtime, target_of, write_atomically};
+use super::target_flags::TargetFlags;
+use super::{Format, fail, render, runtime, write_atomically};
 use clap::Args;
-use harness::StageOptions;
-use harness::connection::Budget;
 use harness::fuzz::FuzzOptions;
 use harness::probe::Severity;
 use std::io::IsTerminal;
@@ -14,16 +13,9 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct FuzzArgs {
-    /// The target as a command line run over stdio; {sandbox} and {canary_url} are filled in.
-    /// Default: the bundled reference server.
-    #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
-    stdio: Option<String>,
-    /// The target's Streamable HTTP (or legacy SSE) endpoint.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// A header sent with every HTTP request (repeatable).
-    #[arg(long = "header", value_name = "NAME: VALUE", requires = "url")]
-    headers: Vec<String>,
+    /// The target; a reply slower than --timeout fails FUZZ-TIMEOUT.
+    #[command(flatten)]
+    target: TargetFlags,
     /// The seed every case is derived from: the same seed, the same cases.
     #[arg(long, default_value = "1")]
     seed: u64,
@@ -39,15 +31,6 @@ pub struct FuzzArgs {
     /// Run one case again, as a report's replay line names it: TOOL#N (with the same --seed).
     #[arg(long, value_name = "TOOL#N", value_parser = parse_replay)]
     replay: Option<(String, u64)>,
-    /// Seconds to wait for each reply (a slower one fails FUZZ-TIMEOUT).
-    #[arg(long, default_value = "10")]
-    timeout: u64,
-    /// Seconds to wait for a stdio target to start.
-    #[arg(long, default_value = "30")]
-    startup_timeout: u64,
-    /// Adopt this directory as {sandbox} instead of a fresh temporary one.
-    #[arg(long, value_name = "DIR")]
-    sandbox: Option<PathBuf>,
     /// Exit 1 when a check at or above this severity fails.
     #[arg(long, value_enum, default_value = "low")]
     fail_on: Severity,
@@ -72,10 +55,10 @@ fn parse_replay(raw: &str) -> Result<(String, u64), String> {
 /// The flags that select the target, quoted for a shell: the start of the replay line.
 fn command_line(args: &FuzzArgs) -> String {
     let mut words = vec!["mcp-harness".to_owned(), "fuzz".to_owned()];
-    if let Some(stdio) = &args.stdio {
+    if let Some(stdio) = &args.target.stdio {
         words.extend(["--stdio".to_owned(), shell_words::quote(stdio).into_owned()]);
     }
-    if let Some(url) = &args.url {
+    if let Some(url) = &args.target.url {
         words.extend(["--url".to_owned(), shell_words::quote(url).into_owned()]);
     }
     words.join(" ")
@@ -85,21 +68,14 @@ pub fn fuzz(args: FuzzArgs) -> ExitCode {
     if args.output.len() > args.format.len() {
         return fail("more --output files than --format values");
     }
-    let target = match target_of(&args.stdio, &args.url, &args.headers) {
+    let target = match args.target.target() {
         Ok(target) => target,
         Err(message) => return fail(message),
     };
     let options = FuzzOptions {
         target,
-        stage: StageOptions {
-            sandbox: args.sandbox.clone(),
-            ..StageOptions::default()
-        },
-        budget: Budget {
-            request_timeout: Duration::from_secs(args.timeout.max(1)),
-            startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
-            ..Budget::default()
-        },
+        stage: args.target.stage(),
+        budget: args.target.budget(),
         seed: args.seed,
         cases: args.cases,
         max_calls: args.max_calls,

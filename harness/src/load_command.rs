@@ -1,10 +1,9 @@
 //! `mcp-harness load`: flags to a [`harness::load::LoadOptions`], the run, and its output
 //! (human text, JSON, an HTML page with the charts).
 
-use super::{fail, positive_rate, runtime, target_of, write_atomically};
+use super::target_flags::TargetFlags;
+use super::{fail, positive_rate, runtime, write_atomically};
 use clap::{Args, ValueEnum};
-use harness::StageOptions;
-use harness::connection::Budget;
 use harness::load::summary::LimitVerdict;
 use harness::load::{LoadOptions, LoadPlan};
 use std::path::PathBuf;
@@ -19,16 +18,8 @@ pub enum LoadFormat {
 
 #[derive(Args)]
 pub struct LoadArgs {
-    /// The target as a command line run over stdio; {sandbox} is filled in. Default: the
-    /// bundled reference server.
-    #[arg(long, value_name = "COMMAND", conflicts_with = "url")]
-    stdio: Option<String>,
-    /// The target's Streamable HTTP (or legacy SSE) endpoint, on loopback.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// A header sent with every HTTP request (repeatable).
-    #[arg(long = "header", value_name = "NAME: VALUE", requires = "url")]
-    headers: Vec<String>,
+    #[command(flatten)]
+    target: TargetFlags,
     /// The tool to call [default: the cheapest tool whose name says it only reads].
     #[arg(long, value_name = "NAME")]
     tool: Option<String>,
@@ -62,15 +53,6 @@ pub struct LoadArgs {
     /// The burst the target's limit should allow: exit 1 when more are served at once.
     #[arg(long, value_name = "CALLS")]
     expect_burst: Option<u32>,
-    /// Seconds to wait for each reply.
-    #[arg(long, default_value = "10")]
-    timeout: u64,
-    /// Seconds to wait for a stdio target to start.
-    #[arg(long, default_value = "30")]
-    startup_timeout: u64,
-    /// Adopt this directory as {sandbox} instead of a fresh temporary one.
-    #[arg(long, value_name = "DIR")]
-    sandbox: Option<PathBuf>,
     /// Output format on stdout (or in --output).
     #[arg(long, value_enum, default_value = "human")]
     format: LoadFormat,
@@ -83,7 +65,7 @@ pub struct LoadArgs {
 }
 
 pub fn load(args: LoadArgs) -> ExitCode {
-    let target = match target_of(&args.stdio, &args.url, &args.headers) {
+    let target = match args.target.target() {
         Ok(target) => target,
         Err(message) => return fail(message),
     };
@@ -100,15 +82,8 @@ pub fn load(args: LoadArgs) -> ExitCode {
     }
     let options = LoadOptions {
         target,
-        stage: StageOptions {
-            sandbox: args.sandbox.clone(),
-            ..StageOptions::default()
-        },
-        budget: Budget {
-            request_timeout: Duration::from_secs(args.timeout.max(1)),
-            startup_timeout: Duration::from_secs(args.startup_timeout.max(1)),
-            ..Budget::default()
-        },
+        stage: args.target.stage(),
+        budget: args.target.budget(),
         plan: LoadPlan {
             rate: args.rate,
             ramp_to: args.ramp_to,
@@ -118,7 +93,7 @@ pub fn load(args: LoadArgs) -> ExitCode {
         },
         tool: args.tool.clone(),
         arguments,
-        connections: args.connections.unwrap_or(if args.url.is_some() {
+        connections: args.connections.unwrap_or(if args.target.url.is_some() {
             harness::load::DEFAULT_HTTP_CONNECTIONS
         } else {
             1

@@ -21,6 +21,7 @@ use std::time::Duration;
 mod first_run;
 mod fuzz_command;
 mod load_command;
+mod target_flags;
 
 #[derive(Parser)]
 #[command(

@@ -262,3 +262,21 @@ fn the_reference_server_passes_over_http() {
     assert_eq!(report["target"]["transport"], "http");
     assert!(report["calls"].as_u64().unwrap() >= 30 * 10, "{report:#}");
 }
+
+/// The human report a person reads, pinned: the failing check with its shrunk request and
+/// replay line, then the passing checks (paths and timings replaced, they change every run).
+#[test]
+fn the_human_report_of_a_failure_reads_as_pinned() {
+    let target = notes_server("crash-on-empty");
+    let output = Command::new(HARNESS)
+        .args(["fuzz", "--stdio", &target, "--cases", "30", "--seed", "7"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the harness runs");
+    let text =
+        String::from_utf8_lossy(&output.stdout).replace(env!("CARGO_MANIFEST_DIR"), "[harness]");
+    let text = regex::Regex::new(r"\d+ calls in [\d.]+ s")
+        .unwrap()
+        .replace_all(&text, "[calls] in [time]");
+    insta::assert_snapshot!(text);
+}

@@ -211,7 +211,7 @@ pub fn case(
         _ => CaseKind::Hostile,
     };
     let change = match kind {
-        CaseKind::Valid => valid_change(&mut rng, &mut arguments),
+        CaseKind::Valid => valid_change(&mut arguments, index),
         CaseKind::NearValid => near_valid_change(&mut rng, &mut arguments, schema),
         CaseKind::Hostile => hostile_change(&mut rng, &mut arguments, targets, index),
     };
@@ -222,29 +222,30 @@ pub fn case(
     }
 }
 
-fn valid_change(rng: &mut StdRng, arguments: &mut Value) -> String {
-    let strings = pointers(arguments, &|v| v.is_string());
-    let numbers = pointers(arguments, &|v| v.is_number());
-    let use_number = !numbers.is_empty() && (strings.is_empty() || rng.random_bool(0.3));
-    if use_number {
-        let pointer = pick(rng, &numbers).cloned().unwrap_or_default();
-        let value = pick(rng, &edge_numbers()).cloned().unwrap_or(json!(0));
-        if let Some(slot) = arguments.pointer_mut(&pointer) {
-            *slot = value.clone();
-        }
+/// Valid-ish case j (`index / 3`) sets leaf j % leaves (strings and numbers) to that leaf's
+/// type's edge value j / leaves: every leaf gets the empty string (or 0) within the first round.
+fn valid_change(arguments: &mut Value, index: u64) -> String {
+    let leaves = pointers(arguments, &|v| v.is_string() || v.is_number());
+    if leaves.is_empty() {
+        return "as built from the schema".into();
+    }
+    let j = (index / 3) as usize;
+    let pointer = leaves[j % leaves.len()].clone();
+    let round = j / leaves.len();
+    let Some(slot) = arguments.pointer_mut(&pointer) else {
+        return "as built from the schema".into();
+    };
+    if slot.is_number() {
+        let numbers = edge_numbers();
+        let value = numbers[round % numbers.len()].clone();
+        *slot = value.clone();
         return format!("{pointer} = {value}");
     }
-    match pick(rng, &strings).cloned() {
-        Some(pointer) => {
-            let value = pick(rng, &edge_strings()).cloned().unwrap_or_default();
-            let shown = crate::connection::excerpt(&format!("{value:?}"), 40);
-            if let Some(slot) = arguments.pointer_mut(&pointer) {
-                *slot = Value::String(value);
-            }
-            format!("{pointer} = {shown}")
-        }
-        None => "as built from the schema".into(),
-    }
+    let strings = edge_strings();
+    let value = strings[round % strings.len()].clone();
+    let shown = crate::connection::excerpt(&format!("{value:?}"), 40);
+    *slot = Value::String(value);
+    format!("{pointer} = {shown}")
 }
 
 fn near_valid_change(rng: &mut StdRng, arguments: &mut Value, schema: Option<&Schema>) -> String {

@@ -400,6 +400,7 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
         });
     }
     let calls = fuzzer.calls;
+    let fuzzer_stopped = fuzzer.out_of_budget();
     let rate_limited_retries = fuzzer.rate_limited_retries;
     let outcomes = outcomes(&failures, &options, answered);
     let target = TargetSummary {
@@ -421,7 +422,14 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     };
     let observations = connection.observations();
     connection.shutdown().await;
-    let coverage = coverage(&discovery, tried_tools, answered, points_reached);
+    let mut coverage = coverage(&discovery, tried_tools, answered, points_reached);
+    coverage.families.push(crate::coverage::FamilyReach {
+        family: FUZZ,
+        points_attacked: coverage.points,
+        points_reached,
+        calls,
+        stopped: fuzzer_stopped.then(|| "the run's call or time budget ran out".to_owned()),
+    });
     let facts = RunFacts {
         target,
         profile: Profile::Standard,
