@@ -417,23 +417,7 @@ pub async fn certify(mut options: CertifyOptions) -> Result<report::Report, Harn
         outcome.severity_reason = reason;
     }
     redact_credentials(&mut outcomes, &options.credentials);
-    let target = report::TargetSummary {
-        transport: connection.transport_name(),
-        address,
-        protocol_version: connection.protocol_version().to_owned(),
-        server_name: connection
-            .server_info()
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_owned(),
-        server_version: connection
-            .server_info()
-            .get("version")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned(),
-    };
+    let target = report::TargetSummary::of(&connection, address);
     connection.shutdown().await;
     let duration = started.elapsed().as_millis() as u64;
     let facts = report::RunFacts {

@@ -403,23 +403,7 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     let fuzzer_stopped = fuzzer.out_of_budget();
     let rate_limited_retries = fuzzer.rate_limited_retries;
     let outcomes = outcomes(&failures, &options, answered);
-    let target = TargetSummary {
-        transport: connection.transport_name(),
-        address,
-        protocol_version: connection.protocol_version().to_owned(),
-        server_name: connection
-            .server_info()
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned(),
-        server_version: connection
-            .server_info()
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-    };
+    let target = TargetSummary::of(&connection, address);
     let observations = connection.observations();
     connection.shutdown().await;
     let mut coverage = coverage(&discovery, tried_tools, answered, points_reached);

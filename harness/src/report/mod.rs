@@ -194,6 +194,26 @@ pub struct Report {
     pub command: &'static str,
 }
 
+impl TargetSummary {
+    /// The target as `connection` met it, named by `address`.
+    pub fn of(connection: &crate::connection::Connection, address: String) -> Self {
+        let info = |key: &str| {
+            connection
+                .server_info()
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        Self {
+            transport: connection.transport_name(),
+            address,
+            protocol_version: connection.protocol_version().to_owned(),
+            server_name: info("name").unwrap_or_else(|| "unknown".to_owned()),
+            server_version: info("version").unwrap_or_default(),
+        }
+    }
+}
+
 /// The facts of a run that are not probe outcomes.
 pub struct RunFacts {
     pub target: TargetSummary,
