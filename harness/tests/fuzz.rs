@@ -86,6 +86,14 @@ fn a_python_tool_that_crashes_on_an_empty_nested_string_is_found_shrunk_and_repl
         (request, replay)
     );
 
+    // A replay of a target the server does not have is a usage error, not a clean run.
+    let output = Command::new(HARNESS)
+        .args(["fuzz", "--stdio", &target, "--replay", "no_such_tool#1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_tool"));
+
     // The same cases against the fix: nothing.
     let (output, fixed) = fuzz(&[
         "--stdio",
@@ -128,6 +136,26 @@ fn flawed_twins_fail_the_check_their_mistake_breaks() {
         evidence["oracle"].as_str().unwrap().contains("StackTrace"),
         "{evidence:#}"
     );
+    // Escapes whose replies carry nothing: seen by the access oracle (a read of the outside
+    // directory by file_info, a file created outside by write_file).
+    for (flaw, tool, verb) in [
+        ("info-unchecked", "file_info", "opened"),
+        ("write-unchecked", "write_file", "created"),
+    ] {
+        let (output, report) = fuzz(&["--stdio", &twin(flaw), "--cases", "30"]);
+        assert_eq!(output.status.code(), Some(1), "{flaw}");
+        let attack = probe(&report, "FUZZ-ATTACK");
+        assert_eq!(attack["verdict"], "fail", "{flaw}: {report:#}");
+        let evidence = &attack["evidence"][0];
+        assert_eq!(evidence["tool"], tool, "{flaw}: {evidence:#}");
+        assert!(
+            evidence["oracle"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("the target {verb} ")),
+            "{flaw}: {evidence:#}"
+        );
+    }
 }
 
 #[test]

@@ -20,7 +20,9 @@
 //!   with a password or an internal path (the LEAK scanner; text the input itself carried is a
 //!   reflection and never counts).
 //! - FUZZ-ATTACK: the attack families' confirming oracles: the outside canary's content in a
-//!   reply, the stage's listener hit with the case's marker, the proof file created.
+//!   reply, the stage's listener hit with the case's marker, the proof file created, and any
+//!   open, read or write of the planted paths outside the sandbox (the access oracle: a read
+//!   escape whose reply says nothing, a write escape).
 //!
 //! A failing case is shrunk ([`shrink`]): properties, items and characters are removed while
 //! the same check still fails, at most [`MAX_SHRINK_CALLS`] calls per failure. The evidence
@@ -292,9 +294,18 @@ impl Fuzzer<'_> {
                 format!("the stage's listener was called with {marker}"),
             ));
         }
-        // Removed once seen, so that each shrinking attempt must create it anew.
-        if std::fs::remove_file(self.stage.outside.join(marker)).is_ok() {
+        // The access oracle: any open, read or write of the planted paths outside the sandbox
+        // since the last call (a read escape whose reply carries nothing, a write escape).
+        let touches = self.stage.drain_touches();
+        let proof = self.stage.outside.join(marker);
+        if let Some(touch) = touches.iter().find(|t| t.path != proof) {
+            failed.push((&FUZZ_ATTACK, touch.describe()));
+        }
+        // Removed once seen, so that each shrinking attempt must create it anew; the harness's
+        // own deletion is drained at once, so that it is never taken for the target's.
+        if std::fs::remove_file(&proof).is_ok() {
             failed.push((&FUZZ_ATTACK, format!("the proof file {marker} was created")));
+            let _ = self.stage.drain_touches();
         }
         if let Some(leak) = self.scanner.scan(&answer.text, &request).into_iter().next() {
             failed.push((&FUZZ_LEAK, format!("{:?}: {}", leak.kind, leak.matched)));
@@ -348,6 +359,14 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     let (mut connection, address) =
         crate::open_target(&options.target, &options.stage, &stage, options.budget).await?;
     let discovery = crate::discover::discover(&mut connection).await?;
+    if let Some((name, _)) = &options.replay
+        && !discovery.tools.iter().any(|t| t.name == *name)
+    {
+        connection.shutdown().await;
+        return Err(HarnessError::Usage(format!(
+            "--replay names {name:?}, which the target does not list (its tools, prompts and templates are in the report's tools line)"
+        )));
+    }
     let secrets: Vec<String> = stage
         .canaries
         .secrets()
