@@ -39,10 +39,9 @@ enum Operation {
     List(PathSpec, u8),
 }
 
-const TOKENS: &[&str] = &[
-    "..",
-    ".",
-    "",
+/// The names of the tree's entries; the climbs and encodings are `mcp_attack`'s path
+/// components (see [`path_tokens`]).
+const TREE_NAMES: &[&str] = &[
     "a.txt",
     "dir",
     "b.txt",
@@ -62,19 +61,19 @@ const TOKENS: &[&str] = &[
     "CANARY_EVIL.txt",
     "sub",
     "new.txt",
-    "%2e%2e",
-    "..%2f",
-    "....",
-    "....//",
-    "..\\..",
-    "\\",
-    "~",
-    "..\u{0}",
-    "\u{2025}",
-    "%252e%252e",
-    ".. ",
-    " ..",
 ];
+
+/// Every token a path is joined from: the tree's names, then the attack crate's components.
+fn path_tokens() -> &'static [&'static str] {
+    static TOKENS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    TOKENS.get_or_init(|| {
+        TREE_NAMES
+            .iter()
+            .chain(mcp_attack::paths::COMPONENTS)
+            .copied()
+            .collect()
+    })
+}
 
 fn render(spec: &PathSpec, base: &Path) -> String {
     match spec {
@@ -82,7 +81,7 @@ fn render(spec: &PathSpec, base: &Path) -> String {
         PathSpec::Tokens { absolute, tokens } => {
             let joined = tokens
                 .iter()
-                .map(|&t| TOKENS[t as usize % TOKENS.len()])
+                .map(|&t| path_tokens()[t as usize % path_tokens().len()])
                 .collect::<Vec<_>>()
                 .join("/");
             if *absolute {

@@ -390,18 +390,19 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     };
     let mut failures: Vec<Failure> = Vec::new();
     let mut answered = 0u64;
-    let mut tried_tools = 0usize;
     let mut points_reached = 0usize;
+    // Targets at least one case reached (the coverage line's "accepted a call").
+    let mut reached_tools = 0usize;
     for tool in &discovery.tools {
         if let Some((only, _)) = &options.replay
             && *only != tool.name
         {
             continue;
         }
-        tried_tools += 1;
         let by_tool = fuzz_tool(&mut fuzzer, tool, &options, &mut failures).await;
         if by_tool > 0 {
             points_reached += tool.points.len();
+            reached_tools += 1;
         }
         answered += by_tool;
         if fuzzer.out_of_budget() {
@@ -425,7 +426,7 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     let target = TargetSummary::of(&connection, address);
     let observations = connection.observations();
     connection.shutdown().await;
-    let mut coverage = coverage(&discovery, tried_tools, answered, points_reached);
+    let mut coverage = coverage(&discovery, reached_tools, answered, points_reached);
     coverage.families.push(crate::coverage::FamilyReach {
         family: FUZZ,
         points_attacked: coverage.points,
@@ -449,8 +450,10 @@ pub async fn fuzz(options: FuzzOptions) -> Result<Report, HarnessError> {
     Ok(report)
 }
 
-/// Fuzzes one tool; returns how many of its cases were answered by the tool (not refused by
-/// the transport or lost).
+/// Fuzzes one tool; returns how many of its cases reached the tool: answered with a result
+/// (served, or a tool error the tool itself returned). A JSON-RPC error (-32602 from argument
+/// validation, a refusal), a rate-limit refusal or a lost call reached nothing, and no pass
+/// may rest on those alone.
 async fn fuzz_tool(
     fuzzer: &mut Fuzzer<'_>,
     tool: &ToolInfo,
@@ -487,8 +490,7 @@ async fn fuzz_tool(
             .filter(|_| tool.is_tool())
             .and_then(|s| case.schema_valid(s));
         let answer = fuzzer.call(&tool.name, &case.arguments).await;
-        if !answer.limited && matches!(answer.reply, Ok(Reply::Result(_)) | Ok(Reply::Error { .. }))
-        {
+        if !answer.limited && matches!(answer.reply, Ok(Reply::Result(_))) {
             answered += 1;
         }
         let marker = marker(index);
@@ -581,10 +583,10 @@ fn outcomes(failures: &[Failure], options: &FuzzOptions, answered: u64) -> Vec<O
                     Verdict::Pass
                 };
                 let summary = if answered == 0 {
-                    "no case was answered by a tool".to_owned()
+                    "no case reached a tool (every one was refused before it, or lost)".to_owned()
                 } else {
                     format!(
-                        "{answered} cases answered by the tools, none failed this check (seed {})",
+                        "{answered} cases reached the tools (answered with a result), none failed this check (seed {})",
                         options.seed
                     )
                 };
@@ -633,7 +635,7 @@ fn outcomes(failures: &[Failure], options: &FuzzOptions, answered: u64) -> Vec<O
 
 fn coverage(
     discovery: &Discovery,
-    tried: usize,
+    reached_tools: usize,
     answered: u64,
     points_reached: usize,
 ) -> crate::coverage::Coverage {
@@ -646,7 +648,7 @@ fn coverage(
             ReachVerdict::Complete
         },
         tools: discovery.tools.len(),
-        tools_with_accepted_baseline: tried,
+        tools_with_accepted_baseline: reached_tools,
         refused_baselines: Vec::new(),
         schema_problems: Vec::new(),
         points,

@@ -7,6 +7,7 @@ Modes (first argument):
                   empty title raises IndexError, and the dispatcher answers every exception
                   with -32603 "Internal error"
   checked         the fix: an empty title is a tool error (isError: true)
+  reject-all      every tools/call is refused -32602: no input reaches the tool
 """
 import json
 import sys
@@ -62,7 +63,7 @@ def answer(message):
             result = {"tools": [TOOL]}
         elif method == "tools/call":
             params = message.get("params") or {}
-            if params.get("name") != "save_note":
+            if MODE == "reject-all" or params.get("name") != "save_note":
                 raise InvalidParams("no such tool")
             result = save_note(params.get("arguments"))
         else:
