@@ -326,3 +326,30 @@ fn a_server_that_refuses_every_call_is_not_passed() {
         assert_eq!(probe(&report, check)["verdict"], "inconclusive", "{check}");
     }
 }
+
+/// FUZZ-ALIVE and FUZZ-TIMEOUT each fail on a hostile fake made for them: one that exits on a
+/// tools/call, one that answers calls later than the per-call budget while still answering
+/// pings.
+#[test]
+fn a_server_that_dies_fails_alive_and_one_that_stalls_fails_timeout() {
+    let hostile = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/fake_server.py");
+    let target = |mode: &str| format!("python3 {} {mode}", hostile.display());
+    let (output, report) = fuzz(&["--stdio", &target("crash"), "--cases", "5"]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert!(
+        failing(&report).contains(&"FUZZ-ALIVE".to_owned()),
+        "{report:#}"
+    );
+    let (output, report) = fuzz(&[
+        "--stdio",
+        &target("slows-down"),
+        "--cases",
+        "3",
+        "--timeout",
+        "1",
+        "--max-calls",
+        "12",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(failing(&report), ["FUZZ-TIMEOUT"], "{report:#}");
+}
